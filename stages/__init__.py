@@ -1,0 +1,1 @@
+"""Pipeline stages; each runs as `python -m stages.<name>` (see dvc.yaml)."""

@@ -1,0 +1,159 @@
+"""Atomic outputs and sharded parquet documents.
+
+Every stage writes only its declared outs, whole, and atomically: into a temporary
+sibling that is renamed into place at the end, so an interrupted run never leaves an
+output that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from stages.common.errors import DataError
+
+# The document schema shared by collect, clean and dedup. `meta` is a JSON string so
+# that any source can carry its own fields without changing the parquet schema.
+DOC_COLUMNS = ("id", "text", "source", "origin", "license", "meta")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory that replaces `path` when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if path.exists() or path.is_symlink():
+        old = path.parent / f".{path.name}.old-{os.getpid()}"
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "w") -> Iterator[Any]:
+    """Open a temporary sibling of `path` for writing; rename it into place on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write `obj` as indented, key-sorted JSON, atomically."""
+    with atomic_file(path) as f:
+        json.dump(obj, f, indent=2, sort_keys=True, ensure_ascii=False)
+        f.write("\n")
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; run the stage that writes it (dvc repro)") from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e}); rerun the stage that writes it") from None
+
+
+def doc_schema():
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.string()) for c in DOC_COLUMNS])
+
+
+class ShardWriter:
+    """Write document dicts into `part-00000.parquet`, `part-00001.parquet`, ... in `out_dir`."""
+
+    def __init__(self, out_dir: str | Path, shard_docs: int, schema=None):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.shard_docs = shard_docs
+        self.schema = schema or doc_schema()
+        self.buffer: list[dict[str, Any]] = []
+        self.shards = 0
+        self.rows = 0
+
+    def write(self, doc: dict[str, Any]) -> None:
+        self.buffer.append(doc)
+        if len(self.buffer) >= self.shard_docs:
+            self.flush()
+
+    def write_many(self, docs: Iterable[dict[str, Any]]) -> None:
+        for d in docs:
+            self.write(d)
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.buffer:
+            return
+        cols = {name: [d.get(name) for d in self.buffer] for name in self.schema.names}
+        table = pa.table(cols, schema=self.schema)
+        pq.write_table(table, self.out_dir / f"part-{self.shards:05d}.parquet", compression="zstd")
+        self.shards += 1
+        self.rows += len(self.buffer)
+        self.buffer = []
+
+    def close(self) -> None:
+        self.flush()
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            self.close()
+
+
+def shard_paths(in_dir: str | Path) -> list[Path]:
+    """The parquet shards of a stage output, in order; a clear error if there are none."""
+    in_dir = Path(in_dir)
+    if not in_dir.is_dir():
+        raise DataError(f"{in_dir}: not found; run the stage that writes it (dvc repro)")
+    paths = sorted(in_dir.glob("part-*.parquet"))
+    if not paths:
+        raise DataError(f"{in_dir}: holds no part-*.parquet shards; rerun the stage that writes it")
+    return paths
+
+
+def iter_docs(
+    in_dir: str | Path, columns: list[str] | None = None, batch_size: int = 1024
+) -> Iterator[dict[str, Any]]:
+    """Stream documents from a directory of parquet shards without loading it whole."""
+    import pyarrow.parquet as pq
+
+    for p in shard_paths(in_dir):
+        pf = pq.ParquetFile(p)
+        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+            yield from batch.to_pylist()
+
+
+def count_docs(in_dir: str | Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in shard_paths(in_dir))

@@ -1,0 +1,60 @@
+"""Seeding, device choice and progress bars."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (when imported) from params."""
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def pick_device(want: str = "auto") -> str:
+    """'cuda' when asked for and present (or 'auto' and present), else 'cpu'."""
+    import torch
+
+    if want == "cpu":
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if want == "cuda":
+        from stages.common.errors import PipelineError
+
+        raise PipelineError("device: cuda was asked for but no CUDA device is visible; set it to auto or cpu")
+    return "cpu"
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU has native bf16 matrix instructions (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def progress(it: Iterable[T], desc: str, unit: str, total: int | None = None, **kw: Any) -> Iterator[T]:
+    """A tqdm bar on stderr; quiet when PIPELINE_NO_PROGRESS is set (tests)."""
+    from tqdm.auto import tqdm
+
+    disable = bool(os.environ.get("PIPELINE_NO_PROGRESS"))
+    return iter(tqdm(it, desc=desc, unit=unit, total=total, disable=disable, dynamic_ncols=True, **kw))
