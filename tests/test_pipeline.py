@@ -1,0 +1,188 @@
+"""End to end: `dvc repro` on the tiny profile in a temporary copy of the repository.
+
+One module-scoped repository is built once; the tests then run in order against it:
+incremental reruns, experiments, and push/pull through a local-directory remote. Each
+test asserts which stages DVC ran, read from its "Running stage '...'" lines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+UPSTREAM = {"collect", "clean", "dedup", "tokenizer", "tasks"}
+
+
+def sh(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PIPELINE_NO_PROGRESS": "1"}
+    env.setdefault("DVC_SITE_CACHE_DIR", str(cwd.parent / "dvc-site-cache"))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def ran(proc: subprocess.CompletedProcess) -> set[str]:
+    """The stages that a `dvc repro`/`dvc exp run` executed."""
+    return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
+
+
+def repro(repo: Path, *args: str) -> set[str]:
+    return ran(sh(["dvc", "repro", *args], repo))
+
+
+def set_param(repo: Path, dotted: str, value) -> None:
+    path = repo / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    *parents, leaf = dotted.split(".")
+    node = data
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def get_param(repo: Path, dotted: str):
+    node = yaml.safe_load((repo / "params.yaml").read_text())
+    for p in dotted.split("."):
+        node = node[p]
+    return node
+
+
+def commit(repo: Path, message: str) -> None:
+    sh(["git", "add", "-A"], repo)
+    sh(["git", "commit", "-qm", message, "--allow-empty"], repo)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A copy of this repository's tracked and unignored files, on the tiny profile, reproduced."""
+    repo = tmp_path_factory.mktemp("e2e") / "repo"
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for f in filter(None, files):
+        src = ROOT / f
+        if not src.is_file() or f.startswith(("data/", "models/", "metrics/", "reports/")):
+            continue
+        dest = repo / f
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+    shutil.copy(repo / "profiles" / "tiny.yaml", repo / "params.yaml")
+    sh(["git", "init", "-q"], repo)
+    sh(["git", "config", "user.name", "e2e"], repo)
+    sh(["git", "config", "user.email", "e2e@example.invalid"], repo)
+    commit(repo, "tiny profile")
+    stages = repro(repo)
+    assert {"collect", "clean", "dedup", "tokenizer", "pretrain", "tasks", "evaluate", "report"} <= stages
+    commit(repo, "reproduced")
+    return repo
+
+
+def test_full_repro_writes_real_metrics(repo):
+    metrics = json.loads((repo / "metrics" / "metrics.json").read_text())
+    ppl = metrics["pretrain.val_ppl"]
+    assert isinstance(ppl, float) and 1.0 < ppl < 1e6 and math.isfinite(ppl)
+    acc = metrics["classify.test.acc"]
+    assert 0.0 <= acc <= 1.0
+    assert (repo / "models" / "pretrain" / "config.json").is_file()
+    assert (repo / "models" / "finetune" / "classify" / "config.json").is_file()
+    assert (repo / "reports" / "report.md").is_file()
+    # Outputs are DVC-tracked and git-ignored; small metrics are in git.
+    ignored = sh(["git", "check-ignore", "data/raw", "models/pretrain"], repo).stdout.split()
+    assert ignored == ["data/raw", "models/pretrain"]
+    assert sh(["git", "ls-files", "metrics/metrics.json"], repo).stdout.strip() == "metrics/metrics.json"
+
+
+def test_noop_repro_runs_nothing(repo):
+    assert repro(repo) == set()
+
+
+def test_clean_param_reruns_clean_onward_not_collect(repo):
+    # A stricter quality threshold changes data/clean, so everything after it reruns.
+    old = get_param(repo, "clean.quality.min_words")
+    set_param(repo, "clean.quality.min_words", old + 15)
+    stages = repro(repo)
+    assert "clean" in stages and "dedup" in stages
+    assert not stages & {"collect", "tasks"}
+    commit(repo, "stricter clean")
+
+
+def test_layer_count_reruns_pretrain_onward_only(repo):
+    set_param(repo, "pretrain.model.n_layers", get_param(repo, "pretrain.model.n_layers") + 1)
+    stages = repro(repo)
+    assert {"pretrain", "evaluate"} <= stages
+    assert any(s.startswith("finetune@") for s in stages)
+    assert not stages & UPSTREAM
+    commit(repo, "one more layer")
+
+
+def test_evaluate_param_reruns_only_evaluate(repo):
+    set_param(repo, "evaluate.bootstrap", get_param(repo, "evaluate.bootstrap") + 7)
+    stages = repro(repo)
+    assert "evaluate" in stages
+    # report reads evaluate's metrics; nothing upstream of evaluate runs.
+    assert stages <= {"evaluate", "report"}
+    commit(repo, "more bootstrap resamples")
+
+
+def test_editing_clean_code_reruns_clean_not_collect(repo):
+    path = repo / "stages" / "clean" / "__init__.py"
+    path.write_text(path.read_text() + "\n# edited by the e2e test\n")
+    stages = repro(repo)
+    assert "clean" in stages
+    assert not stages & {"collect", "tasks"}
+    commit(repo, "edit clean code")
+
+
+def test_experiment_run_and_show(repo):
+    steps = get_param(repo, "pretrain.train.max_steps")
+    proc = sh(["dvc", "exp", "run", "-S", f"pretrain.train.max_steps={steps + 5}", "--name", "longer"], repo)
+    assert "pretrain" in ran(proc) and not ran(proc) & UPSTREAM
+    shown = json.loads(sh(["dvc", "exp", "show", "--json"], repo).stdout)
+    exps = [
+        e
+        for rev in shown
+        for e in (rev.get("experiments") or [])
+        if e.get("name") == "longer"
+    ]
+    assert exps, f"experiment 'longer' not in dvc exp show: {json.dumps(shown)[:2000]}"
+    data = exps[0]["revs"][0]["data"]
+    params = data["params"]["params.yaml"]["data"]
+    assert params["pretrain"]["train"]["max_steps"] == steps + 5
+    metrics = data["metrics"]["metrics/metrics.json"]["data"]
+    assert math.isfinite(metrics["pretrain.val_ppl"])
+    commit(repo, "after experiment")
+
+
+def test_push_and_pull_through_a_local_remote(repo, tmp_path):
+    remote = tmp_path / "remote"
+    sh(["dvc", "remote", "add", "-d", "local", str(remote)], repo)
+    sh(["dvc", "repro"], repo)  # the workspace matches dvc.lock before pushing
+    commit(repo, "remote")
+    sh(["dvc", "push"], repo)
+    assert any(remote.rglob("*")), "dvc push wrote nothing to the remote"
+
+    clone = tmp_path / "clone"
+    sh(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    sh(["dvc", "pull"], clone)
+    for out in ("data/raw", "data/tokens", "models/pretrain"):
+        assert (clone / out).exists(), out
+    assert (clone / "models/pretrain/config.json").read_bytes() == (repo / "models/pretrain/config.json").read_bytes()
+    # Everything is fetched, so nothing needs to rerun.
+    assert repro(clone) == set()
