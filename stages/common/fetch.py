@@ -48,9 +48,14 @@ def _check(path: Path, sha256: str, what: str) -> Path:
 
 
 def _cached(sha256: str) -> Path | None:
+    """A cached file with this hash, re-hashed so a corrupted cache entry is never used."""
     d = cache_dir() / "by-sha256" / sha256.lower()
-    files = [p for p in d.glob("*") if p.is_file()] if d.is_dir() else []
-    return files[0] if files else None
+    for p in sorted(d.glob("*")) if d.is_dir() else []:
+        if p.is_file() and sha256_file(p) == sha256.lower():
+            return p
+        log.warning("%s: cached file does not match its sha256; fetching it again", p)
+        p.unlink(missing_ok=True)
+    return None
 
 
 def _store(tmp_file: Path, sha256: str, what: str) -> Path:

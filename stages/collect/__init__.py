@@ -1,0 +1,1 @@
+"""collect: fetch pinned raw text sources and write them as sharded parquet documents."""

@@ -1,0 +1,122 @@
+"""The collect stage: read every source in params, write documents to data/raw/ as parquet
+shards and per-source counts to metrics/collect.json.
+
+    python -m stages.collect
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from stages.collect.config import CollectParams, SourceParams
+from stages.collect.decode import decode_text, decompress, looks_binary
+from stages.collect.docs import Tally, make_doc
+from stages.collect.registry import READERS, pick_reader
+from stages.collect.sources import hf_rows, source_files
+from stages.common.errors import DataError
+from stages.common.io import ShardWriter, atomic_dir, write_json
+from stages.common.params import load_section
+from stages.common.runtime import progress
+
+log = logging.getLogger("stages.collect")
+
+OUT_DIR = Path("data/raw")
+METRICS = Path("metrics/collect.json")
+
+Candidate = tuple[str, str, dict[str, Any]]  # text, origin, meta
+
+
+def file_records(src: SourceParams, tally: Tally) -> Iterator[Candidate]:
+    """Candidate documents of a pypi/local/url source, file by file."""
+    for origin, name, data in source_files(src):
+        tally.files += 1
+        data, name = decompress(data, name, origin, tally)
+        reader = pick_reader(src, name)
+        fn, takes_bytes = READERS[reader]
+        if not data.strip():
+            tally.skip("empty_file", origin, "file is empty")
+            continue
+        if not takes_bytes and looks_binary(data):
+            tally.skip("binary_file", origin, f"binary content, not text for the {reader} reader")
+            continue
+        content = data if takes_bytes else decode_text(data, origin, tally)
+        for text, rec, meta in fn(content, origin, src, tally):
+            yield text, f"{origin}#{rec}", meta
+
+
+def hf_records(src: SourceParams, tally: Tally) -> Iterator[Candidate]:
+    base, rows = hf_rows(src)
+    tally.files += 1
+    for i, row in enumerate(rows):
+        value = row.get(src.text_field)
+        if not isinstance(value, str):
+            tally.skip("non_string_text", f"{base} row {i}", f"{src.text_field!r} is {type(value).__name__}")
+            continue
+        meta = {f: row[f] for f in src.meta_fields if f in row}
+        if "id" in row and src.text_field != "id":
+            meta["record_id"] = row["id"]
+        yield value.strip(), f"{base}#{i}", meta
+
+
+def collect_source(src: SourceParams, tally: Tally, writer: ShardWriter) -> None:
+    """Write the documents of one source, stopping at max_docs; skips are tallied."""
+    records = hf_records(src, tally) if src.kind == "hf" else file_records(src, tally)
+    for text, origin, meta in progress(records, desc=f"collect {src.name}", unit="doc"):
+        text = text.replace("\x00", "")
+        if len(text) < src.min_chars:
+            tally.skip("empty" if not text else "too_short", origin, f"{len(text)} characters")
+            continue
+        if len(text) > src.max_chars:
+            tally.skip("too_long", origin, f"{len(text)} characters > max_chars {src.max_chars}")
+            continue
+        writer.write(make_doc(text, src.name, origin, src.license, meta))
+        tally.keep(text)
+        if src.max_docs and tally.documents >= src.max_docs:
+            break
+
+
+def collect(cfg: CollectParams, out_dir: Path = OUT_DIR, metrics_path: Path = METRICS) -> dict[str, Any]:
+    """Collect every source into `out_dir` atomically; returns (and writes) the metrics."""
+    tallies: list[Tally] = []
+    start = time.perf_counter()
+    with atomic_dir(out_dir) as tmp, ShardWriter(tmp, cfg.shard_docs) as writer:
+        for src in cfg.sources:
+            tally = Tally(src.name, fail=cfg.on_error == "fail")
+            collect_source(src, tally, writer)
+            log.info(
+                "%s: %d documents, %.2f MB, %d skipped %s",
+                src.name,
+                tally.documents,
+                tally.bytes / 1e6,
+                sum(tally.skipped.values()),
+                dict(tally.skipped),
+            )
+            tallies.append(tally)
+        if not writer.rows and not writer.buffer:
+            raise DataError(
+                "collect: no source yielded a document (see the skip counts above); "
+                "check collect.sources in params.yaml"
+            )
+    metrics = {
+        "documents": sum(t.documents for t in tallies),
+        "characters": sum(t.characters for t in tallies),
+        "bytes": sum(t.bytes for t in tallies),
+        "skipped": sum(sum(t.skipped.values()) for t in tallies),
+        "shards": writer.shards,
+        "sources": {t.source: t.as_metrics() for t in tallies},
+    }
+    write_json(metrics_path, metrics)
+    log.info("collect took %.1f s", time.perf_counter() - start)
+    return metrics
+
+
+def main() -> None:
+    cfg = load_section("collect")
+    m = collect(cfg)
+    log.info(
+        "collected %d documents, %.1f MB of text in %d shards", m["documents"], m["bytes"] / 1e6, m["shards"]
+    )

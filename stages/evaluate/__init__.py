@@ -1,0 +1,1 @@
+"""Evaluate stage: language-modelling and task metrics, each beside its baselines."""

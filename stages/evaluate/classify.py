@@ -1,0 +1,194 @@
+"""Classification metrics of a fine-tuned model on data/tasks/<task>/test.parquet.
+
+The model is scored beside two baselines trained on the same train split: the majority
+class, and TF-IDF + logistic regression. Every system gets accuracy and macro-F1 with a
+seeded percentile-bootstrap interval; all systems share the same resamples, so their
+intervals are paired.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages.common.errors import DataError
+from stages.common.runtime import progress
+from stages.evaluate.models import check_model_dir, check_vocab, load_model, tokenizer_size
+from stages.evaluate.stats import bootstrap_ci, point_scores
+
+log = logging.getLogger(__name__)
+
+NA = "n/a"
+SCORE_KEYS = ("acc", "macro_f1", "acc_ci_low", "acc_ci_high", "macro_f1_ci_low", "macro_f1_ci_high")
+# system name -> the key prefix under the task: the model itself has none, baselines their name.
+SYSTEMS = {"model": "", "majority": "majority.", "tfidf": "tfidf."}
+
+
+def read_split(task_dir: Path, split: str) -> tuple[list[str], np.ndarray]:
+    """Texts and integer labels of one split; DataError naming the file when it is unusable."""
+    import pyarrow.parquet as pq
+
+    path = task_dir / f"{split}.parquet"
+    if not path.is_file():
+        raise DataError(f"{path}: not found; run `dvc repro tasks`")
+    table = pq.read_table(path)
+    missing = {"text", "label"} - set(table.column_names)
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {sorted(missing)}; a classification split needs text and label"
+        )
+    texts = [t if isinstance(t, str) else "" for t in table.column("text").to_pylist()]
+    labels = table.column("label").to_pylist()
+    bad = next((i for i, v in enumerate(labels) if not isinstance(v, int) or v < 0), None)
+    if bad is not None:
+        raise DataError(f"{path}: row {bad} has label {labels[bad]!r}; labels must be integers >= 0")
+    return texts, np.asarray(labels, dtype=np.int64)
+
+
+def label_names(task_dir: Path, n: int) -> list[str]:
+    """Names for label ids 0..n-1 from labels.json (a list, {"names": [...]}, or id<->name maps)."""
+    path = task_dir / "labels.json"
+    names: dict[int, str] = {}
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("names"), list):
+            data = data["names"]
+        elif isinstance(data, dict) and isinstance(data.get("id2label"), dict):
+            data = data["id2label"]
+        if isinstance(data, list):
+            names = dict(enumerate(map(str, data)))
+        elif isinstance(data, dict):
+            for k, v in data.items():
+                if str(k).isdigit():
+                    names[int(k)] = str(v)
+                elif isinstance(v, int):
+                    names[v] = str(k)
+    else:
+        log.warning("%s: not found; naming labels by their ids", path)
+    return [names.get(i, str(i)) for i in range(n)]
+
+
+def predict(model_dir: Path, texts: list[str], max_length: int, batch_size: int, device: str) -> np.ndarray:
+    """Argmax labels of a fine-tuned AutoModelForSequenceClassification."""
+    import torch
+    from transformers import AutoTokenizer
+
+    config = check_model_dir(model_dir, "finetune")
+    check_vocab(model_dir, int(config.get("vocab_size") or 0), tokenizer_size(model_dir), None)
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    if tok.pad_token is None:  # decoder tokenizers often lack one; padding is masked anyway
+        tok.pad_token = tok.eos_token or tok.unk_token
+    model = load_model(model_dir, "seq_cls", device)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tok.pad_token_id
+    out = []
+    with torch.inference_mode():
+        for i in progress(range(0, len(texts), batch_size), f"predict {model_dir.name}", "batch"):
+            enc = tok(
+                texts[i : i + batch_size],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            logits = model(**{k: v.to(device) for k, v in enc.items()}).logits
+            out.append(logits.argmax(-1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def tfidf_predict(
+    train: tuple[list[str], np.ndarray], test_texts: list[str], cfg: Any, seed: int
+) -> np.ndarray:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = TfidfVectorizer(
+        max_features=cfg.tfidf_max_features, ngram_range=(1, cfg.tfidf_ngram_max), sublinear_tf=True
+    )
+    clf = LogisticRegression(C=cfg.logreg_c, max_iter=2000, random_state=seed)
+    clf.fit(vec.fit_transform(train[0]), train[1])
+    return clf.predict(vec.transform(test_texts)).astype(np.int64)
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> list[list[int]]:
+    """k x k counts, rows = actual, columns = predicted."""
+    m = np.zeros((k, k), dtype=np.int64)
+    np.add.at(m, (y_true, np.clip(y_pred, 0, k - 1)), 1)
+    return m.tolist()
+
+
+def score(y_true: np.ndarray, y_pred: np.ndarray, cfg: Any, seed: int) -> dict[str, float]:
+    """Point scores and intervals; macro-F1 averages over the classes present in the test split."""
+    labels = np.unique(y_true)
+    return {
+        **point_scores(y_true, y_pred, labels),
+        **bootstrap_ci(y_true, y_pred, labels, cfg.bootstrap, cfg.ci, seed),
+    }
+
+
+def evaluate_classify(
+    task: str, cfg: Any, batch_size: int, seed: int, device: str, task_dir: Path, model_dir: Path
+) -> tuple[dict, dict, list]:
+    """Flat `<task>.*` metrics (n/a with a reason where inputs are absent), detail, confusion rows."""
+    config = check_model_dir(model_dir, "finetune")  # fail before the slow parts when it is broken
+    train, (texts, y) = read_split(task_dir, "train"), read_split(task_dir, "test")
+    n_model = int(config.get("num_labels") or len(config.get("id2label") or {}))
+    k = int(max(y.max(initial=-1), train[1].max(initial=-1), n_model - 1)) + 1
+    names = label_names(task_dir, k)
+    na: dict[str, str] = {}
+    preds: dict[str, np.ndarray] = {}
+    if len(y) == 0:
+        na |= {system: f"{task_dir / 'test.parquet'} has no rows" for system in SYSTEMS}
+    else:
+        preds["model"] = predict(model_dir, texts, cfg.max_length, batch_size, device)
+        baselines(preds, na, train, texts, task_dir, cfg, seed)
+    flat: dict[str, Any] = {f"{task}.test.n": int(len(y))}
+    systems: dict[str, Any] = {}
+    for system, prefix in SYSTEMS.items():
+        scores = score(y, preds[system], cfg, seed) if system in preds else {}
+        systems[system] = (
+            {**scores, "confusion": confusion(y, preds[system], k)} if scores else {"na": na[system]}
+        )
+        flat |= {f"{task}.{prefix}test.{key}": scores.get(key, NA) for key in SCORE_KEYS}
+    detail = {
+        "task": task,
+        "model": str(model_dir),
+        "labels": names,
+        "test_class_counts": np.bincount(y, minlength=k).tolist(),
+        "train_class_counts": np.bincount(train[1], minlength=k).tolist(),
+        "systems": systems,
+        "method": (
+            f"accuracy and macro-F1 (scikit-learn, macro over classes present in test) with a {cfg.ci:.0%} "
+            f"percentile bootstrap over {cfg.bootstrap} paired resamples (seed {seed}); baselines: majority "
+            "class of train, TF-IDF + logistic regression fitted on train"
+        ),
+        "na": na,
+    }
+    model_preds = preds.get("model", np.zeros(0, dtype=np.int64)).tolist()
+    rows = [{"actual": names[a], "predicted": names[min(p, k - 1)]} for a, p in zip(y.tolist(), model_preds)]
+    return flat, detail, rows
+
+
+def baselines(
+    preds: dict[str, np.ndarray],
+    na: dict[str, str],
+    train: tuple[list[str], np.ndarray],
+    texts: list[str],
+    task_dir: Path,
+    cfg: Any,
+    seed: int,
+) -> None:
+    """Add the majority and TF-IDF predictions on `texts` to `preds`, or their n/a reason to `na`."""
+    if len(train[1]) == 0:
+        na["majority"] = na["tfidf"] = f"{task_dir / 'train.parquet'} has no rows to fit a baseline on"
+        return
+    # Ties go to the smallest label id, so the baseline is deterministic.
+    preds["majority"] = np.full(len(texts), np.bincount(train[1]).argmax(), dtype=np.int64)
+    if len(np.unique(train[1])) < 2:
+        na["tfidf"] = f"{task_dir / 'train.parquet'} has a single class; logistic regression needs two"
+    else:
+        preds["tfidf"] = tfidf_predict(train, texts, cfg, seed)

@@ -1,0 +1,14 @@
+"""Where evaluate reads its inputs and writes its outputs (the one place paths are named)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TOKENS_DIR = Path("data/tokens")
+PRETRAIN_DIR = Path("models/pretrain")
+FINETUNE_DIR = Path("models/finetune")
+TASKS_DIR = Path("data/tasks")
+
+METRICS_FILE = Path("metrics/metrics.json")  # flat, stable keys: what `dvc metrics diff` compares
+DETAIL_DIR = Path("metrics/evaluate")  # one JSON per metric family, with reasons for every n/a
+CONFUSION_DIR = Path("metrics/confusion")  # DVC plot files: <task>.json rows of {actual, predicted}

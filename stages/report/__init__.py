@@ -1,0 +1,1 @@
+"""Report stage: metrics and plots -> reports/report.md, and diffs against another revision."""

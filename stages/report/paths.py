@@ -1,0 +1,19 @@
+"""Where report reads metrics and writes the report (the one place paths are named)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+METRICS_DIR = Path("metrics")
+METRICS_FILE = METRICS_DIR / "metrics.json"  # written by evaluate: flat, stable keys
+DETAIL_DIR = METRICS_DIR / "evaluate"  # evaluate's per-family detail, with n/a reasons
+CURVES_DIR = METRICS_DIR / "curves"  # dvclive: <stage>[/<task>]/plots/metrics/**.tsv
+# The data funnel, in pipeline order: (stage, its metrics file).
+FUNNEL_FILES = (
+    ("collect", METRICS_DIR / "collect.json"),
+    ("clean", METRICS_DIR / "clean.json"),
+    ("dedup", METRICS_DIR / "dedup.json"),
+    ("tokenizer", METRICS_DIR / "tokenizer.json"),
+)
+REPORTS_DIR = Path("reports")
+REPORT_FILE = "report.md"

@@ -1,0 +1,322 @@
+"""Tests for stages/evaluate: LM arithmetic, bootstrap intervals, n/a reporting, broken models,
+and the whole stage on a tiny fake workspace."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from stages.common.errors import DataError
+from stages.evaluate import lm, run
+from stages.evaluate.stats import bootstrap_ci, point_scores
+
+WORDS = [f"w{i}" for i in range(40)]
+SPECIALS = ["<|endoftext|>", "<pad>", "<mask>", "<unk>"]
+VOCAB = len(SPECIALS) + len(WORDS)
+
+
+def save_tokenizer(path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(SPECIALS + WORDS)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        eos_token="<|endoftext|>",
+        mask_token="<mask>",
+    )
+    fast.save_pretrained(path)
+
+
+def llama_config(vocab: int = VOCAB, **kw):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=8, pad_token_id=1, **kw,
+    )  # fmt: skip
+
+
+def save_clm(path: Path, vocab: int = VOCAB):
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(llama_config(vocab))
+    model.save_pretrained(path)
+    save_tokenizer(path)
+    return model
+
+
+def write_tokens(root: Path, n_train: int = 300, n_valid: int = 100, n_bytes: bool = True) -> dict:
+    rng = np.random.default_rng(0)
+    d = root / "data" / "tokens"
+    d.mkdir(parents=True)
+    # Skewed ids so the unigram baseline learns something; specials 0-3 rarely occur.
+    train = rng.zipf(1.5, n_train).clip(0, len(WORDS) - 1).astype(np.uint16) + len(SPECIALS)
+    valid = rng.zipf(1.5, n_valid).clip(0, len(WORDS) - 1).astype(np.uint16) + len(SPECIALS)
+    train.tofile(d / "train.bin")
+    valid.tofile(d / "valid.bin")
+    meta = {
+        "dtype": "uint16", "vocab_size": VOCAB, "eos_id": 0, "pad_id": 1, "mask_id": 2,
+        "n_tokens": {"train": n_train, "valid": n_valid}, "n_docs": {"train": 3, "valid": 1},
+    }  # fmt: skip
+    if n_bytes:
+        meta["n_bytes"] = {"train": 4 * n_train, "valid": 4 * n_valid}
+    (d / "meta.json").write_text(json.dumps(meta))
+    return meta
+
+
+class Cfg:
+    batch_size = 2
+
+    class lm:
+        max_batches = 3
+        context_length = 0
+        mask_prob = 0.15
+
+
+def test_clm_loss_ppl_bpb_match_a_manual_computation(tmp_path):
+    import torch
+
+    meta = write_tokens(tmp_path)
+    model = save_clm(tmp_path / "models" / "pretrain")
+    flat, detail = lm.evaluate_lm(Cfg, 1, "cpu", tmp_path / "data/tokens", tmp_path / "models/pretrain")
+
+    # Manual: HF's own shifted loss on each window of context+1 = 9 tokens, spread as lm picks them.
+    valid = np.fromfile(tmp_path / "data/tokens/valid.bin", dtype=np.uint16).astype(np.int64)
+    available = len(valid) // 9
+    starts = np.unique(np.linspace(0, available - 1, min(available, 6)).round().astype(int)) * 9
+    nats, n = 0.0, 0
+    with torch.no_grad():
+        for s in starts:
+            x = torch.tensor(valid[s : s + 9])[None]
+            nats += model(input_ids=x, labels=x).loss.item() * 8
+            n += 8
+    assert detail["target_tokens"] == n == 48
+    assert flat["pretrain.val_loss"] == pytest.approx(nats / n, rel=1e-5)
+    assert flat["pretrain.val_ppl"] == pytest.approx(math.exp(nats / n), rel=1e-5)
+    n_bytes = meta["n_bytes"]["valid"] * n / len(valid)
+    assert flat["pretrain.val_bpb"] == pytest.approx(nats / math.log(2) / n_bytes, rel=1e-5)
+    # An untrained model is near uniform, so the unigram baseline on skewed data beats it.
+    assert flat["pretrain.unigram.val_loss"] < flat["pretrain.val_loss"]
+    assert flat["pretrain.val_mlm_pseudo_ppl"] == "n/a"
+    assert "causal" in detail["na"]["val_mlm_pseudo_ppl"]
+
+
+def test_unigram_baseline_arithmetic():
+    train = np.array([0, 0, 0, 1])
+    targets = np.array([0, 1])
+    # add-one over a vocab of 3: p(0) = 4/7, p(1) = 2/7
+    assert lm.unigram_nats(train, 3, targets) == pytest.approx(-math.log(4 / 7) - math.log(2 / 7))
+
+
+def test_missing_bytes_and_short_valid_are_na_not_zero(tmp_path):
+    write_tokens(tmp_path, n_bytes=False)
+    save_clm(tmp_path / "models" / "pretrain")
+    flat, detail = lm.evaluate_lm(Cfg, 1, "cpu", tmp_path / "data/tokens", tmp_path / "models/pretrain")
+    assert flat["pretrain.val_bpb"] == "n/a" and "n_bytes" in detail["na"]["val_bpb"]
+    assert isinstance(flat["pretrain.val_loss"], float)
+
+    short = tmp_path / "short"
+    write_tokens(short, n_valid=5)
+    save_clm(short / "models" / "pretrain")
+    flat, detail = lm.evaluate_lm(Cfg, 1, "cpu", short / "data/tokens", short / "models/pretrain")
+    assert flat["pretrain.val_loss"] == "n/a" and "fewer than one window" in detail["na"]["val_loss"]
+    assert flat["pretrain.val_target_tokens"] == 0
+
+
+def test_mlm_model_reports_pseudo_perplexity_only(tmp_path):
+    from transformers import ModernBertConfig, ModernBertForMaskedLM
+
+    write_tokens(tmp_path)
+    cfg = ModernBertConfig(
+        vocab_size=VOCAB, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        max_position_embeddings=8, pad_token_id=1, mask_token_id=2, bos_token_id=0, eos_token_id=0,
+        cls_token_id=0, sep_token_id=0, global_attn_every_n_layers=1,
+    )  # fmt: skip
+    ModernBertForMaskedLM(cfg).save_pretrained(tmp_path / "m")
+    runs = [lm.evaluate_lm(Cfg, 7, "cpu", tmp_path / "data/tokens", tmp_path / "m") for _ in range(2)]
+    (flat, detail), (again, _) = runs
+    assert flat["pretrain.val_loss"] == flat["pretrain.val_bpb"] == "n/a"
+    assert "masked LM" in detail["na"]["val_loss"]
+    assert flat["pretrain.val_mlm_pseudo_ppl"] == pytest.approx(math.exp(flat["pretrain.val_mlm_loss"]))
+    assert flat == again  # the mask is seeded
+    assert "pseudo-perplexity" in detail["method"]
+
+
+def test_bootstrap_ci_contains_estimate_and_is_seeded():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 300)
+    p = np.where(rng.random(300) < 0.6, y, rng.integers(0, 3, 300))
+    labels = np.unique(y)
+    point = point_scores(y, p, labels)
+    ci = bootstrap_ci(y, p, labels, 500, 0.95, seed=11)
+    assert ci["acc_ci_low"] < point["acc"] < ci["acc_ci_high"]
+    assert ci["macro_f1_ci_low"] < point["macro_f1"] < ci["macro_f1_ci_high"]
+    assert ci == bootstrap_ci(y, p, labels, 500, 0.95, seed=11)
+    assert ci != bootstrap_ci(y, p, labels, 500, 0.95, seed=12)
+
+
+def test_bootstrap_counts_match_sklearn_on_one_resample():
+    from sklearn.metrics import f1_score
+
+    from stages.evaluate.stats import _scores_from_counts
+
+    y = np.array([0, 0, 1, 1, 2, 2, 2])
+    p = np.array([0, 1, 1, 1, 0, 2, 1])
+    k = 3
+    tp = np.array([[np.sum((y == c) & (p == c)) for c in range(k)]])
+    fp = np.array([[np.sum((y != c) & (p == c)) for c in range(k)]])
+    fn = np.array([[np.sum((y == c) & (p != c)) for c in range(k)]])
+    acc, f1 = _scores_from_counts(tp, fp, fn, len(y))
+    assert acc[0] == pytest.approx(np.mean(y == p))
+    assert f1[0] == pytest.approx(f1_score(y, p, average="macro"))
+
+
+@pytest.mark.parametrize("broken", ["no_dir", "no_config", "no_weights"])
+def test_missing_or_half_written_model_is_a_clear_error(tmp_path, broken):
+    write_tokens(tmp_path)
+    path = tmp_path / "models" / "pretrain"
+    if broken != "no_dir":
+        save_clm(path)
+        (path / ("config.json" if broken == "no_config" else "model.safetensors")).unlink()
+    with pytest.raises(DataError, match=r"models/pretrain.*dvc repro"):
+        lm.evaluate_lm(Cfg, 1, "cpu", tmp_path / "data/tokens", path)
+
+
+def test_vocab_mismatch_is_a_clear_error(tmp_path):
+    write_tokens(tmp_path)
+    save_clm(tmp_path / "m", vocab=VOCAB + 200)  # tokenizer saved beside it has VOCAB tokens
+    with pytest.raises(DataError, match=r"vocab_size is 244 but its tokenizer has 44"):
+        lm.evaluate_lm(Cfg, 1, "cpu", tmp_path / "data/tokens", tmp_path / "m")
+
+
+# The whole stage on a tiny fake workspace: metrics.json, details, confusion plot file.
+
+PARAMS = """
+seed: 5
+collect: {}
+clean: {}
+dedup: {}
+tokenizer: {}
+pretrain: {}
+tasks: {}
+finetune:
+  tasks: [classify]
+evaluate:
+  device: cpu
+  batch_size: 4
+  lm: {max_batches: 2, context_length: 0, mask_prob: 0.15}
+  classify: {max_length: 16, bootstrap: 200, ci: 0.95, tfidf_max_features: 100, tfidf_ngram_max: 1, logreg_c: 1.0}
+report: {}
+"""
+
+
+def write_task(root, n_test: int = 30):
+    rng = np.random.default_rng(1)
+    d = root / "data" / "tasks" / "classify"
+    d.mkdir(parents=True)
+    for split, n in (("train", 60), ("valid", 10), ("test", n_test)):
+        labels = rng.integers(0, 2, n)
+        # Label 1 texts use the upper half of the words, so TF-IDF can learn the task.
+        texts = [" ".join(rng.choice(WORDS[20 * y : 20 * y + 20], 5)) for y in labels]
+        pq.write_table(pa.table({"text": texts, "label": labels.astype(np.int64)}), d / f"{split}.parquet")
+    (d / "labels.json").write_text(json.dumps(["negative", "positive"]))
+
+
+def save_classifier(path):
+    import torch
+    from transformers import LlamaForSequenceClassification
+
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(llama_config(num_labels=2)).save_pretrained(path)
+    save_tokenizer(path)
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    write_tokens(tmp_path)
+    save_clm(tmp_path / "models" / "pretrain")
+    write_task(tmp_path)
+    save_classifier(tmp_path / "models" / "finetune" / "classify")
+    return tmp_path
+
+
+def test_stage_writes_flat_metrics_beside_baselines(workspace):
+    run.main()
+    flat = json.loads((workspace / "metrics/metrics.json").read_text())
+    for system in ("", "majority.", "tfidf."):
+        for key in ("acc", "macro_f1", "acc_ci_low", "acc_ci_high"):
+            assert isinstance(flat[f"classify.{system}test.{key}"], float), system + key
+    assert flat["classify.test.n"] == 30
+    assert flat["classify.test.acc_ci_low"] <= flat["classify.test.acc"] <= flat["classify.test.acc_ci_high"]
+    # The words separate the classes, so TF-IDF beats always guessing the majority.
+    assert flat["classify.tfidf.test.acc"] > flat["classify.majority.test.acc"]
+    assert isinstance(flat["pretrain.val_bpb"], float)
+    assert all(not isinstance(v, dict) for v in flat.values())  # flat: no nesting
+
+    detail = json.loads((workspace / "metrics/evaluate/classify.json").read_text())
+    assert detail["labels"] == ["negative", "positive"]
+    assert np.sum(detail["systems"]["model"]["confusion"]) == 30
+    rows = json.loads((workspace / "metrics/confusion/classify.json").read_text())
+    assert len(rows) == 30 and set(rows[0]) == {"actual", "predicted"}
+    assert {r["actual"] for r in rows} <= {"negative", "positive"}
+
+    run.main()  # same params, same seed: the same numbers
+    assert json.loads((workspace / "metrics/metrics.json").read_text()) == flat
+
+
+def test_empty_test_split_is_na_with_reason(workspace):
+    import shutil
+
+    shutil.rmtree(workspace / "data/tasks")
+    write_task(workspace, n_test=0)
+    run.main()
+    flat = json.loads((workspace / "metrics/metrics.json").read_text())
+    assert flat["classify.test.acc"] == flat["classify.tfidf.test.macro_f1"] == "n/a"
+    detail = json.loads((workspace / "metrics/evaluate/classify.json").read_text())
+    assert "no rows" in detail["na"]["model"]
+
+
+def test_missing_finetuned_model_names_path_and_leaves_old_metrics(workspace):
+    import shutil
+
+    (workspace / "metrics").mkdir()
+    (workspace / "metrics/metrics.json").write_text('{"old": 1}')
+    shutil.rmtree(workspace / "models/finetune/classify")
+    with pytest.raises(DataError, match=r"models/finetune/classify: model folder not found; run `dvc repro"):
+        run.main()
+    assert json.loads((workspace / "metrics/metrics.json").read_text()) == {"old": 1}
+
+
+@pytest.mark.parametrize("profile", ["params.yaml", "profiles/tiny.yaml", "profiles/gpu.yaml"])
+def test_shipped_evaluate_and_report_params_parse(profile):
+    from stages.common.params import load_section
+
+    root = Path(__file__).resolve().parents[1]
+    assert load_section("evaluate", root / profile).classify.bootstrap >= 100
+    assert load_section("report", root / profile).digits >= 1
+
+
+def test_bad_evaluate_param_names_the_key():
+    from stages.common.errors import ParamsError
+    from stages.common.params import parse
+    from stages.evaluate.config import EvaluateParams
+
+    with pytest.raises(ParamsError, match=r"evaluate\.lm\.mask_prob: must be in \(0, 1\)"):
+        parse(EvaluateParams, {"lm": {"mask_prob": 1.5}}, "evaluate")
+    with pytest.raises(ParamsError, match=r"unknown key\(s\) \['ppl_max_batches'\]"):
+        parse(EvaluateParams, {"ppl_max_batches": 5}, "evaluate")

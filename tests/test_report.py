@@ -1,0 +1,157 @@
+"""Tests for stages/report: report.md from fake metrics, funnel tolerance, diff markdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stages.report import run
+from stages.report.diff import diff_markdown, direction, verdict
+from stages.report.sources import find_count
+
+PARAMS = "seed: 1\n" + "".join(
+    f"{s}: {{}}\n"
+    for s in ("collect", "clean", "dedup", "tokenizer", "pretrain", "tasks", "finetune", "evaluate")
+)
+PARAMS += "report: {plots: true, title: Test report, digits: 4}\n"
+
+FLAT = {
+    "pretrain.val_loss": 3.5, "pretrain.val_ppl": 33.115, "pretrain.val_bpb": 1.25,
+    "pretrain.unigram.val_loss": 5.0, "pretrain.unigram.val_ppl": 148.4, "pretrain.unigram.val_bpb": 1.8,
+    "pretrain.val_mlm_loss": "n/a", "pretrain.val_mlm_pseudo_ppl": "n/a",
+    "pretrain.val_target_tokens": 4096,
+    "classify.test.n": 200, "classify.test.acc": 0.81, "classify.test.macro_f1": 0.8,
+    "classify.test.acc_ci_low": 0.75, "classify.test.acc_ci_high": 0.86,
+    "classify.test.macro_f1_ci_low": 0.74, "classify.test.macro_f1_ci_high": 0.85,
+    "classify.majority.test.acc": 0.55, "classify.majority.test.macro_f1": 0.35,
+    "classify.tfidf.test.acc": "n/a", "classify.tfidf.test.macro_f1": "n/a",
+    "classify.tfidf.test.acc_ci_low": "n/a", "classify.tfidf.test.acc_ci_high": "n/a",
+    "classify.tfidf.test.macro_f1_ci_low": "n/a", "classify.tfidf.test.macro_f1_ci_high": "n/a",
+}  # fmt: skip
+
+
+def write(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj) if not isinstance(obj, str) else obj)
+
+
+@pytest.fixture
+def fake_metrics(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "params.yaml", PARAMS)
+    m = tmp_path / "metrics"
+    write(m / "metrics.json", FLAT)
+    write(m / "evaluate/pretrain.json", {
+        "objective": "clm", "uniform_loss": 9.01, "target_tokens": 4096, "bytes_estimated": 16384, "windows": 16, "context_length": 256,
+        "method": "causal LM", "na": {"val_mlm_loss": "the pretrained model is causal; masked-LM metrics do not apply to it"},
+    })  # fmt: skip
+    write(m / "evaluate/classify.json", {
+        "labels": ["negative", "positive"], "test_class_counts": [110, 90], "method": "bootstrap",
+        "systems": {"model": {"confusion": [[90, 20], [18, 72]]}},
+        "na": {"tfidf": "data/tasks/classify/train.parquet has a single class"},
+    })  # fmt: skip
+    write(m / "collect.json", {"sources": {"wiki": {"docs": 200}}, "docs": 1000, "chars": 5_000_000})
+    write(m / "clean.json", {"totals": {"docs_in": 1000, "docs_out": 800, "chars_out": 4_000_000}})
+    # dedup.json deliberately missing: the report must say so, not fail.
+    write(m / "tokenizer.json", {"n_tokens": {"train": 900_000, "valid": 50_000}, "vocab_size": 8192})
+    write(m / "pretrain.json", {"final": {"train_loss": 3.4}})
+    write(m / "curves/pretrain/plots/metrics/train/loss.tsv", "step\tloss\n0\t9.0\n10\t6.5\n20\t5.1\n")
+    write(
+        m / "curves/pretrain/plots/metrics/val/loss.tsv",
+        "timestamp\tstep\tloss\n1\t0\t9.1\n2\t20\t5.3\n3\t30\n",
+    )
+    return tmp_path
+
+
+def test_report_md_from_fake_metrics(fake_metrics):
+    run.main([])
+    reports = fake_metrics / "reports"
+    text = (reports / "report.md").read_text()
+    assert "# Test report" in text
+    # Every figure beside its baseline, in one row.
+    assert "| validation loss (nats/token) | 3.5 | 5 | 9.01 |" in text
+    assert "| bits per byte | 1.25 | 1.8 | 3.25 |" in text  # 9.01 nats * 4096 / ln 2 / 16384 bytes
+    assert "| fine-tuned model | 0.81 | [0.75, 0.86] | 0.8 | [0.74, 0.85] |" in text
+    assert "| TF-IDF + logistic regression (baseline) | n/a | n/a | n/a | n/a |" in text
+    assert "single class" in text
+    assert "masked-LM" not in text.split("## Task")[0]  # families that do not apply are left out
+    # Funnel: counts found under different names; the missing stage is named.
+    assert "| collect | 1,000 | 5,000,000 | — | — |" in text
+    assert "| clean | 800 | 4,000,000 | — | 80.0% |" in text
+    assert "| tokenizer | — | — | 950,000 | — |" in text
+    assert "metrics/dedup.json" in text
+    for png in ("funnel.png", "confusion_classify.png", "curves_pretrain.png"):
+        assert (reports / png).stat().st_size > 1000, png
+        assert f"]({png})" in text
+
+
+def test_report_without_any_metrics_explains_instead_of_failing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "params.yaml", PARAMS)
+    run.main([])
+    text = (tmp_path / "reports/report.md").read_text()
+    assert "run `dvc repro evaluate`" in text and "Not found (stage not run yet)" in text
+
+
+def test_find_count_prefers_shallow_and_sums_splits():
+    assert find_count({"by_source": {"a": {"docs": 3}}, "docs": 10}, ("docs",)) == (10, "docs")
+    assert find_count({"n_tokens": {"train": 5, "valid": 2}}, ("n_tokens",)) == (7, "n_tokens")
+    assert find_count({"x": 1}, ("docs",)) == (None, None)
+
+
+def test_verdicts_follow_metric_direction():
+    assert direction("pretrain.val_bpb") == "lower" and direction("classify.test.macro_f1") == "higher"
+    assert verdict("pretrain.val_loss", 3.0, 2.5) == "better"
+    assert verdict("classify.test.acc", 0.8, 0.7) == "worse"
+    assert verdict("classify.test.n", 10, 12) == "changed"
+    assert verdict("classify.tfidf.test.acc", "n/a", 0.7) == "changed"
+    assert verdict("x.acc", None, 0.7) == "added"
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def test_against_diff_in_a_temporary_git_dvc_repo(tmp_path, monkeypatch):
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.name", "Test")
+    git(tmp_path, "config", "user.email", "test@example.com")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True, env={**os.environ})
+    write(tmp_path / "dvc.yaml", "metrics:\n  - metrics/metrics.json\n")
+    write(tmp_path / "params.yaml", "evaluate:\n  batch_size: 16\n")
+    write(
+        tmp_path / "metrics/metrics.json",
+        {"pretrain.val_loss": 4.0, "classify.test.acc": 0.8, "classify.test.n": 10},
+    )
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "first")
+    write(tmp_path / "params.yaml", "evaluate:\n  batch_size: 32\n")
+    write(
+        tmp_path / "metrics/metrics.json",
+        {"pretrain.val_loss": 3.0, "classify.test.acc": 0.7, "classify.test.n": 10},
+    )
+    git(tmp_path, "commit", "-qam", "second")
+    monkeypatch.chdir(tmp_path)
+    from stages.report.diff import against
+
+    md = against("HEAD~1")
+    assert "### pretrain" in md and "### classify" in md and "### evaluate" in md
+    assert "| `pretrain.val_loss` | 4 | 3 | -1 | better |" in md
+    assert "| `classify.test.acc` | 0.8 | 0.7 | -0.1 | worse |" in md
+    assert "| `evaluate.batch_size` | 16 | 32 |" in md
+    assert "classify.test.n" not in md  # unchanged metrics are left out
+
+
+def test_diff_markdown_groups_other_metric_files_by_name():
+    md = diff_markdown(
+        "v1",
+        {"metrics/finetune/classify.json": {"best_valid_accuracy": {"old": 0.5, "new": 0.6, "diff": 0.1}}},
+        {},
+    )
+    assert "### finetune/classify" in md and "| better |" in md and "No params changed." in md
