@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_collect_helpers import local, run
+from collect_fixtures import local, run
 
 from stages.collect.config import CollectParams, SourceParams
 from stages.collect.docs import Tally, doc_id

@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from test_collect_helpers import local, run
+from collect_fixtures import local, run
 
 from stages.common.errors import DataError
 
