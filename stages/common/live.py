@@ -1,4 +1,9 @@
-"""dvclive loggers for training curves, one folder per stage under metrics/curves/."""
+"""dvclive loggers for training curves, one folder per stage under metrics/curves/.
+
+dvc.yaml declares `metrics/curves/<name>/plots/metrics` as each stage's plots. The
+stage's own summary goes to `metrics/<stage>.json`, so dvclive's per-folder summary
+(`metrics.json`) is not written: it would be an undeclared file inside metrics/.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,12 @@ def curves_dir(name: str) -> Path:
     return Path("metrics") / "curves" / name
 
 
-def open_live(name: str):
-    """A dvclive `Live` that writes plots for dvc.yaml to declare, and no experiments."""
+def open_live(name: str, resume: bool = False):
+    """A dvclive `Live` that writes step curves for dvc.yaml to declare, and no experiments."""
     from dvclive import Live
 
-    return Live(dir=str(curves_dir(name)), dvcyaml=None, save_dvc_exp=False, report=None, resume=False)
+    class _CurvesOnly(Live):
+        def make_summary(self) -> None:  # the stage writes metrics/<stage>.json itself
+            pass
+
+    return _CurvesOnly(dir=str(curves_dir(name)), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume)

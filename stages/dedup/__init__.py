@@ -1,0 +1,1 @@
+"""Stage `dedup`: exact and near-duplicate removal plus benchmark decontamination."""

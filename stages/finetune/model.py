@@ -1,0 +1,70 @@
+"""Load models/pretrain (any causal or masked LM saved by transformers) with a new
+sequence-classification head, and pick device and precision."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from stages.common.errors import DataError, PipelineError
+from stages.common.runtime import cpu_has_bf16
+
+log = logging.getLogger(__name__)
+
+
+def load_tokenizer(model_dir: Path):
+    """The pretrain tokenizer, with a pad token (falling back to eos, which causal LMs lack)."""
+    from transformers import AutoTokenizer
+
+    if not (model_dir / "config.json").is_file():
+        raise DataError(f"{model_dir}: no config.json; run the pretrain stage first (dvc repro pretrain)")
+    try:
+        tok = AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{model_dir}: cannot load its tokenizer ({e}); rerun the pretrain stage") from None
+    if tok.pad_token_id is None:
+        if tok.eos_token_id is None:
+            raise DataError(
+                f"{model_dir}: the tokenizer has neither a pad nor an eos token; add one in pretrain"
+            )
+        log.warning("%s: tokenizer has no pad token; padding with eos %r", model_dir, tok.eos_token)
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok
+
+
+def load_classifier(model_dir: Path, labels: list[str], pad_token_id: int):
+    """AutoModelForSequenceClassification over the pretrained body; the head starts fresh."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(model_dir)
+    extra = {}
+    if config.model_type == "modernbert":
+        # Our tokenizer may add no [CLS] in front, so pool over all tokens instead of token 0.
+        extra["classifier_pooling"] = "mean"
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+            pad_token_id=pad_token_id,
+            **extra,
+        )
+    except (OSError, ValueError) as e:
+        raise PipelineError(
+            f"{model_dir}: cannot load a {config.model_type!r} model for sequence classification ({e})"
+        ) from None
+    return model
+
+
+def pick_precision(want: str, device: str) -> bool:
+    """True to train under bf16 autocast: asked for, or 'auto' on hardware with fast bf16."""
+    import torch
+
+    if want == "fp32":
+        return False
+    has = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_bf16()
+    if want == "bf16" and not has:
+        log.warning("precision bf16 asked for, but %s has no native bf16; it will be slow", device)
+    return want == "bf16" or has

@@ -1,0 +1,34 @@
+"""Fine-tune the pretrained model on one task.
+
+    python -m stages.finetune classify
+
+dvc.yaml runs one stage per entry of `finetune.tasks`. The task name picks its module
+from stages/finetune/registry.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from stages.common.errors import PipelineError
+from stages.common.params import load_section, load_seed
+from stages.finetune.registry import KINDS, task_module
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise PipelineError(f"usage: python -m stages.finetune <task>; known tasks are {sorted(KINDS)}")
+    module = task_module(args[0])
+    cfg = load_section("finetune")
+    metrics = module.run(args[0], cfg, load_seed())
+    log.info(
+        "%s: best valid accuracy %.4f (majority %.4f) after %d epoch(s)",
+        args[0],
+        metrics["best_valid_accuracy"],
+        metrics["majority_valid_accuracy"],
+        metrics["epochs_run"],
+    )

