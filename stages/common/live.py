@@ -22,4 +22,6 @@ def open_live(name: str, resume: bool = False):
         def make_summary(self) -> None:  # the stage writes metrics/<stage>.json itself
             pass
 
-    return _CurvesOnly(dir=str(curves_dir(name)), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume)
+    return _CurvesOnly(
+        dir=str(curves_dir(name)), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume
+    )
