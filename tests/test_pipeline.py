@@ -29,7 +29,9 @@ def sh(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPro
     env.setdefault("DVC_SITE_CACHE_DIR", str(cwd.parent / "dvc-site-cache"))
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -115,8 +117,8 @@ def test_noop_repro_runs_nothing(repo):
 
 def test_clean_param_reruns_clean_onward_not_collect(repo):
     # A stricter quality threshold changes data/clean, so everything after it reruns.
-    old = get_param(repo, "clean.quality.min_words")
-    set_param(repo, "clean.quality.min_words", old + 15)
+    old = get_param(repo, "clean.quality.gopher_quality.min_words")
+    set_param(repo, "clean.quality.gopher_quality.min_words", old + 15)
     stages = repro(repo)
     assert "clean" in stages and "dedup" in stages
     assert not stages & {"collect", "tasks"}
@@ -133,7 +135,7 @@ def test_layer_count_reruns_pretrain_onward_only(repo):
 
 
 def test_evaluate_param_reruns_only_evaluate(repo):
-    set_param(repo, "evaluate.bootstrap", get_param(repo, "evaluate.bootstrap") + 7)
+    set_param(repo, "evaluate.classify.bootstrap", get_param(repo, "evaluate.classify.bootstrap") + 7)
     stages = repro(repo)
     assert "evaluate" in stages
     # report reads evaluate's metrics; nothing upstream of evaluate runs.
@@ -155,12 +157,7 @@ def test_experiment_run_and_show(repo):
     proc = sh(["dvc", "exp", "run", "-S", f"pretrain.train.max_steps={steps + 5}", "--name", "longer"], repo)
     assert "pretrain" in ran(proc) and not ran(proc) & UPSTREAM
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], repo).stdout)
-    exps = [
-        e
-        for rev in shown
-        for e in (rev.get("experiments") or [])
-        if e.get("name") == "longer"
-    ]
+    exps = [e for rev in shown for e in (rev.get("experiments") or []) if e.get("name") == "longer"]
     assert exps, f"experiment 'longer' not in dvc exp show: {json.dumps(shown)[:2000]}"
     data = exps[0]["revs"][0]["data"]
     params = data["params"]["params.yaml"]["data"]
@@ -183,6 +180,8 @@ def test_push_and_pull_through_a_local_remote(repo, tmp_path):
     sh(["dvc", "pull"], clone)
     for out in ("data/raw", "data/tokens", "models/pretrain"):
         assert (clone / out).exists(), out
-    assert (clone / "models/pretrain/config.json").read_bytes() == (repo / "models/pretrain/config.json").read_bytes()
+    assert (clone / "models/pretrain/config.json").read_bytes() == (
+        repo / "models/pretrain/config.json"
+    ).read_bytes()
     # Everything is fetched, so nothing needs to rerun.
     assert repro(clone) == set()
