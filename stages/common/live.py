@@ -19,8 +19,10 @@ def open_live(name: str, resume: bool = False):
     from dvclive import Live
 
     class _CurvesOnly(Live):
-        def make_summary(self) -> None:  # the stage writes metrics/<stage>.json itself
-            pass
+        def end(self) -> None:
+            super().end()
+            # The stage writes metrics/<stage>.json itself; drop dvclive's copy.
+            Path(self.metrics_file).unlink(missing_ok=True)
 
     return _CurvesOnly(
         dir=str(curves_dir(name)), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume

@@ -23,6 +23,7 @@ def setup_env() -> None:
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("DVC_STUDIO_OFFLINE", "true")  # dvclive never posts to Studio
     # tldextract (under presidio/trafilatura) must never reach for the public-suffix list.
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
     os.environ.setdefault("TLDEXTRACT_CACHE", str(Path(".cache/tldextract").resolve()))
