@@ -1,0 +1,118 @@
+"""Params of the pretrain stage (`pretrain:` in params.yaml): model shape and training budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from stages.common.params import require
+
+# RoPE models take any length we give them; ModernBERT's own default ceiling is 8192.
+MAX_CONTEXT = 8192
+
+
+@dataclass(frozen=True)
+class MoeParams:
+    n_experts: int = 0  # 0 = a dense model
+    top_k: int = 2
+    aux_loss_weight: float = 0.01
+    impl: Literal["auto", "hf", "megablocks"] = "auto"  # auto = hf; megablocks needs CUDA
+
+    def __post_init__(self) -> None:
+        require(self.n_experts >= 0, "n_experts", "must be 0 (dense) or a positive number of experts")
+        if self.n_experts:
+            require(
+                1 <= self.top_k <= self.n_experts,
+                "top_k",
+                f"must be between 1 and n_experts ({self.n_experts})",
+            )
+        require(self.aux_loss_weight >= 0, "aux_loss_weight", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    objective: Literal["clm", "mlm"] = "clm"
+    n_layers: int = 4
+    n_heads: int = 4
+    n_kv_heads: int = 4
+    hidden_size: int = 256
+    ffn_size: int = 688
+    context_length: int = 256
+    dropout: float = 0.0
+    tie_embeddings: bool = True
+    mask_prob: float = 0.3  # mlm only: share of tokens to predict (80% <mask>, 10% random, 10% kept)
+    moe: MoeParams = field(default_factory=MoeParams)
+
+    def __post_init__(self) -> None:
+        for key in ("n_layers", "n_heads", "n_kv_heads", "hidden_size", "ffn_size", "context_length"):
+            require(getattr(self, key) >= 1, key, "must be a positive integer")
+        require(
+            self.hidden_size % self.n_heads == 0,
+            "hidden_size",
+            f"must be a multiple of n_heads ({self.n_heads})",
+        )
+        require(
+            (self.hidden_size // self.n_heads) % 2 == 0,
+            "hidden_size",
+            "hidden_size / n_heads must be even for rotary embeddings",
+        )
+        require(self.n_heads % self.n_kv_heads == 0, "n_kv_heads", f"must divide n_heads ({self.n_heads})")
+        require(self.context_length <= MAX_CONTEXT, "context_length", f"must be at most {MAX_CONTEXT}")
+        require(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        if self.objective == "mlm":
+            require(
+                self.n_kv_heads == self.n_heads,
+                "n_kv_heads",
+                "must equal n_heads for mlm (ModernBERT has no grouped-query attention)",
+            )
+            require(self.moe.n_experts == 0, "moe.n_experts", "must be 0 for mlm (no MoE encoder is built)")
+            require(0.0 < self.mask_prob < 1.0, "mask_prob", "must be in (0, 1) for mlm")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    max_steps: int = 1000
+    max_tokens: int = 0  # > 0: the budget in tokens, which sets the number of steps instead
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0  # 0 = no clipping
+    eval_every: int = 100
+    eval_batches: int = 20
+    log_every: int = 10
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    compile: bool = False
+    checkpoint_every: int = 0  # 0 = no checkpoints (and no resume)
+
+    def __post_init__(self) -> None:
+        require(self.max_steps >= 1, "max_steps", "must be at least 1")
+        require(self.max_tokens >= 0, "max_tokens", "must be 0 (use max_steps) or a token budget")
+        for key in ("batch_size", "grad_accum", "eval_every", "eval_batches", "log_every"):
+            require(getattr(self, key) >= 1, key, "must be at least 1")
+        require(self.lr > 0, "lr", "must be positive")
+        require(0 <= self.min_lr <= self.lr, "min_lr", f"must be between 0 and lr ({self.lr})")
+        require(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
+        require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        require(self.grad_clip >= 0, "grad_clip", "must be >= 0 (0 = off)")
+        require(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = off)")
+
+    def total_steps(self, tokens_per_step: int) -> int:
+        """Optimizer steps in the budget: from max_tokens when set, else max_steps."""
+        if self.max_tokens > 0:
+            return max(1, -(-self.max_tokens // tokens_per_step))
+        return self.max_steps
+
+
+@dataclass(frozen=True)
+class PretrainParams:
+    init_from: Literal["scratch"] = "scratch"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    model: ModelParams = field(default_factory=ModelParams)
+    train: TrainParams = field(default_factory=TrainParams)
+
+    def __post_init__(self) -> None:
+        if self.model.moe.impl == "megablocks":
+            require(self.device != "cpu", "model.moe.impl", "megablocks needs CUDA; use auto or hf on CPU")

@@ -1,0 +1,183 @@
+"""The pretrain stage: build a model from params, train it on data/tokens, save it.
+
+    python -m stages.pretrain
+
+Reads data/tokens/ and data/tokenizer/; writes models/pretrain/ (loads with
+AutoModelForCausalLM or AutoModelForMaskedLM, and AutoTokenizer), metrics/pretrain.json,
+curves under metrics/curves/pretrain/, and, when train.checkpoint_every > 0,
+checkpoints in models/pretrain_ckpt/ that a rerun resumes from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages.common.errors import PipelineError
+from stages.common.io import atomic_dir, write_json
+from stages.common.params import load_section, load_seed
+from stages.common.runtime import cpu_has_bf16, pick_device, seed_everything
+from stages.pretrain.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from stages.pretrain.config import PretrainParams
+from stages.pretrain.data import load_meta, open_tokens
+from stages.pretrain.flops import measure_peak_flops, train_flops_per_token
+from stages.pretrain.loop import Batches, History, Run, make_optimizer, train
+from stages.pretrain.model import build_model, count_params, matmul_params
+
+log = logging.getLogger(__name__)
+
+TOKENS_DIR = Path("data/tokens")
+TOKENIZER_DIR = Path("data/tokenizer")
+MODEL_DIR = Path("models/pretrain")
+CKPT_DIR = Path("models/pretrain_ckpt")
+METRICS_FILE = Path("metrics/pretrain.json")
+
+
+def pick_precision(want: str, device: str) -> str:
+    """bf16 on CUDA, or on a CPU with bf16 matrix instructions; fp32 elsewhere (it gains nothing)."""
+    if want != "auto":
+        return want
+    if device == "cuda":
+        return "bf16"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def pretrain(
+    cfg: PretrainParams,
+    seed: int,
+    tokens_dir: Path,
+    tokenizer_dir: Path,
+    out_dir: Path,
+    ckpt_dir: Path | None = None,
+    live: Any = None,
+) -> dict[str, Any]:
+    """Train and save; returns the metrics dict. Paths are arguments so tests can use tmp dirs."""
+    import torch
+
+    t_start = time.perf_counter()
+    m, t = cfg.model, cfg.train
+    meta = load_meta(tokens_dir)  # read first: a bad vocab or missing mask id fails before any work
+    device = pick_device(cfg.device)
+    precision = pick_precision(t.precision, device)
+    tokens = {s: open_tokens(tokens_dir, s, meta, m.context_length) for s in ("train", "valid")}
+    seed_everything(seed)
+    torch.manual_seed(seed)
+    model = build_model(m, meta, device).to(device)
+    n_params = count_params(model)
+    flops_per_token = train_flops_per_token(
+        matmul_params(model, m), m.n_layers, m.hidden_size, m.context_length
+    )
+    peak = measure_peak_flops(device, precision)
+    opt = make_optimizer(model, t, device)
+    batches = {
+        s: Batches(tokens[s], np.random.default_rng(seed), torch.Generator().manual_seed(seed), m, meta)
+        for s in tokens
+    }
+    tokens_per_step = t.batch_size * t.grad_accum * m.context_length
+    total = t.total_steps(tokens_per_step)
+    fp = fingerprint(dataclasses.asdict(cfg), seed, meta)
+    start, seen = (
+        load_checkpoint(ckpt_dir, model, opt, batches, fp) if ckpt_dir and t.checkpoint_every else (0, 0)
+    )
+    # Compile a wrapper; checkpoints and save_pretrained use the plain module.
+    runner = torch.compile(model) if t.compile else model
+    on_step = _checkpoint_hook(ckpt_dir, t, model, opt, batches, total, seen, fp)
+    log.info("%s %s: %.2fM parameters, %d steps of %d tokens on %s (%s)", m.objective, type(model).__name__,
+             n_params["total"] / 1e6, total, tokens_per_step, device, precision)  # fmt: skip
+    run = Run(cfg, batches["train"], batches["valid"], device, precision, seed, total, flops_per_token, peak,
+              live, on_step)  # fmt: skip
+    t_train = time.perf_counter()
+    hist = train(runner, opt, run, start_step=start)
+    train_seconds = time.perf_counter() - t_train
+    if ckpt_dir is not None:
+        # Always leave the declared out (also with checkpoints off), marked finished so no rerun resumes it.
+        save_checkpoint(ckpt_dir, model, opt, batches, total, seen + hist.tokens_seen, fp, finished=True)
+    save_model(model, tokenizer_dir, out_dir, m.context_length)
+    return _metrics(hist, seen, n_params, flops_per_token, peak, precision, device, train_seconds, t_start)
+
+
+def _checkpoint_hook(ckpt_dir: Path | None, t, model, opt, batches, total: int, seen: int, fp: str):
+    """The loop's per-step callback that writes a checkpoint every checkpoint_every steps, or None."""
+    if ckpt_dir is None or t.checkpoint_every <= 0:
+        return None
+
+    def on_step(done: int, hist: History) -> None:
+        if done % t.checkpoint_every == 0 and done < total:
+            save_checkpoint(ckpt_dir, model, opt, batches, done, seen + hist.tokens_seen, fp)
+
+    return on_step
+
+
+def save_model(model, tokenizer_dir: Path, out_dir: Path, context_length: int) -> None:
+    """Weights as safetensors plus the tokenizer, so AutoModelFor*/AutoTokenizer load the folder."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    tok.model_max_length = context_length
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tok.save_pretrained(str(tmp))
+
+
+def _metrics(
+    hist: History,
+    seen_before: int,
+    n_params: dict[str, int],
+    flops_per_token: float,
+    peak: float,
+    precision: str,
+    device: str,
+    train_seconds: float,
+    t_start: float,
+) -> dict[str, Any]:
+    if not hist.train_loss:
+        raise PipelineError(
+            "pretrain: no step ran (the checkpoint is already at the budget); "
+            "raise pretrain.train.max_steps or delete models/pretrain_ckpt"
+        )
+    # The first steps pay for warm-up (allocations, kernel selection): leave them out of speed.
+    steady = hist.step_seconds[min(2, len(hist.step_seconds) - 1) :]
+    tokens_per_step = hist.tokens_seen / len(hist.step_seconds)
+    tok_s = tokens_per_step * len(steady) / sum(steady)
+    val = hist.val_loss[-1][1]
+    tail = hist.train_loss[-10:]
+    return {
+        "train_loss": round(hist.train_loss[-1], 4),
+        "train_loss_last10": round(sum(tail) / len(tail), 4),
+        "val_loss": round(val, 4),
+        "val_ppl": round(math.exp(min(val, 50.0)), 3),
+        "tokens_seen": seen_before + hist.tokens_seen,
+        "tokens_per_s": round(tok_s, 1),
+        "mfu": round(tok_s * flops_per_token / peak, 4),
+        "mfu_peak": f"measured {device} {precision} matmul, {peak / 1e9:.1f} GFLOP/s",
+        "flops_per_token": flops_per_token,
+        "params": n_params["total"],
+        "params_non_embedding": n_params["non_embedding"],
+        "precision": precision,
+        "device": device,
+        "steps": len(hist.train_loss),
+        "train_seconds": round(train_seconds, 2),
+        "wall_seconds": round(time.perf_counter() - t_start, 2),
+    }
+
+
+def main() -> None:
+    from stages.common.live import open_live
+
+    cfg = load_section("pretrain")
+    seed = load_seed()
+    metrics = pretrain(cfg, seed, TOKENS_DIR, TOKENIZER_DIR, MODEL_DIR, CKPT_DIR, open_live("pretrain"))
+    write_json(METRICS_FILE, metrics)
+    log.info(
+        "val loss %.4f (ppl %.2f), %.0f tokens/s, MFU %.1f%%",
+        metrics["val_loss"],
+        metrics["val_ppl"],
+        metrics["tokens_per_s"],
+        100 * metrics["mfu"],
+    )

@@ -1,0 +1,39 @@
+"""Params of the tokenizer stage (`tokenizer:` in params.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stages.common.params import require
+
+# The document separator: it doubles as bos/eos, and byte-level BPE needs no unk token.
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<pad>"
+MASK_TOKEN = "<mask>"
+
+
+@dataclass(frozen=True)
+class TokenizerParams:
+    vocab_size: int = 8192
+    min_frequency: int = 2
+    special_tokens: tuple[str, ...] = (EOS_TOKEN, PAD_TOKEN, MASK_TOKEN)
+    lowercase: bool = False
+    nfc: bool = True
+    valid_fraction: float = 0.05
+    batch_docs: int = 1000
+
+    def __post_init__(self) -> None:
+        # 256 byte symbols plus the special tokens are the floor of a byte-level BPE.
+        floor = 256 + len(self.special_tokens)
+        require(self.vocab_size > floor, "vocab_size", f"must exceed {floor} (256 bytes + special tokens)")
+        require(self.vocab_size <= 2**32 - 1, "vocab_size", "must fit in uint32")
+        require(self.min_frequency >= 1, "min_frequency", "must be at least 1")
+        for tok in (EOS_TOKEN, PAD_TOKEN, MASK_TOKEN):
+            require(tok in self.special_tokens, "special_tokens", f"must include {tok!r}")
+        require(
+            len(set(self.special_tokens)) == len(self.special_tokens),
+            "special_tokens",
+            "must not repeat a token",
+        )
+        require(0.0 < self.valid_fraction < 1.0, "valid_fraction", "must be between 0 and 1 (exclusive)")
+        require(self.batch_docs >= 1, "batch_docs", "must be at least 1")

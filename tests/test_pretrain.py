@@ -1,0 +1,191 @@
+"""Tests of the pretrain stage: params, schedule, few-step CLM/MLM/MoE runs, saving, seeding, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stages.common.errors import DataError, ParamsError
+from stages.common.params import parse
+from stages.pretrain.config import PretrainParams, TrainParams
+from stages.pretrain.loop import lr_at
+from stages.pretrain.model import build_config
+from stages.pretrain.run import pretrain
+from stages.tokenizer.config import TokenizerParams
+from stages.tokenizer.run import run as run_tokenizer
+from tests.test_tokenizer import make_docs, write_dedup
+
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A real tokenizer and token files from a small made-up corpus."""
+    d = tmp_path_factory.mktemp("pretrain")
+    write_dedup(d / "dedup", make_docs(150))
+    run_tokenizer(
+        TokenizerParams(vocab_size=300, min_frequency=1, valid_fraction=0.2),
+        SEED,
+        d / "dedup",
+        d / "tokenizer",
+        d / "tokens",
+    )
+    return d
+
+
+def tiny(objective: str = "clm", steps: int = 6, **extra) -> PretrainParams:
+    model = {
+        "objective": objective,
+        "n_layers": 2,
+        "n_heads": 2,
+        "n_kv_heads": 2,
+        "hidden_size": 32,
+        "ffn_size": 64,
+        "context_length": 32,
+    }
+    model.update(extra.pop("model", {}))
+    train = {
+        "max_steps": steps,
+        "batch_size": 4,
+        "warmup_steps": 2,
+        "eval_every": 3,
+        "eval_batches": 2,
+        "log_every": 3,
+        "precision": "fp32",
+    }
+    train.update(extra.pop("train", {}))
+    return parse(PretrainParams, {"device": "cpu", "model": model, "train": train}, "pretrain")
+
+
+@pytest.mark.parametrize(
+    "model, key",
+    [
+        ({"hidden_size": 30, "n_heads": 4}, "pretrain.model.hidden_size"),
+        ({"n_heads": 4, "n_kv_heads": 3}, "pretrain.model.n_kv_heads"),
+        ({"context_length": 100000}, "pretrain.model.context_length"),
+        ({"objective": "mlm", "n_heads": 4, "n_kv_heads": 2}, "pretrain.model.n_kv_heads"),
+        ({"moe": {"n_experts": 2, "top_k": 3}}, "pretrain.model.moe.top_k"),
+        ({"objective": "gpt"}, "pretrain.model.objective"),
+        ({"layers": 2}, "pretrain.model: unknown key"),
+    ],
+)
+def test_model_config_errors_name_the_key(model, key):
+    with pytest.raises(ParamsError, match=key):
+        parse(PretrainParams, {"model": model}, "pretrain")
+
+
+def test_train_config_errors_name_the_key():
+    with pytest.raises(ParamsError, match="pretrain.train.min_lr"):
+        parse(PretrainParams, {"train": {"lr": 1e-4, "min_lr": 1e-3}}, "pretrain")
+    with pytest.raises(ParamsError, match="pretrain.model.moe.impl"):
+        parse(
+            PretrainParams,
+            {"device": "cpu", "model": {"moe": {"n_experts": 2, "impl": "megablocks"}}},
+            "pretrain",
+        )
+
+
+def test_mlm_needs_a_mask_token():
+    cfg = tiny("mlm")
+    with pytest.raises(DataError, match="mask_id"):
+        build_config(cfg.model, {"vocab_size": 300, "eos_id": 0, "pad_id": 1}, "cpu")
+
+
+def test_lr_schedule_warms_up_then_decays_to_min_lr():
+    t = TrainParams(max_steps=100, lr=1e-3, min_lr=1e-4, warmup_steps=10)
+    assert lr_at(0, 100, t) == pytest.approx(1e-4)
+    assert lr_at(9, 100, t) == pytest.approx(1e-3)
+    assert lr_at(99, 100, t) == pytest.approx(1e-4)
+    assert lr_at(50, 100, t) < lr_at(20, 100, t)
+    assert t.total_steps(1000) == 100
+    assert TrainParams(max_tokens=2500).total_steps(1000) == 3
+
+
+def test_clm_trains_saves_and_loads(data, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    m = pretrain(
+        tiny("clm", steps=8, train={"lr": 3e-3}),
+        SEED,
+        data / "tokens",
+        data / "tokenizer",
+        tmp_path / "model",
+    )
+    assert m["steps"] == 8 and m["tokens_seen"] == 8 * 4 * 32
+    assert m["val_loss"] < 6.0  # below ln(300) = 5.70 + margin: it learned something
+    assert 0 < m["mfu"] < 1 and m["tokens_per_s"] > 0
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "model"))
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "model"))
+    ids = tok("the cat sat", return_tensors="pt")["input_ids"]
+    assert model(input_ids=ids).logits.shape == (1, ids.shape[1], 300)
+    assert tok.model_max_length == 32 and model.config.eos_token_id == tok.eos_token_id
+
+
+def test_mlm_trains_saves_and_loads(data, tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    m = pretrain(tiny("mlm", steps=4), SEED, data / "tokens", data / "tokenizer", tmp_path / "model")
+    assert m["steps"] == 4 and m["val_loss"] > 0
+    model = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "model"))
+    meta = json.loads((data / "tokens" / "meta.json").read_text())
+    assert model.config.mask_token_id == meta["mask_id"] and model.config.pad_token_id == meta["pad_id"]
+
+
+def test_moe_trains_and_loads(data, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    cfg = tiny("clm", steps=3, model={"moe": {"n_experts": 4, "top_k": 2}})
+    m = pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "model")
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "model"))
+    assert type(model).__name__ == "Qwen3MoeForCausalLM" and m["params"] > m["params_non_embedding"]
+
+
+def test_same_params_same_curve(data, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = tiny("clm", steps=5, model={"dropout": 0.1})
+    a = pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "a")
+    b = pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "b")
+    c = pretrain(cfg, SEED + 1, data / "tokens", data / "tokenizer", tmp_path / "c")
+    assert (a["train_loss"], a["val_loss"]) == (b["train_loss"], b["val_loss"])
+    assert a["train_loss"] != c["train_loss"]
+    wa, wb = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all((wa[k] == wb[k]).all() for k in wa)
+
+
+def test_resume_continues_the_same_curve(data, tmp_path, monkeypatch):
+    from stages.pretrain import loop
+
+    straight = pretrain(tiny("clm", steps=6), SEED, data / "tokens", data / "tokenizer", tmp_path / "s")
+    cfg = tiny("clm", steps=6, train={"checkpoint_every": 3})
+    ckpt = tmp_path / "ckpt"
+    real_step, calls = loop.train_step, []
+
+    def crash_at_step_5(*args):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("simulated crash")
+        return real_step(*args)
+
+    monkeypatch.setattr(loop, "train_step", crash_at_step_5)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "first", ckpt)
+    monkeypatch.setattr(loop, "train_step", real_step)
+    assert json.loads((ckpt / "state.json").read_text())["step"] == 3
+    assert not (tmp_path / "first").exists()
+    resumed = pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "second", ckpt)
+    assert resumed["steps"] == 3 and resumed["tokens_seen"] == straight["tokens_seen"]
+    assert resumed["train_loss"] == pytest.approx(straight["train_loss"], abs=1e-6)
+    assert resumed["val_loss"] == pytest.approx(straight["val_loss"], abs=1e-6)
+    # A finished run's checkpoint is kept (the declared out) but not resumed.
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["finished"] and state["step"] == 6
+    again = pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "third", ckpt)
+    assert again["steps"] == 6
+
+
+def test_context_longer_than_valid_data_is_an_error(data, tmp_path):
+    cfg = tiny("clm", model={"context_length": 4096})
+    with pytest.raises(DataError, match="context_length"):
+        pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "m")
