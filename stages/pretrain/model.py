@@ -57,7 +57,8 @@ def build_config(m: ModelParams, meta: dict[str, Any], device: str):
     head_dim = m.hidden_size // m.n_heads
     if m.moe.n_experts > 0:
         impl = m.moe.impl
-        if impl == "megablocks" or (impl == "auto" and device == "cuda" and _has_megablocks()):
+        # `auto` means transformers' own MoE until the megablocks path exists.
+        if impl == "megablocks":
             raise PipelineError(
                 "pretrain.model.moe.impl: megablocks kernels are not wired into this stage; "
                 "set it to hf (or auto) to use transformers' own MoE layers"
@@ -80,12 +81,6 @@ def build_config(m: ModelParams, meta: dict[str, Any], device: str):
     from transformers import LlamaConfig
 
     return LlamaConfig(**common, num_key_value_heads=m.n_kv_heads, head_dim=head_dim)
-
-
-def _has_megablocks() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("megablocks") is not None
 
 
 def build_model(m: ModelParams, meta: dict[str, Any], device: str):
