@@ -1,0 +1,103 @@
+"""Atomic outputs, the download cache and the stage wrapper in stages/common."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stages.common import fetch
+from stages.common.errors import DataError
+from stages.common.io import (
+    ShardWriter,
+    atomic_dir,
+    atomic_file,
+    count_docs,
+    iter_docs,
+    shard_paths,
+    write_json,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_atomic_dir_replaces_whole_output_on_success(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    with atomic_dir(out) as d:
+        (d / "new.txt").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary siblings left
+
+
+def test_interrupted_atomic_dir_leaves_previous_output_untouched(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "good.txt").write_text("finished earlier")
+    with pytest.raises(KeyboardInterrupt), atomic_dir(out) as d:
+        (d / "half.txt").write_text("half written")
+        raise KeyboardInterrupt
+    assert (out / "good.txt").read_text() == "finished earlier"
+    assert not (out / "half.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_interrupted_atomic_file_leaves_no_file(tmp_path):
+    target = tmp_path / "metrics.json"
+    with pytest.raises(RuntimeError), atomic_file(target) as f:
+        f.write("{")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    write_json(target, {"b": 1, "a": 2})
+    assert target.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+
+
+def test_shards_round_trip_and_missing_input_is_a_clear_error(tmp_path):
+    docs = [
+        {"id": str(i), "text": f"doc {i}", "source": "s", "origin": "o", "license": "l", "meta": "{}"}
+        for i in range(5)
+    ]
+    with ShardWriter(tmp_path / "d", shard_docs=2) as w:
+        w.write_many(docs)
+    assert len(shard_paths(tmp_path / "d")) == 3
+    assert count_docs(tmp_path / "d") == 5
+    assert [d["text"] for d in iter_docs(tmp_path / "d")] == [d["text"] for d in docs]
+    with pytest.raises(DataError, match="run the stage that writes it"):
+        shard_paths(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no part-"):
+        shard_paths(tmp_path / "empty")
+
+
+def test_cache_hit_is_rehashed_and_a_corrupted_entry_is_fetched_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIPELINE_CACHE", str(tmp_path / "cache"))
+    payload = b"real bytes\n"
+    sha = hashlib.sha256(payload).hexdigest()
+    src = tmp_path / "file.txt"
+    src.write_bytes(payload)
+    url = src.as_uri()
+    got = fetch.fetch_url(url, sha)
+    assert got.read_bytes() == payload
+    got.write_bytes(b"corrupted")  # e.g. a disk error after the first fetch
+    again = fetch.fetch_url(url, sha)
+    assert again.read_bytes() == payload
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        fetch.fetch_url(url, "0" * 64)
+
+
+def test_stage_reports_bad_params_in_one_line_without_traceback(tmp_path):
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.clean"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "error in stage clean: params.yaml: missing section(s)" in proc.stderr
+    assert "Traceback" not in proc.stderr
