@@ -49,7 +49,8 @@ class ModelParams:
         require(
             self.hidden_size % self.n_heads == 0,
             "hidden_size",
-            f"must be a multiple of n_heads ({self.n_heads})",
+            f"{self.hidden_size} is not a multiple of n_heads ({self.n_heads}); "
+            "pick a head count that divides it, or change hidden_size",
         )
         require(
             (self.hidden_size // self.n_heads) % 2 == 0,
