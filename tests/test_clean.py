@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from clean_fixtures import PROSE
 
 from stages.clean.config import (
     C4Params,
@@ -20,14 +21,6 @@ from stages.clean.config import (
 from stages.clean.gopher import quality_reason, repetition_reason
 from stages.common.errors import ParamsError
 from stages.common.params import parse
-
-PROSE = (
-    "The river that runs through the old town has shaped its history for many centuries. "
-    "Merchants built their warehouses along the banks, and the bridges became places where "
-    "people met to trade and to talk. In the winter the water rises, and the lower streets "
-    "are sometimes flooded for a few days. The town council has argued for years about how "
-    "to protect the houses that stand closest to the water."
-)
 
 
 def gopher_quality(text: str, **kw) -> str | None:

@@ -10,17 +10,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from clean_fixtures import PROSE
 
 from stages.common.io import ShardWriter, iter_docs
 
 ROOT = Path(__file__).resolve().parents[1]
-PROSE = (
-    "The river that runs through the old town has shaped its history for many centuries. "
-    "Merchants built their warehouses along the banks, and the bridges became places where "
-    "people met to trade and to talk. In the winter the water rises, and the lower streets "
-    "are sometimes flooded for a few days. The town council has argued for years about how "
-    "to protect the houses that stand closest to the water."
-)
 GERMAN = (
     "Der Fluss, der durch die Altstadt fließt, hat ihre Geschichte seit vielen Jahrhunderten "
     "geprägt. Händler bauten ihre Lagerhäuser am Ufer, und die Brücken wurden zu Orten, an "
