@@ -185,6 +185,66 @@ def test_resume_continues_the_same_curve(data, tmp_path, monkeypatch):
     assert again["steps"] == 6
 
 
+def test_resumed_run_continues_its_dvclive_curves(data, tmp_path, monkeypatch):
+    from stages.pretrain import loop
+    from stages.pretrain.run import open_curves
+
+    def curve(root):
+        rows = (root / "metrics/curves/pretrain/plots/metrics/train/loss.tsv").read_text().splitlines()[1:]
+        return [(int(r.split("\t")[0]), float(r.split("\t")[1])) for r in rows]
+
+    cfg = tiny("clm", steps=6, train={"checkpoint_every": 3, "log_every": 1})
+    (tmp_path / "straight").mkdir()
+    monkeypatch.chdir(tmp_path / "straight")
+    pretrain(
+        cfg,
+        SEED,
+        data / "tokens",
+        data / "tokenizer",
+        tmp_path / "m1",
+        tmp_path / "c1",
+        open_curves=open_curves,
+    )
+    straight = curve(tmp_path / "straight")
+    assert [s for s, _ in straight] == [1, 2, 3, 4, 5, 6]
+
+    (tmp_path / "killed").mkdir()
+    monkeypatch.chdir(tmp_path / "killed")
+    real_step, calls = loop.train_step, []
+
+    def crash_at_step_6(*args):
+        calls.append(1)
+        if len(calls) == 6:
+            raise RuntimeError("simulated crash")
+        return real_step(*args)
+
+    monkeypatch.setattr(loop, "train_step", crash_at_step_6)
+    with pytest.raises(RuntimeError):
+        pretrain(
+            cfg,
+            SEED,
+            data / "tokens",
+            data / "tokenizer",
+            tmp_path / "m2",
+            tmp_path / "c2",
+            open_curves=open_curves,
+        )
+    monkeypatch.setattr(loop, "train_step", real_step)
+    assert [s for s, _ in curve(tmp_path / "killed")] == [1, 2, 3, 4, 5]  # logged past the checkpoint at 3
+    pretrain(
+        cfg,
+        SEED,
+        data / "tokens",
+        data / "tokenizer",
+        tmp_path / "m2",
+        tmp_path / "c2",
+        open_curves=open_curves,
+    )
+    resumed = curve(tmp_path / "killed")
+    assert [s for s, _ in resumed] == [1, 2, 3, 4, 5, 6]  # steps 4-5 once, not twice
+    assert [v for _, v in resumed] == pytest.approx([v for _, v in straight], abs=1e-6)
+
+
 def test_context_longer_than_valid_data_is_an_error(data, tmp_path):
     cfg = tiny("clm", model={"context_length": 4096})
     with pytest.raises(DataError, match="context_length"):

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,13 @@ def pretrain(
     out_dir: Path,
     ckpt_dir: Path | None = None,
     live: Any = None,
+    open_curves: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]:
-    """Train and save; returns the metrics dict. Paths are arguments so tests can use tmp dirs."""
+    """Train and save; returns the metrics dict. Paths are arguments so tests can use tmp dirs.
+
+    `open_curves(start_step)` opens the dvclive logger once the resume step is known, so a
+    resumed run continues its curves instead of starting them again.
+    """
     import torch
 
     t_start = time.perf_counter()
@@ -85,6 +91,8 @@ def pretrain(
     start, seen = (
         load_checkpoint(ckpt_dir, model, opt, batches, fp) if ckpt_dir and t.checkpoint_every else (0, 0)
     )
+    if open_curves is not None:
+        live = open_curves(start)
     # Compile a wrapper; checkpoints and save_pretrained use the plain module.
     runner = torch.compile(model) if t.compile else model
     on_step = _checkpoint_hook(ckpt_dir, t, model, opt, batches, total, seen, fp)
@@ -167,12 +175,34 @@ def _metrics(
     }
 
 
-def main() -> None:
-    from stages.common.live import open_live
+def keep_curve_rows(plots_dir: Path, last_step: int) -> None:
+    """Drop the rows logged after `last_step` from dvclive's .tsv curves.
 
+    A killed run logged steps past its last checkpoint; the resumed run logs them again.
+    """
+    from stages.common.io import atomic_file
+
+    for tsv in sorted(plots_dir.rglob("*.tsv")):
+        header, *rows = tsv.read_text(encoding="utf-8").splitlines()
+        col = header.split("\t").index("step")
+        kept = [r for r in rows if int(r.split("\t")[col]) <= last_step]
+        with atomic_file(tsv) as f:
+            f.write("\n".join([header, *kept]) + "\n")
+
+
+def open_curves(start_step: int):
+    """The pretrain dvclive logger: fresh from step 0, or continuing the curves of a resumed run."""
+    from stages.common.live import curves_dir, open_live
+
+    if start_step > 0:
+        keep_curve_rows(curves_dir("pretrain") / "plots" / "metrics", start_step)
+    return open_live("pretrain", resume=start_step > 0)
+
+
+def main() -> None:
     cfg = load_section("pretrain")
     seed = load_seed()
-    metrics = pretrain(cfg, seed, TOKENS_DIR, TOKENIZER_DIR, MODEL_DIR, CKPT_DIR, open_live("pretrain"))
+    metrics = pretrain(cfg, seed, TOKENS_DIR, TOKENIZER_DIR, MODEL_DIR, CKPT_DIR, open_curves=open_curves)
     write_json(METRICS_FILE, metrics)
     log.info(
         "val loss %.4f (ppl %.2f), %.0f tokens/s, MFU %.1f%%",
