@@ -154,24 +154,30 @@ def test_same_params_same_curve(data, tmp_path):
     assert all((wa[k] == wb[k]).all() for k in wa)
 
 
-def test_resume_continues_the_same_curve(data, tmp_path, monkeypatch):
+def crash_train_step_at(monkeypatch, n: int):
+    """Make the n-th call of the training step raise, as a run killed mid-way; returns the undo."""
     from stages.pretrain import loop
 
-    straight = pretrain(tiny("clm", steps=6), SEED, data / "tokens", data / "tokenizer", tmp_path / "s")
-    cfg = tiny("clm", steps=6, train={"checkpoint_every": 3})
-    ckpt = tmp_path / "ckpt"
     real_step, calls = loop.train_step, []
 
-    def crash_at_step_5(*args):
+    def crashing(*args):
         calls.append(1)
-        if len(calls) == 5:
+        if len(calls) == n:
             raise RuntimeError("simulated crash")
         return real_step(*args)
 
-    monkeypatch.setattr(loop, "train_step", crash_at_step_5)
+    monkeypatch.setattr(loop, "train_step", crashing)
+    return lambda: monkeypatch.setattr(loop, "train_step", real_step)
+
+
+def test_resume_continues_the_same_curve(data, tmp_path, monkeypatch):
+    straight = pretrain(tiny("clm", steps=6), SEED, data / "tokens", data / "tokenizer", tmp_path / "s")
+    cfg = tiny("clm", steps=6, train={"checkpoint_every": 3})
+    ckpt = tmp_path / "ckpt"
+    restore = crash_train_step_at(monkeypatch, 5)
     with pytest.raises(RuntimeError, match="simulated crash"):
         pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "first", ckpt)
-    monkeypatch.setattr(loop, "train_step", real_step)
+    restore()
     assert json.loads((ckpt / "state.json").read_text())["step"] == 3
     assert not (tmp_path / "first").exists()
     resumed = pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "second", ckpt)
@@ -186,7 +192,6 @@ def test_resume_continues_the_same_curve(data, tmp_path, monkeypatch):
 
 
 def test_resumed_run_continues_its_dvclive_curves(data, tmp_path, monkeypatch):
-    from stages.pretrain import loop
     from stages.pretrain.run import open_curves
 
     def curve(root):
@@ -194,52 +199,25 @@ def test_resumed_run_continues_its_dvclive_curves(data, tmp_path, monkeypatch):
         return [(int(r.split("\t")[0]), float(r.split("\t")[1])) for r in rows]
 
     cfg = tiny("clm", steps=6, train={"checkpoint_every": 3, "log_every": 1})
+
+    def run(name: str):
+        out = (tmp_path / f"model-{name}", tmp_path / f"ckpt-{name}")
+        return pretrain(cfg, SEED, data / "tokens", data / "tokenizer", *out, open_curves=open_curves)
+
     (tmp_path / "straight").mkdir()
     monkeypatch.chdir(tmp_path / "straight")
-    pretrain(
-        cfg,
-        SEED,
-        data / "tokens",
-        data / "tokenizer",
-        tmp_path / "m1",
-        tmp_path / "c1",
-        open_curves=open_curves,
-    )
+    run("straight")
     straight = curve(tmp_path / "straight")
     assert [s for s, _ in straight] == [1, 2, 3, 4, 5, 6]
 
     (tmp_path / "killed").mkdir()
     monkeypatch.chdir(tmp_path / "killed")
-    real_step, calls = loop.train_step, []
-
-    def crash_at_step_6(*args):
-        calls.append(1)
-        if len(calls) == 6:
-            raise RuntimeError("simulated crash")
-        return real_step(*args)
-
-    monkeypatch.setattr(loop, "train_step", crash_at_step_6)
-    with pytest.raises(RuntimeError):
-        pretrain(
-            cfg,
-            SEED,
-            data / "tokens",
-            data / "tokenizer",
-            tmp_path / "m2",
-            tmp_path / "c2",
-            open_curves=open_curves,
-        )
-    monkeypatch.setattr(loop, "train_step", real_step)
+    restore = crash_train_step_at(monkeypatch, 6)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run("killed")
+    restore()
     assert [s for s, _ in curve(tmp_path / "killed")] == [1, 2, 3, 4, 5]  # logged past the checkpoint at 3
-    pretrain(
-        cfg,
-        SEED,
-        data / "tokens",
-        data / "tokenizer",
-        tmp_path / "m2",
-        tmp_path / "c2",
-        open_curves=open_curves,
-    )
+    run("killed")
     resumed = curve(tmp_path / "killed")
     assert [s for s, _ in resumed] == [1, 2, 3, 4, 5, 6]  # steps 4-5 once, not twice
     assert [v for _, v in resumed] == pytest.approx([v for _, v in straight], abs=1e-6)
