@@ -109,7 +109,7 @@ def test_verdicts_follow_metric_direction():
     assert verdict("pretrain.val_loss", 3.0, 2.5) == "better"
     assert verdict("classify.test.acc", 0.8, 0.7) == "worse"
     assert verdict("classify.test.n", 10, 12) == "changed"
-    assert verdict("classify.tfidf.test.acc", "n/a", 0.7) == "changed"
+    assert verdict("classify.tfidf.test.acc", "n/a", 0.7) == "now measured"
     assert verdict("x.acc", None, 0.7) == "added"
 
 

@@ -164,8 +164,9 @@ def test_bad_params_name_the_key(data, match):
 
 
 def test_stage_writes_tasks_and_metrics(tmp_path, monkeypatch):
-    """`python -m stages.tasks` end to end on the tiny profile, fed by a made-up sdist."""
-    import shutil
+    """`python -m stages.tasks` end to end on the tiny profile (classify, then adversarial
+    from its splits; ner and domain have their own stage tests), fed by a made-up sdist."""
+    import yaml
 
     from stages.tasks.run import main
 
@@ -173,17 +174,21 @@ def test_stage_writes_tasks_and_metrics(tmp_path, monkeypatch):
     sdist = fake_vader_sdist(tmp_path / "v.tar.gz", "\r\n".join(lines).encode())
     monkeypatch.setattr(sources, "fetch_pypi", lambda *a, **k: sdist)
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
-    shutil.copy(Path(__file__).parents[1] / "profiles" / "tiny.yaml", tmp_path / "params.yaml")
-    text = (tmp_path / "params.yaml").read_text()
-    (tmp_path / "params.yaml").write_text(
-        text.replace(
-            "subsets: [tweets, movieReviewSnippets, amazonReviewSnippets, nytEditorialSnippets]",
-            "subsets: [tweets]",
-        )
-    )
+    params = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "tiny.yaml").read_text())
+    params["tasks"]["classify"]["vader"]["subsets"] = ["tweets"]
+    params["tasks"]["adversarial"]["vader"]["subsets"] = ["tweets"]
+    params["tasks"]["ner"] = params["tasks"]["domain"] = None
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     main()
-    m = json.loads(Path("metrics/tasks.json").read_text())["classify"]
+    metrics = json.loads(Path("metrics/tasks.json").read_text())
+    assert sorted(metrics) == ["adversarial", "classify"]
+    adv = metrics["adversarial"]["splits"]
+    assert {k: v["rows"] for k, v in adv.items()} == {"train": 280, "valid": 40, "test": 80}
+    assert adv["test"]["attacked"] == 80 and adv["train"]["attacked"] == 140
+    # the 120 tweets scored +-0.2 are near-neutral: classify drops them, distractors use them
+    assert metrics["adversarial"]["distractors"] == 120
+    m = metrics["classify"]
     assert m["read"] == {"vader/tweets": 600}
     assert list(m["provenance"]) == ["vader"]
     # scores are +-0.2, 0.6, 1.0, 1.4, 1.8 in turn: only 0.2 lies within the band of 0.5

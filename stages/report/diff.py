@@ -1,8 +1,10 @@
 """`python -m stages.report --against REV`: metrics and params of the workspace vs a git revision.
 
-It runs `dvc metrics diff --json REV` and `dvc params diff --json REV`, groups the changes
-by stage (the key's first part in metrics/metrics.json and params.yaml, the file name for
-other metrics files) and marks each metric change better or worse.
+It runs `dvc metrics diff --json REV` and `dvc params diff --json REV` (what their `--md`
+forms show), groups the changes by family (stages.report.families.family_of) for
+metrics/metrics.json, by stage (the key's first part) for params.yaml and by file name for
+other metrics files, and marks each metric change better or worse (KEY_RULES, then the
+words of the key's last part).
 """
 
 from __future__ import annotations
@@ -12,14 +14,28 @@ import math
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from stages.common.errors import PipelineError
+from stages.report.families import NA, family_of
 from stages.report.markdown import table
 
 LOWER_IS_BETTER = {"loss", "ppl", "perplexity", "bpb", "error", "err", "wer", "cer"}
 HIGHER_IS_BETTER = {"acc", "accuracy", "f1", "precision", "recall", "auc", "bleu", "rouge", "em"}
+# Checked on the whole key, in order, before the words of its last part. A count says how
+# much was measured, not how well: it is neutral. For a planted canary, rank 1 means the
+# model ranks the true secret above every random candidate (memorised), so a HIGHER rank
+# is better, and exposure (log2 of candidates+1 over the rank) is lower-is-better.
+KEY_RULES: tuple[tuple[str, str | None], ...] = (
+    (r"(^|\.)(n|n_\w+|count|support|in_training_data|exposure_max_possible)$", None),
+    (r"(^|\.)attack\.success_rate$", "lower"),
+    (r"(^|\.)canary\.rank\w*$", "higher"),
+    (r"(^|\.)exposure\w*$", "lower"),
+    (r"(^|\.)pii\w*$", "lower"),
+    (r"^privacy\.samples\.[^.]+$", "lower"),  # PII-shaped strings of each type in model samples
+)
 
 
 def dvc_json(*args: str) -> dict[str, Any]:
@@ -37,7 +53,10 @@ def dvc_json(*args: str) -> dict[str, Any]:
 
 
 def direction(key: str) -> str | None:
-    """'lower' or 'higher' is better for this metric name, or None when the name does not say."""
+    """'lower' or 'higher' is better for this metric, or None when it is neutral or the name does not say."""
+    for pattern, better in KEY_RULES:
+        if re.search(pattern, key):
+            return better
     words = set(re.split(r"[._/\-]", key.rsplit(".", 1)[-1].lower()))
     if words & LOWER_IS_BETTER:
         return "lower"
@@ -51,6 +70,8 @@ def verdict(key: str, old: Any, new: Any) -> str:
         return "added"
     if new is None:
         return "removed"
+    if old != new and NA in (old, new):
+        return "now n/a" if new == NA else "now measured"
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (old, new))
     if not numeric or (isinstance(new, float) and math.isnan(new)):
         return "changed"
@@ -63,16 +84,18 @@ def verdict(key: str, old: Any, new: Any) -> str:
 
 
 def group_of(path: str, key: str) -> str:
-    """The stage a change belongs to: key prefix in the shared files, else the file's name."""
+    """The family or stage a change belongs to: from the key in the shared files, else the file's name."""
     p = Path(path)
-    if p.name in ("metrics.json", "params.yaml") or len(p.parts) == 1:
+    if p.name == "metrics.json":
+        return family_of(key)
+    if p.name == "params.yaml" or len(p.parts) == 1:
         return key.split(".", 1)[0]
     rel = p.relative_to(p.parts[0]) if p.parts[0] == "metrics" else p
     return rel.with_suffix("").as_posix()
 
 
 def diff_markdown(rev: str, metrics: dict[str, Any], params: dict[str, Any]) -> str:
-    """Markdown of the two `dvc ... diff --json` results, one table per stage."""
+    """Markdown of the two `dvc ... diff --json` results, one table per family or stage."""
     lines = [f"# Changes against `{rev}`", ""]
     for title, data, is_metric in (("Metrics", metrics, True), ("Params", params, False)):
         groups: dict[str, list[list[Any]]] = {}
@@ -89,7 +112,9 @@ def diff_markdown(rev: str, metrics: dict[str, Any], params: dict[str, Any]) -> 
             lines += [f"No {title.lower()} changed.", ""]
         header = ["key", rev, "workspace"] + (["change", "verdict"] if is_metric else [])
         for group, rows in sorted(groups.items()):
-            lines += [f"### {group}", ""] + table(header, rows)
+            tally = Counter(row[-1] for row in rows if row[-1] in ("better", "worse")) if is_metric else {}
+            counts = ", ".join(f"{tally[v]} {v}" for v in ("better", "worse") if tally.get(v))
+            lines += [f"### {group}" + (f" ({counts})" if counts else ""), ""] + table(header, rows)
     return "\n".join(lines)
 
 

@@ -1,10 +1,16 @@
-"""Markdown sections of reports/report.md: every figure beside its baselines, and the funnel."""
+"""Markdown building blocks of reports/report.md, and the sections of the first families.
+
+Every section function returns its lines and the metrics.json keys it showed, so that the
+report can list whatever no section showed: no figure is ever hidden.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 from typing import Any
+
+from stages.report.families import FAMILIES, na_notes
 
 NA = "n/a"
 LM_ROWS = (
@@ -19,6 +25,10 @@ SYSTEMS = (
     ("majority class (baseline)", "majority."),
     ("TF-IDF + logistic regression (baseline)", "tfidf."),
 )
+# Classifiers scored on another task's test split (contracts: the adversarially trained model
+# is scored on the clean classify test), for the section title when the detail does not say.
+TASK_TEST = {"adversarial": "classify"}
+Lines = list[str]
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -39,17 +49,41 @@ def table(header: list[str], rows: list[list[Any]], digits: int = 4) -> list[str
     return lines + [""]
 
 
-def lm_section(flat: dict[str, Any], detail: dict[str, Any] | None, digits: int) -> list[str]:
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def pick(flat: dict[str, Any], key: str, used: set[str]) -> Any:
+    """flat[key] (None when absent), recording that the report showed it."""
+    if key in flat:
+        used.add(key)
+    return flat.get(key)
+
+
+def ci_cell(flat: dict[str, Any], key: str, used: set[str], digits: int) -> str:
+    """`[low, high]` from `<key>_ci_low` / `<key>_ci_high`; n/a or a dash when they are not numbers."""
+    low, high = pick(flat, f"{key}_ci_low", used), pick(flat, f"{key}_ci_high", used)
+    if is_number(low) and is_number(high):
+        return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+    return NA if NA in (low, high) else "—"
+
+
+def method_lines(detail: dict[str, Any] | None) -> Lines:
+    return [f"Method: {detail['method']}.", ""] if detail and detail.get("method") else []
+
+
+def lm_section(flat: dict[str, Any], detail: dict[str, Any] | None, digits: int) -> tuple[Lines, set[str]]:
     out = ["## Language model (pretrain) on data/tokens/valid.bin", ""]
+    used: set[str] = set()
     if not any(k.startswith("pretrain.") for k in flat):
-        return out + ["No `pretrain.*` figures in metrics/metrics.json: run `dvc repro evaluate`.", ""]
+        return out + ["No `pretrain.*` figures in metrics/metrics.json: run `dvc repro evaluate`.", ""], used
     detail = detail or {}
-    reasons = detail.get("na", {})
     uniform = detail.get("uniform_loss")
     objective = detail.get("objective")
     rows = []
     for label, key in LM_ROWS:
-        model, base = flat.get(f"pretrain.{key}"), flat.get(f"pretrain.unigram.{key}")
+        model = pick(flat, f"pretrain.{key}", used)
+        base = pick(flat, f"pretrain.unigram.{key}", used)
         masked = "mlm" in key
         if model is None or (model == NA and objective in ("clm", "mlm") and masked != (objective == "mlm")):
             continue  # a family that does not apply to this objective (causal vs masked)
@@ -66,43 +100,34 @@ def lm_section(flat: dict[str, Any], detail: dict[str, Any] | None, digits: int)
         out += [f"Objective: {detail.get('objective')}; {fmt(detail.get('target_tokens'))} target tokens "
                 f"in {fmt(detail.get('windows'))} windows of context {fmt(detail.get('context_length'))}.", ""]  # fmt: skip
         out += [f"Method: {detail.get('method', 'not recorded')}.", ""]
-    out += [f"- `{k}` is n/a: {r}" for k, r in sorted(reasons.items()) if "do not apply" not in r]
-    return out + [""]
+    return out + na_notes(used, flat, {"pretrain": detail}, "pretrain"), used
 
 
 def tasks_in(flat: dict[str, Any]) -> list[str]:
-    return sorted({m.group(1) for k in flat if (m := re.fullmatch(r"([^.]+)\.test\.acc", k))})
+    """Classification tasks: the families with a `<task>.test.acc` figure, `classify` first."""
+    found = {m.group(1) for k in flat if (m := re.fullmatch(r"([^.]+)\.test\.acc", k))}
+    return sorted(found - set(FAMILIES), key=lambda t: (t != "classify", t))
 
 
-def task_section(task: str, flat: dict[str, Any], detail: dict[str, Any] | None, digits: int) -> list[str]:
-    out = [f"## Task `{task}` on data/tasks/{task}/test.parquet", ""]
+def task_section(
+    task: str, flat: dict[str, Any], detail: dict[str, Any] | None, digits: int
+) -> tuple[Lines, set[str]]:
+    test = (detail or {}).get("test") or f"data/tasks/{TASK_TEST.get(task, task)}/test.parquet"
+    out = [f"## Task `{task}` on {test}", ""]
+    used: set[str] = set()
     rows = []
     for label, prefix in SYSTEMS:
-        get = lambda key, p=prefix: flat.get(f"{task}.{p}test.{key}")  # noqa: E731
-        rows.append([label, get("acc"), _ci(get("acc_ci_low"), get("acc_ci_high"), digits),
-                     get("macro_f1"), _ci(get("macro_f1_ci_low"), get("macro_f1_ci_high"), digits)])  # fmt: skip
+        base = f"{task}.{prefix}test."
+        rows.append([label, pick(flat, base + "acc", used), ci_cell(flat, base + "acc", used, digits),
+                     pick(flat, base + "macro_f1", used), ci_cell(flat, base + "macro_f1", used, digits)])  # fmt: skip
     out += table(["system", "accuracy", "accuracy CI", "macro-F1", "macro-F1 CI"], rows, digits)
-    out += [f"{fmt(flat.get(f'{task}.test.n'))} test examples.", ""]
-    if detail:
-        out += [f"Method: {detail.get('method', 'not recorded')}.", ""]
-        out += [
-            f"- `{task}` {system} is n/a: {reason}" for system, reason in sorted(detail.get("na", {}).items())
-        ]
-        counts = detail.get("test_class_counts")
-        if counts:
-            out += [
-                "",
-                "Test classes: "
-                + ", ".join(f"{n} {fmt(c)}" for n, c in zip(detail.get("labels", []), counts))
-                + ".",
-            ]
-    return out + [""]
-
-
-def _ci(low: Any, high: Any, digits: int) -> str:
-    if isinstance(low, float) and isinstance(high, float):
-        return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
-    return NA if NA in (low, high) else "—"
+    out += [f"{fmt(pick(flat, f'{task}.test.n', used))} test examples.", ""]
+    out += method_lines(detail) + na_notes(used, flat, {task: detail}, task)
+    counts = (detail or {}).get("test_class_counts")
+    if counts:
+        names = detail.get("labels", [])
+        out += ["Test classes: " + ", ".join(f"{n} {fmt(c)}" for n, c in zip(names, counts)) + ".", ""]
+    return out, used
 
 
 def funnel_section(rows: list[dict[str, Any]], plotted: bool) -> list[str]:

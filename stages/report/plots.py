@@ -1,7 +1,9 @@
-"""PNG plots for the report: training curves, the data funnel, confusion matrices."""
+"""PNG plots for the report: training curves, the data funnel, confusion matrices, few-shot
+accuracy over k, and grouped bars (clean vs robust accuracy, NER F1 per type)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt: Any, fig: Any, out: Path) -> bool:
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def curves_plot(run: str, curves: dict[str, list[tuple[float, float]]], out: Path) -> bool:
@@ -28,10 +37,7 @@ def curves_plot(run: str, curves: dict[str, list[tuple[float, float]]], out: Pat
     ax.set_title(f"{run}: training curves")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, out)
 
 
 def funnel_plot(rows: list[dict[str, Any]], out: Path) -> bool:
@@ -46,10 +52,7 @@ def funnel_plot(rows: list[dict[str, Any]], out: Path) -> bool:
     ax.bar_label(bars, labels=[f"{v:,}" for v in values])
     ax.set_ylabel("documents")
     ax.set_title("data funnel")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, out)
 
 
 def confusion_plot(task: str, labels: list[str], matrix: list[list[int]], out: Path) -> bool:
@@ -76,7 +79,53 @@ def confusion_plot(task: str, labels: list[str], matrix: list[list[int]], out: P
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     ax.set_title(f"{task}: fine-tuned model on test")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, out)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fewshot_plot(curves: dict[str, dict[int, float]], chance: Any, majority: Any, out: Path) -> bool:
+    """Few-shot accuracy over k, with chance and the majority rate as horizontal lines."""
+    if not any(curves.values()):
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, points in sorted(curves.items()):
+        ks = sorted(points)
+        ax.plot(ks, [points[k] for k in ks], marker="o", label=f"model ({name})")
+    for value, name, style in ((chance, "chance", ":"), (majority, "majority class", "--")):
+        if _number(value):
+            ax.axhline(value, color="grey", linestyle=style, label=name)
+    ax.set_xticks(sorted({k for points in curves.values() for k in points}))
+    ax.set_xlabel("k (demonstrations in the prompt)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("few-shot in-context accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(plt, fig, out)
+
+
+def grouped_bars(groups: dict[str, dict[str, Any]], ylabel: str, title: str, out: Path) -> bool:
+    """One cluster of bars per group, one bar per series; n/a values leave a labelled gap.
+    False when no value is a number."""
+    series = list(dict.fromkeys(s for values in groups.values() for s in values))
+    numbers = [v for values in groups.values() for v in values.values() if _number(v)]
+    if not numbers:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) + 2), 3.8))
+    width = 0.8 / len(series)
+    for i, name in enumerate(series):
+        xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        values = [groups[group].get(name) for group in groups]
+        heights = [v if _number(v) else 0 for v in values]
+        bars = ax.bar(xs, heights, width, label=name)
+        ax.bar_label(bars, labels=[f"{v:.2f}" if _number(v) else "n/a" for v in values], fontsize=8)
+    ax.set_xticks(range(len(groups)), list(groups), rotation=10 if len(groups) > 4 else 0)
+    ax.set_ylim(0, max(max(numbers), 0) * 1.25 or 1)  # headroom for the legend above the bars
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper center", ncol=len(series))
+    return _save(plt, fig, out)

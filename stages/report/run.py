@@ -2,6 +2,10 @@
 
 python -m stages.report                  # the report, readable without DVC
 python -m stages.report --against HEAD~1 # metrics and params diff as markdown, to stdout
+
+One section per metric family present in metrics/metrics.json (families that are absent
+are named at the top), then the data funnel, the training runs and every figure no section
+showed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from stages.common.io import atomic_dir
 from stages.common.params import load_section
 from stages.report import paths, plots
 from stages.report.diff import against
+from stages.report.families import CLASSIFIERS, FAMILIES, family_of
 from stages.report.markdown import flat_section, funnel_section, lm_section, task_section, tasks_in
+from stages.report.sections import SECTIONS, figure, leftover_section
 from stages.report.sources import flatten, funnel, load_json, read_curves
 
 log = logging.getLogger(__name__)
@@ -25,50 +31,86 @@ log = logging.getLogger(__name__)
 def build(out: Path, cfg: Any) -> list[str]:
     """Write the report's plots into `out`; return the markdown lines."""
     flat = load_json(paths.METRICS_FILE) or {}
+    plot_dir = out if cfg.plots else None
     lines = [f"# {cfg.title}", ""]
     lines += ["Every figure is computed by the pipeline; baselines sit beside each one. "
               "Regenerate with `dvc repro report`.", ""]  # fmt: skip
     if not flat:
         lines += [f"{paths.METRICS_FILE} is missing or empty: run `dvc repro evaluate` first.", ""]
-    lines += lm_section(flat, _detail("pretrain"), cfg.digits)
-    for task in tasks_in(flat):
-        detail = _detail(task)
-        lines += task_section(task, flat, detail, cfg.digits)
-        model = (detail or {}).get("systems", {}).get("model", {})
-        if cfg.plots and model.get("confusion"):
-            name = f"confusion_{task}.png"
-            if plots.confusion_plot(task, detail.get("labels", []), model["confusion"], out / name):
-                lines += [f"![confusion matrix of {task}]({name})", ""]
+    tasks = tasks_in(flat)
+    present = {family_of(k) for k in flat}
+    shown = [f for f in FAMILIES if f in present or f == "pretrain"]
+    absent = [f for f in (*FAMILIES, *CLASSIFIERS) if f not in shown and f not in tasks]
+    if absent:
+        lines += [f"Not in {paths.METRICS_FILE} (not configured or not evaluated): "
+                  + ", ".join(f"`{f}`" for f in absent) + ".", ""]  # fmt: skip
+    details = {name: _detail(name) for name in [*FAMILIES, *tasks]}
+
+    for family in shown[:1] + tasks + shown[1:]:
+        if family == "pretrain":
+            body, used = lm_section(flat, details["pretrain"], cfg.digits)
+        elif family in tasks:
+            body, used = task_section(family, flat, details[family], cfg.digits)
+            body += _confusion(family, details[family], plot_dir)
+        else:
+            body, used = SECTIONS[family](flat, details, cfg.digits, plot_dir)
+        lines += body
+        rest = {k for k in flat if family_of(k) == family and k not in used}
+        lines += leftover_section(family, flat, rest, cfg.digits)
 
     rows = funnel(paths.FUNNEL_FILES)
     lines += funnel_section(rows, cfg.plots and plots.funnel_plot(rows, out / "funnel.png"))
     lines += _training_section(out, cfg)
-    lines += ["## All evaluation metrics (metrics/metrics.json)", ""]
-    lines += flat_section("metrics.json", flat, cfg.digits)[2:]
+    other = {k: v for k, v in flat.items() if family_of(k) not in {*shown, *tasks}}
+    if other:
+        lines += ["## Other metrics (metrics/metrics.json)", ""]
+        lines += flat_section("keys of no known family", other, cfg.digits)[2:]
     return lines
 
 
 def _detail(name: str) -> dict[str, Any] | None:
     path = paths.DETAIL_DIR / f"{name}.json"
-    return load_json(path) if path.exists() else None
+    data = load_json(path) if path.exists() else None
+    return data if isinstance(data, dict) else None
+
+
+def _confusion(task: str, detail: dict[str, Any] | None, plot_dir: Path | None) -> list[str]:
+    """The confusion matrix of a classification task's fine-tuned model on its test split."""
+    confusion = ((detail or {}).get("systems") or {}).get("model", {}).get("confusion")
+    if not confusion:
+        return []
+    labels = detail.get("labels", [])
+    return figure(
+        plot_dir,
+        f"confusion_{task}.png",
+        f"confusion matrix of {task}",
+        lambda path: plots.confusion_plot(task, labels, confusion, path),
+        "the matrix is empty",
+    )
 
 
 def _training_section(out: Path, cfg: Any) -> list[str]:
+    """Each training run (pretrain, every fine-tuned task): its summary JSON and its loss curves."""
     lines = ["## Training", ""]
-    files = [paths.METRICS_DIR / "pretrain.json", *sorted((paths.METRICS_DIR / "finetune").glob("*.json"))]
-    for path in files:
+    curves = read_curves(paths.CURVES_DIR)
+    finetuned = {f"finetune/{p.stem}" for p in (paths.METRICS_DIR / "finetune").glob("*.json")}
+    for run in ["pretrain", *sorted((finetuned | set(curves)) - {"pretrain"})]:
+        path = paths.METRICS_DIR / f"{run}.json"
         data = load_json(path) if path.exists() else None
         if isinstance(data, dict):
             lines += flat_section(str(path), flatten(data), cfg.digits)
         else:
-            lines += [f"{path}: not found (stage not run yet).", ""]
-    curves = read_curves(paths.CURVES_DIR)
-    for run, metrics in sorted(curves.items()):
-        name = f"curves_{run.replace('/', '_')}.png"
-        if cfg.plots and plots.curves_plot(run, metrics, out / name):
-            lines += [f"![{run} training curves]({name})", ""]
-    if not curves:
-        lines += [f"No dvclive curves under {paths.CURVES_DIR}/*/plots/metrics/.", ""]
+            lines += [f"### {path}", "", "Not found (stage not run yet).", ""]
+        if run in curves:
+            lines += figure(
+                out if cfg.plots else None,
+                f"curves_{run.replace('/', '_')}.png",
+                f"{run} training curves",
+                lambda p, r=run: plots.curves_plot(r, curves[r], p),
+                "no curve",
+            )
+        else:
+            lines += [f"No dvclive curves under {paths.CURVES_DIR / run}/plots/metrics/.", ""]
     return lines
 
 

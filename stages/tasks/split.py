@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
 
 
-def _strata_fit(strata: Sequence[str], n_out: int) -> bool:
+def strata_fit(strata: Sequence[str], n_out: int) -> bool:
     """True when every stratum can put a member on each side of a cut of `n_out` rows."""
     counts = Counter(strata)
     return min(counts.values()) >= 2 and len(counts) <= min(n_out, len(strata) - n_out)
@@ -22,7 +22,7 @@ def _strata_fit(strata: Sequence[str], n_out: int) -> bool:
 def pick_strata(options: Sequence[Sequence[str]], n_out: int) -> int:
     """Index of the finest stratification (first option) that every cut can honour."""
     for i, strata in enumerate(options):
-        if _strata_fit(strata, n_out):
+        if strata_fit(strata, n_out):
             return i
     raise DataError(
         f"cannot stratify {len(options[-1])} examples into a cut of {n_out}: a label has too few "
@@ -61,7 +61,7 @@ def split_indices(
     idx = list(range(n))
     rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strata)
     rest_strata = [strata[i] for i in rest]
-    if not _strata_fit(rest_strata, n_valid):
+    if not strata_fit(rest_strata, n_valid):
         raise DataError(
             f"too few examples ({n}) to cut a stratified valid split; raise tasks.<task>.max_docs"
         )

@@ -1,0 +1,238 @@
+"""Tests for the report's metric families: every family's table beside its baselines, n/a
+reasons, plots drawn or skipped with a note, nothing hidden, and diff directions of new keys."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from test_report import PARAMS, write
+
+from stages.report import run
+from stages.report.diff import diff_markdown, direction, group_of, verdict
+from stages.report.families import family_of, na_reason
+from stages.report.sections import canary_chance
+
+NA = "n/a"
+CAUSAL = "models/pretrain is clm: masked-LM metrics do not apply"
+FLAT = {
+    "pretrain.val_loss": 3.5, "pretrain.unigram.val_loss": 5.0,
+    "domain.test.n_docs": 40, "domain.test.bytes": 52_000,
+    "domain.pretrain.test_loss": 3.69, "domain.tuned.test_loss": 3.4,
+    "domain.pretrain.test_ppl": 40.0, "domain.tuned.test_ppl": 30.0,
+    "domain.pretrain.test_bpb": 1.5, "domain.tuned.test_bpb": NA,
+    "domain.pretrain.test_mlm_loss": NA, "domain.tuned.test_mlm_loss": NA,
+    "classify.test.acc": 0.8, "classify.test.acc_ci_low": 0.75, "classify.test.acc_ci_high": 0.85,
+    "classify.test.macro_f1": 0.79, "classify.test.n": 200,
+    "classify.majority.test.acc": 0.55, "classify.tfidf.test.acc": 0.77,
+    "adversarial.test.acc": 0.78, "adversarial.test.macro_f1": 0.77, "adversarial.test.n": 200,
+    "adversarial.majority.test.acc": 0.55, "adversarial.tfidf.test.acc": 0.77,
+    "fewshot.n_test": 300, "fewshot.chance.acc": 0.5, "fewshot.majority.acc": 0.53,
+    "fewshot.k0.acc": 0.52, "fewshot.k1.acc": 0.55, "fewshot.k4.acc": 0.61, "fewshot.k4.acc_norm": 0.6,
+    "fewshot.k4.acc_ci_low": 0.55, "fewshot.k4.acc_ci_high": 0.66, "fewshot.k4.truncated": 3,
+    "fewshot.k8.acc": NA,
+    "classify.perturbed.acc": 0.6, "classify.attack.success_rate": 0.45, "classify.attack.n_correct": 160,
+    "classify.attack.n_flipped": 72,
+    "adversarial.perturbed.acc": 0.72, "adversarial.attack.success_rate": 0.2,
+    "adversarial.attack.n_correct": 156, "adversarial.attack.n_flipped": 31,
+    "classify.tfidf.perturbed.acc": 0.7, "classify.tfidf.attack.success_rate": NA,
+    "ner.gold.precision": 0.6, "ner.gold.recall": 0.5, "ner.gold.f1": 0.545,
+    "ner.gold.f1_ci_low": 0.5, "ner.gold.f1_ci_high": 0.59,
+    "ner.gold.PER.f1": 0.7, "ner.gold.ORG.f1": 0.4, "ner.gold.n_sentences": 120, "ner.gold.n_entities": 300,
+    "ner.spacy.gold.precision": 0.8, "ner.spacy.gold.recall": 0.75, "ner.spacy.gold.f1": 0.77,
+    "ner.spacy.gold.PER.f1": 0.9, "ner.spacy.gold.ORG.f1": 0.6,
+    "ner.dictionary.gold.precision": NA, "ner.dictionary.gold.recall": NA, "ner.dictionary.gold.f1": NA,
+    "ner.dictionary.gold.PER.f1": NA, "ner.dictionary.gold.ORG.f1": NA,
+    "privacy.samples.n": 64, "privacy.samples.chars": 8000, "privacy.samples.email": 0,
+    "privacy.samples.phone": 2, "privacy.samples.pii": 2, "privacy.samples.pii_per_1k_chars": 0.25,
+    "privacy.valid.n": 64, "privacy.valid.chars": 8000, "privacy.valid.email": 1, "privacy.valid.phone": 3,
+    "privacy.valid.pii": 4, "privacy.valid.pii_per_1k_chars": 0.5,
+    "privacy.canary.exposure_mean": 3.0, "privacy.canary.rank_mean": 120.5,
+    "privacy.canary.exposure_max_possible": math.log2(1001), "privacy.canary.count": 4,
+    "privacy.canary.in_training_data": 30,
+    "mystery.score": 7,
+}  # fmt: skip
+DETAILS = {  # as evaluate writes them: reasons under "na", by full key or by system
+    "domain": {"method": "bpb over UTF-8 bytes", "na": {"domain.tuned.test_bpb": "byte count missing",
+               "domain.pretrain.test_mlm_loss": CAUSAL, "domain.tuned.test_mlm_loss": CAUSAL}},
+    "fewshot": {"na": {"fewshot.k8.acc": "prompts of 8 demonstrations exceed the context"}},
+    "ner": {"na": {"dictionary": "data/tasks/ner/train.parquet has no entities"},
+            "systems": {"model": {"types": {"PER": {"support": 180}, "ORG": {"support": 120}}}}},
+    "robust": {"na": {"classify.tfidf.attack.success_rate": "no test example is classified correctly"}},
+    "adversarial": {"labels": ["negative", "positive"], "systems": {"model": {"confusion": [[80, 20], [22, 78]]}}},
+    "privacy": {"method": "sampled with top-k 50"},
+}  # fmt: skip
+
+
+def make_metrics(root: Path, flat: dict, details: dict) -> None:
+    write(root / "params.yaml", PARAMS)
+    write(root / "metrics/metrics.json", flat)
+    for name, detail in details.items():
+        write(root / f"metrics/evaluate/{name}.json", detail)
+
+
+@pytest.fixture
+def every_family(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_metrics(tmp_path, FLAT, DETAILS)
+    for task in ("classify", "ner"):
+        write(tmp_path / f"metrics/finetune/{task}.json", {"task": task, "best_valid": 0.7})
+        curves = tmp_path / f"metrics/curves/finetune/{task}/plots/metrics"
+        write(curves / "train/loss.tsv", "step\tloss\n10\t1.2\n20\t0.9\n30\t0.7\n")
+        write(curves / "valid/loss.tsv", "step\tloss\n15\t1.0\n30\t0.8\n")
+    write(tmp_path / "metrics/finetune/domain.json", {"task": "domain", "best_valid": 3.1})  # no curves
+    return tmp_path
+
+
+def test_every_family_renders_its_table_beside_baselines(every_family):
+    run.main([])
+    text = (every_family / "reports/report.md").read_text()
+    # One row: our model beside its baselines; n/a printed as n/a with evaluate's reason.
+    assert "| perplexity | 40 | 30 | -25.0% |" in text
+    assert "| bits per byte | 1.5 | n/a | — |" in text
+    assert "- n/a: `domain.tuned.test_bpb`: byte count missing" in text
+    assert "masked-LM" not in text and "do not apply" not in text  # the other objective's rows
+    assert "Test set: 40 documents, 52,000 UTF-8 bytes." in text
+    assert "| k (demonstrations) | accuracy | accuracy CI | accuracy (byte-length normalised) | prompts truncated | chance | majority class |" in text  # fmt: skip
+    assert "| 4 | 0.61 | [0.55, 0.66] | 0.6 | 3 | 0.5 | 0.53 |" in text
+    assert "| 8 | n/a | — | — | — | 0.5 | 0.53 |" in text
+    assert "- n/a: `fewshot.k8.acc`: prompts of 8 demonstrations exceed the context" in text
+    assert "| plain fine-tuned (models/finetune/classify) | 0.8 | [0.75, 0.85] | 0.6 | 0.2 | 0.45 | 160 | 72 |" in text  # fmt: skip
+    assert "| adversarially trained (models/finetune/adversarial) | 0.78 | — | 0.72 | 0.06 | 0.2 | 156 | 31 |" in text  # fmt: skip
+    assert "| TF-IDF + logistic regression (baseline) | 0.77 | — | 0.7 | 0.07 | n/a | — | — |" in text
+    assert "`classify.tfidf.attack.success_rate`: no test example is classified correctly" in text
+    assert "## Task `adversarial` on data/tasks/classify/test.parquet" in text
+    assert "| overall f1 | 0.545 | 0.77 | n/a | 300 |" in text
+    assert "| overall F1 95% CI | [0.5, 0.59] | — | — | 300 |" in text
+    assert "| PER f1 | 0.7 | 0.9 | n/a | 180 |" in text and "| ORG f1 | 0.4 | 0.6 | n/a | 120 |" in text
+    assert "Gold test set: 120 sentences, 300 entities." in text
+    assert "`ner.dictionary.gold.recall`: data/tasks/ner/train.parquet has no entities" in text
+    assert "| PII-shaped strings per 1,000 characters | 0.25 | 0.5 |" in text
+    assert "| phone (count) | 2 | 3 |" in text and "| texts | 64 | 64 |" in text
+    _, chance_exposure = canary_chance(math.log2(1001))
+    assert f"| exposure (bits, mean) | 3 | {chance_exposure:.4g} | 9.967 |" in text
+    assert "| rank of the secret (mean; 1 = most likely) | 120.5 | 501 | 1 |" in text
+    # Nothing hidden: a family key no table shows sits beside its family, unknown keys in "Other metrics".
+    assert "More `pretrain` figures" not in text
+    assert "## Other metrics" in text and "| `mystery.score` | 7 |" in text
+    assert "Not in metrics/metrics.json" not in text
+    reports = every_family / "reports"
+    pngs = ("fewshot.png", "robustness.png", "ner_f1.png", "confusion_adversarial.png",
+            "curves_finetune_classify.png", "curves_finetune_ner.png")  # fmt: skip
+    for png in pngs:
+        assert (reports / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+        assert f"]({png})" in text, png
+    assert "No dvclive curves under metrics/curves/finetune/domain/plots/metrics/." in text
+
+
+def test_a_family_key_no_table_shows_is_listed_beside_its_family(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_metrics(tmp_path, FLAT | {"ner.gold.words_past_max_length": 2, "classify.test.brier": 0.2}, DETAILS)
+    write(tmp_path / "params.yaml", PARAMS.replace("plots: true", "plots: false"))
+    run.main([])
+    text = (tmp_path / "reports/report.md").read_text()
+    ner = text.split("## Named entities")[1].split("\n## ")[0]
+    assert "More `ner` figures:" in ner and "| `ner.gold.words_past_max_length` | 2 |" in ner
+    assert "| `classify.test.brier` | 0.2 |" in text.split("## Task `classify`")[1].split("\n## ")[0]
+
+
+def test_family_all_na_skips_its_plot_with_a_note(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    flat = {k: (NA if k.startswith(("fewshot.k", "ner.")) else v) for k, v in FLAT.items()}
+    make_metrics(tmp_path, flat, {"fewshot": {"na": {k: "few-shot needs a causal LM; models/pretrain is masked" for k in flat if k.startswith("fewshot.k")}}})  # fmt: skip
+    run.main([])
+    text = (tmp_path / "reports/report.md").read_text()
+    assert "_Plot of few-shot accuracy over k skipped: no numeric few-shot accuracy (absent or n/a)._" in text
+    assert "_Plot of NER F1 per entity type skipped: no numeric per-type F1 (absent or n/a)._" in text
+    assert "`fewshot.k0.acc`, `fewshot.k1.acc`, `fewshot.k4.acc`, `fewshot.k4.acc_ci_high`, `fewshot.k4.acc_ci_low`, `fewshot.k4.acc_norm`, `fewshot.k4.truncated`, `fewshot.k8.acc`: few-shot needs a causal LM" in text  # fmt: skip
+    assert "no reason recorded in metrics/evaluate/ner.json" in text
+    assert not (tmp_path / "reports/fewshot.png").exists() and not (tmp_path / "reports/ner_f1.png").exists()
+    assert (tmp_path / "reports/robustness.png").exists()
+
+
+def test_missing_families_are_named_not_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_metrics(
+        tmp_path, {k: v for k, v in FLAT.items() if k.startswith(("pretrain.", "classify.test"))}, {}
+    )
+    run.main([])
+    text = (tmp_path / "reports/report.md").read_text()
+    assert "Not in metrics/metrics.json (not configured or not evaluated): `domain`, `fewshot`, `robust`, `ner`, `privacy`, `adversarial`." in text  # fmt: skip
+    assert "## Task `classify`" in text and "## Few-shot" not in text and "## Robustness" not in text
+    assert not any(
+        (tmp_path / "reports" / p).exists() for p in ("fewshot.png", "robustness.png", "ner_f1.png")
+    )
+
+
+def test_plots_off_draws_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_metrics(tmp_path, FLAT, DETAILS)
+    write(tmp_path / "params.yaml", PARAMS.replace("plots: true", "plots: false"))
+    run.main([])
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["report.md"]
+    assert "skipped" not in (tmp_path / "reports/report.md").read_text()
+
+
+def test_families_and_na_reasons():
+    assert family_of("classify.attack.success_rate") == "robust"
+    assert (
+        family_of("classify.perturbed.acc") == "robust"
+        and family_of("classify.tfidf.attack.n_flipped") == "robust"
+    )
+    assert (
+        family_of("adversarial.test.acc") == "adversarial"
+        and family_of("adversarial.perturbed.acc") == "robust"
+    )
+    assert family_of("classify.tfidf.test.acc") == "classify" and family_of("ner.gold.PER.f1") == "ner"
+    assert na_reason("ner.spacy.gold.f1", [None, {"na": {"spacy": "no model"}}]) == "no model"
+    assert (
+        na_reason("pretrain.unigram.val_mlm_loss", [{"na": {"unigram.val_mlm_loss": "causal"}}]) == "causal"
+    )
+    assert na_reason("privacy.canary.rank_mean", [{"na": {}, "reason": "count is 0"}]) == "count is 0"
+    assert na_reason("domain.tuned.test_ppl", [{"na": {"pretrain": "x"}}]) is None
+    assert na_reason("classify.test.acc", [{"na": {"tfidf": "one class", "model": "no rows"}}]) == "no rows"
+
+
+def test_canary_chance_is_the_uniform_rank_expectation():
+    # One candidate besides the secret: rank 1 or 2 equally likely -> mean rank 1.5, exposure (1 + 0) / 2.
+    assert canary_chance(1.0) == pytest.approx((1.5, 0.5))
+    assert canary_chance(NA) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "key, better",
+    [
+        ("fewshot.k4.acc", "higher"), ("fewshot.k4.acc_norm", "higher"), ("ner.gold.PER.f1", "higher"),
+        ("ner.spacy.gold.precision", "higher"), ("ner.gold.recall", "higher"), ("classify.test.macro_f1", "higher"),
+        ("domain.tuned.test_ppl", "lower"), ("domain.pretrain.test_bpb", "lower"),
+        ("classify.attack.success_rate", "lower"), ("adversarial.attack.success_rate", "lower"),
+        ("privacy.canary.exposure_mean", "lower"), ("privacy.samples.pii_per_1k_chars", "lower"),
+        ("privacy.valid.pii_per_1k_chars", "lower"), ("privacy.samples.email", "lower"),
+        ("privacy.canary.rank_mean", "higher"),
+        ("privacy.canary.exposure_max_possible", None), ("privacy.samples.n", None), ("ner.gold.n_sentences", None),
+        ("ner.gold.n_entities", None), ("classify.test.n", None), ("privacy.canary.count", None),
+        ("privacy.canary.in_training_data", None), ("classify.attack.n_attacked", None),
+    ],
+)  # fmt: skip
+def test_direction_of_every_family_key(key, better):
+    assert direction(key) == better
+
+
+def test_verdicts_for_new_keys_and_na_transitions():
+    assert verdict("privacy.canary.rank_mean", 10.0, 400.0) == "better"
+    assert verdict("privacy.canary.exposure_mean", 2.0, 6.0) == "worse"
+    assert verdict("classify.attack.success_rate", 0.5, 0.3) == "better"
+    assert verdict("ner.gold.n_sentences", 100, 120) == "changed"
+    assert verdict("ner.gold.f1", 0.5, NA) == "now n/a" and verdict("ner.gold.f1", NA, 0.5) == "now measured"
+
+
+def test_diff_groups_metrics_by_family():
+    change = {"old": 0.5, "new": 0.3, "diff": -0.2}
+    md = diff_markdown("main", {"metrics/metrics.json": {"classify.attack.success_rate": change,
+                                                          "classify.test.acc": change}}, {})  # fmt: skip
+    assert "### robust (1 better)" in md and "### classify (1 worse)" in md
+    assert group_of("metrics/metrics.json", "adversarial.perturbed.acc") == "robust"
+    assert group_of("metrics/metrics.json", "adversarial.test.acc") == "adversarial"
+    assert group_of("metrics/finetune/ner.json", "best_valid") == "finetune/ner"
+    assert group_of("params.yaml", "evaluate.fewshot.ks") == "evaluate"

