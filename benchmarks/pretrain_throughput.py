@@ -54,7 +54,7 @@ def bench(shape, vocab: int, precision: str, device: str, steps: int) -> dict:
     )
     meta = {"vocab_size": vocab, "eos_id": 0, "pad_id": 0, "mask_id": 0, "n_tokens": {}}
     torch.manual_seed(0)
-    model = build_model(cfg.model, meta, device).to(device)
+    model = build_model(cfg.model, meta).to(device)
     opt = make_optimizer(model, cfg.train, device)
     tokens = np.random.default_rng(0).integers(0, vocab, size=200_000).astype(np.uint16)
     src = Batches(tokens, np.random.default_rng(0), torch.Generator().manual_seed(0), cfg.model, meta)

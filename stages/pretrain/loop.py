@@ -18,6 +18,7 @@ import numpy as np
 
 from stages.pretrain.config import ModelParams, PretrainParams, TrainParams
 from stages.pretrain.data import mask_tokens, sample_windows
+from stages.pretrain.parallel import World, mean
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +45,28 @@ def make_optimizer(model, t: TrainParams, device: str):
 
 @dataclass
 class Batches:
-    """Seeded sources of training batches; their state is what a checkpoint saves."""
+    """Seeded sources of training batches; their state is what a checkpoint saves.
+
+    With several processes every rank draws the same global batch of batch_size x world
+    rows from the same generators and keeps its own slice, so the generators stay equal
+    on all ranks and the run matches one process with the same global batch.
+    """
 
     tokens: np.memmap
     rng: np.random.Generator
     mask_gen: Any  # torch.Generator for mlm masking
     m: ModelParams
     meta: dict[str, Any]
+    world: World = World()
 
     def next(self, batch_size: int, device: str) -> tuple[Any, Any]:
-        return make_batch(
-            sample_windows(self.tokens, self.rng, batch_size, self.m.context_length), self, device
-        )
+        window = sample_windows(self.tokens, self.rng, batch_size * self.world.size, self.m.context_length)
+        x, y = make_batch(window, self)
+        rows = slice(self.world.rank * batch_size, (self.world.rank + 1) * batch_size)
+        return x[rows].to(device, non_blocking=True), y[rows].to(device, non_blocking=True)
 
 
-def make_batch(window, src: Batches, device: str) -> tuple[Any, Any]:
+def make_batch(window, src: Batches) -> tuple[Any, Any]:
     """(input_ids, targets) for the objective: shifted for clm, masked for mlm."""
     if src.m.objective == "clm":
         x, y = window[:, :-1], window[:, 1:]
@@ -72,7 +80,7 @@ def make_batch(window, src: Batches, device: str) -> tuple[Any, Any]:
             src.m.mask_prob,
             (eos, pad),
         )
-    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    return x, y
 
 
 def compute_loss(model, x, y, m: ModelParams):
@@ -108,6 +116,7 @@ def evaluate(model, valid: Batches, cfg: PretrainParams, device: str, precision:
         torch.Generator().manual_seed(seed + 1),
         valid.m,
         valid.meta,
+        valid.world,
     )
     model.eval()
     total = 0.0
@@ -116,7 +125,7 @@ def evaluate(model, valid: Batches, cfg: PretrainParams, device: str, precision:
             x, y = fixed.next(cfg.train.batch_size, device)
             total += float(compute_loss(model, x, y, cfg.model))
     model.train()
-    return total / cfg.train.eval_batches
+    return mean(total / cfg.train.eval_batches, valid.world)
 
 
 @dataclass
@@ -176,13 +185,14 @@ def train(model, opt, run: Run, start_step: int = 0, history: History | None = N
 
     t = run.cfg.train
     hist = history or History()
-    tokens_per_step = t.batch_size * t.grad_accum * run.cfg.model.context_length
+    world = run.train.world
+    tokens_per_step = t.batch_size * t.grad_accum * run.cfg.model.context_length * world.size
     model.train()
     for step in progress(
         range(start_step, run.total_steps), "pretrain", "step", initial=start_step, total=run.total_steps
     ):
         t0 = time.perf_counter()
-        loss = train_step(model, opt, run, step)
+        loss = mean(train_step(model, opt, run, step), world)
         if run.device == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
@@ -190,7 +200,7 @@ def train(model, opt, run: Run, start_step: int = 0, history: History | None = N
         hist.step_seconds.append(dt)
         hist.tokens_seen += tokens_per_step
         tok_s = tokens_per_step / dt
-        mfu = tok_s * run.flops_per_token / run.peak_flops
+        mfu = tok_s * run.flops_per_token / (run.peak_flops * world.size)
         last = step + 1 == run.total_steps
         val = None
         if (step + 1) % t.eval_every == 0 or last:

@@ -1,4 +1,6 @@
-"""Build a transformers model from params alone: Llama (clm), Qwen3-MoE (clm + experts), ModernBERT (mlm).
+"""Build a transformers model from params: Llama (clm), Qwen3-MoE (clm + experts), ModernBERT (mlm).
+
+Or load it from pretrain.init_from, checked against the params and data/tokenizer.
 
 Special-token ids come from data/tokens/meta.json, so the model and the tokenizer agree
 (ModernBERT's defaults, 50281/50282, would fall outside a small vocabulary).
@@ -6,10 +8,12 @@ Special-token ids come from data/tokens/meta.json, so the model and the tokenize
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from stages.common.errors import DataError, PipelineError
-from stages.pretrain.config import ModelParams
+from stages.common.errors import DataError, ParamsError
+from stages.common.init_from import SCRATCH, PypiGguf, describe, load_init_model
+from stages.pretrain.config import ModelParams, PretrainParams
 
 
 def _special_ids(meta: dict[str, Any], objective: str) -> dict[str, int]:
@@ -24,7 +28,7 @@ def _special_ids(meta: dict[str, Any], objective: str) -> dict[str, int]:
     return {"eos": int(eos), "pad": int(pad), "mask": -1 if mask is None else int(mask)}
 
 
-def build_config(m: ModelParams, meta: dict[str, Any], device: str):
+def build_config(m: ModelParams, meta: dict[str, Any]):
     """The transformers config for `m`, with the vocabulary and special ids from `meta`."""
     ids = _special_ids(meta, m.objective)
     vocab = int(meta["vocab_size"])
@@ -56,13 +60,7 @@ def build_config(m: ModelParams, meta: dict[str, Any], device: str):
         )
     head_dim = m.hidden_size // m.n_heads
     if m.moe.n_experts > 0:
-        impl = m.moe.impl
-        # `auto` means transformers' own MoE until the megablocks path exists.
-        if impl == "megablocks":
-            raise PipelineError(
-                "pretrain.model.moe.impl: megablocks kernels are not wired into this stage; "
-                "set it to hf (or auto) to use transformers' own MoE layers"
-            )
+        # Both MoE backends train this architecture: megablocks runs its experts (stages/pretrain/moe.py).
         from transformers import Qwen3MoeConfig
 
         return Qwen3MoeConfig(
@@ -83,13 +81,84 @@ def build_config(m: ModelParams, meta: dict[str, Any], device: str):
     return LlamaConfig(**common, num_key_value_heads=m.n_kv_heads, head_dim=head_dim)
 
 
-def build_model(m: ModelParams, meta: dict[str, Any], device: str):
+def build_model(m: ModelParams, meta: dict[str, Any]):
     """A freshly initialised model (seed torch first) with SDPA attention."""
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
-    config = build_config(m, meta, device)
+    config = build_config(m, meta)
     auto = AutoModelForMaskedLM if m.objective == "mlm" else AutoModelForCausalLM
     return auto.from_config(config, attn_implementation="sdpa")
+
+
+def initial_model(cfg: PretrainParams, meta: dict[str, Any], tokenizer_dir: Path, out_dir: Path):
+    """The model training starts from: built from params (scratch) or loaded from init_from and checked."""
+    if cfg.init_from == SCRATCH:
+        return build_model(cfg.model, meta)
+    what = describe(cfg.init_from)
+    if not isinstance(cfg.init_from, PypiGguf) and Path(cfg.init_from).resolve() == out_dir.resolve():
+        raise ParamsError(
+            f"pretrain.init_from: {what} is this stage's own output, which DVC deletes before the stage "
+            f"runs; copy it first (cp -r {out_dir} {out_dir}_init) and set init_from to the copy"
+        )
+    model, tok = load_init_model(cfg.init_from, cfg.model.objective)
+    check_same_tokenizer(tok, tokenizer_dir, what)
+    check_same_shape(cfg.model, meta, model.config, what)
+    return model
+
+
+def check_same_tokenizer(tok, tokenizer_dir: Path, what: str) -> None:
+    """The token files were made with data/tokenizer: a model with another vocabulary cannot read them."""
+    from transformers import AutoTokenizer
+
+    ours = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    if tok is None:
+        raise DataError(
+            f"pretrain.init_from {what}: has no tokenizer files, so it cannot be checked against "
+            f"{tokenizer_dir}; if it was trained with that tokenizer, copy the tokenizer files into it"
+        )
+    if tok.get_vocab() != ours.get_vocab():
+        raise DataError(
+            f"pretrain.init_from {what}: its tokenizer ({len(tok)} tokens) is not {tokenizer_dir} "
+            f"({len(ours)} tokens), which made the token files in data/tokens. Pre-train from scratch, "
+            "continue from a model trained with data/tokenizer (such as a copy of models/pretrain), "
+            "or use this model where it brings its own tokenizer (finetune's init_from)"
+        )
+
+
+# params key -> the transformers config attribute it sets (see build_config)
+_SHAPE_KEYS = (
+    ("n_layers", "num_hidden_layers"),
+    ("n_heads", "num_attention_heads"),
+    ("n_kv_heads", "num_key_value_heads"),
+    ("hidden_size", "hidden_size"),
+    ("dropout", "attention_dropout"),
+    ("tie_embeddings", "tie_word_embeddings"),
+    ("moe.n_experts", "num_experts"),
+    ("moe.top_k", "num_experts_per_tok"),
+)
+
+
+def check_same_shape(m: ModelParams, meta: dict[str, Any], loaded, what: str) -> None:
+    """pretrain.model must describe the loaded model; the error names every key that does not."""
+    want = build_config(m, meta)
+    # An MoE model's experts are moe_intermediate_size wide; its intermediate_size is unused here.
+    ffn = ("ffn_size", "moe_intermediate_size" if m.moe.n_experts else "intermediate_size")
+    bad = []
+    for key, attr in (*_SHAPE_KEYS, ffn):
+        mine, theirs = getattr(want, attr, None), getattr(loaded, attr, None)
+        if mine != theirs:
+            bad.append(f"{key}: {mine} in params, {theirs} in the model ({attr})")
+    max_pos = getattr(loaded, "max_position_embeddings", None)
+    if max_pos is not None and m.context_length > max_pos:
+        bad.append(f"context_length: {m.context_length} in params, at most {max_pos} in the model")
+    if int(meta["vocab_size"]) > loaded.vocab_size:
+        bad.append(f"vocab: data/tokens uses {meta['vocab_size']} ids, the model has {loaded.vocab_size}")
+    if bad:
+        raise ParamsError(
+            f"pretrain.model does not match init_from {what} ({loaded.model_type}): "
+            + "; ".join(bad)
+            + ". Set these pretrain.model keys to the model's values"
+        )
 
 
 def count_params(model) -> dict[str, int]:

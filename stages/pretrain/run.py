@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,15 +23,19 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import PipelineError
+from stages.common.init_from import fingerprint as init_fingerprint
 from stages.common.io import atomic_dir, write_json
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import cpu_has_bf16, pick_device, seed_everything
-from stages.pretrain.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from stages.pretrain import parallel
+from stages.pretrain.checkpoint import clear_partial, fingerprint, load_checkpoint, save_checkpoint
 from stages.pretrain.config import PretrainParams
 from stages.pretrain.data import load_meta, open_tokens
 from stages.pretrain.flops import measure_peak_flops, train_flops_per_token
 from stages.pretrain.loop import Batches, History, Run, make_optimizer, train
-from stages.pretrain.model import build_model, count_params, matmul_params
+from stages.pretrain.model import count_params, initial_model, matmul_params
+from stages.pretrain.moe import resolve_impl, use_megablocks
+from stages.pretrain.parallel import World
 
 log = logging.getLogger(__name__)
 
@@ -72,32 +78,42 @@ def pretrain(
     device = pick_device(cfg.device)
     precision = pick_precision(t.precision, device)
     tokens = {s: open_tokens(tokens_dir, s, meta, m.context_length) for s in ("train", "valid")}
+    world = parallel.init(cfg.gpus, device)
     seed_everything(seed)
     torch.manual_seed(seed)
-    model = build_model(m, meta, device).to(device)
+    model = initial_model(cfg, meta, tokenizer_dir, out_dir).to(device)
+    moe_impl = resolve_impl(m.moe.impl, device, m.moe.n_experts)
+    if moe_impl == "megablocks":
+        log.info("megablocks runs the experts of %d MoE blocks", use_megablocks(model, precision))
     n_params = count_params(model)
     flops_per_token = train_flops_per_token(
         matmul_params(model, m), m.n_layers, m.hidden_size, m.context_length
     )
     peak = measure_peak_flops(device, precision)
+    # DDP/FSDP wrap before the optimizer: FSDP2 turns the parameters into shards.
+    model = parallel.wrap(model, cfg.parallel, device, world)
     opt = make_optimizer(model, t, device)
     batches = {
-        s: Batches(tokens[s], np.random.default_rng(seed), torch.Generator().manual_seed(seed), m, meta)
+        s: Batches(
+            tokens[s], np.random.default_rng(seed), torch.Generator().manual_seed(seed), m, meta, world
+        )
         for s in tokens
     }
-    tokens_per_step = t.batch_size * t.grad_accum * m.context_length
+    tokens_per_step = t.batch_size * t.grad_accum * m.context_length * world.size
     total = t.total_steps(tokens_per_step)
-    fp = fingerprint(dataclasses.asdict(cfg), seed, meta)
-    start, seen = (
-        load_checkpoint(ckpt_dir, model, opt, batches, fp) if ckpt_dir and t.checkpoint_every else (0, 0)
-    )
-    if open_curves is not None:
+    fp = fingerprint(dataclasses.asdict(cfg), seed, meta, init_fingerprint(cfg.init_from))
+    start, seen = 0, 0
+    if ckpt_dir is not None and t.checkpoint_every:
+        if world.main:
+            clear_partial(ckpt_dir)
+        start, seen = load_checkpoint(ckpt_dir, model, opt, batches, fp)
+    if open_curves is not None and world.main:
         live = open_curves(start)
-    # Compile a wrapper; checkpoints and save_pretrained use the plain module.
+    # Compile a wrapper; checkpoints and save_pretrained use the module itself.
     runner = torch.compile(model) if t.compile else model
-    on_step = _checkpoint_hook(ckpt_dir, t, model, opt, batches, total, seen, fp)
-    log.info("%s %s: %.2fM parameters, %d steps of %d tokens on %s (%s)", m.objective, type(model).__name__,
-             n_params["total"] / 1e6, total, tokens_per_step, device, precision)  # fmt: skip
+    on_step = _checkpoint_hook(ckpt_dir, t, model, opt, batches, total, seen, fp, world)
+    log.info("%s %s: %.2fM parameters, %d steps of %d tokens on %s x %d (%s)", m.objective, type(parallel.unwrap(model)).__name__,
+             n_params["total"] / 1e6, total, tokens_per_step, device, world.size, precision)  # fmt: skip
     run = Run(cfg, batches["train"], batches["valid"], device, precision, seed, total, flops_per_token, peak,
               live, on_step)  # fmt: skip
     t_train = time.perf_counter()
@@ -105,32 +121,50 @@ def pretrain(
     train_seconds = time.perf_counter() - t_train
     if ckpt_dir is not None:
         # Always leave the declared out (also with checkpoints off), marked finished so no rerun resumes it.
-        save_checkpoint(ckpt_dir, model, opt, batches, total, seen + hist.tokens_seen, fp, finished=True)
-    save_model(model, tokenizer_dir, out_dir, m.context_length)
-    return _metrics(hist, seen, n_params, flops_per_token, peak, precision, device, train_seconds, t_start)
+        save_checkpoint(
+            ckpt_dir, model, opt, batches, total, seen + hist.tokens_seen, fp, world, finished=True
+        )
+    save_model(model, tokenizer_dir, out_dir, m.context_length, world)
+    # MFU of the whole job: global tokens/s against the peak of all its devices.
+    peak_all = peak * world.size
+    metrics = _metrics(
+        hist, seen, n_params, flops_per_token, peak_all, precision, device, train_seconds, t_start
+    )
+    return {**metrics, "processes": world.size, "moe_impl": moe_impl if m.moe.n_experts else None}
 
 
-def _checkpoint_hook(ckpt_dir: Path | None, t, model, opt, batches, total: int, seen: int, fp: str):
+def _checkpoint_hook(ckpt_dir: Path | None, t, model, opt, batches, total: int, seen: int, fp: str, world):
     """The loop's per-step callback that writes a checkpoint every checkpoint_every steps, or None."""
     if ckpt_dir is None or t.checkpoint_every <= 0:
         return None
 
     def on_step(done: int, hist: History) -> None:
         if done % t.checkpoint_every == 0 and done < total:
-            save_checkpoint(ckpt_dir, model, opt, batches, done, seen + hist.tokens_seen, fp)
+            save_checkpoint(ckpt_dir, model, opt, batches, done, seen + hist.tokens_seen, fp, world)
 
     return on_step
 
 
-def save_model(model, tokenizer_dir: Path, out_dir: Path, context_length: int) -> None:
-    """Weights as safetensors plus the tokenizer, so AutoModelFor*/AutoTokenizer load the folder."""
+def save_model(
+    model, tokenizer_dir: Path, out_dir: Path, context_length: int, world: World | None = None
+) -> None:
+    """Weights as safetensors plus the tokenizer, so AutoModelFor*/AutoTokenizer load the folder.
+
+    The weights are the full state dict (gathered from FSDP shards; every rank calls this), and
+    rank 0 writes them.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    tok.model_max_length = context_length
-    with atomic_dir(out_dir) as tmp:
-        model.save_pretrained(str(tmp), safe_serialization=True)
-        tok.save_pretrained(str(tmp))
+    world = world or World()
+    weights = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if world.main:
+        tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        tok.model_max_length = context_length
+        with atomic_dir(out_dir) as tmp:
+            parallel.unwrap(model).save_pretrained(str(tmp), state_dict=weights, safe_serialization=True)
+            tok.save_pretrained(str(tmp))
+    parallel.barrier(world)
 
 
 def _metrics(
@@ -202,7 +236,12 @@ def open_curves(start_step: int):
 def main() -> None:
     cfg = load_section("pretrain")
     seed = load_seed()
+    if cfg.gpus > 1 and not parallel.under_torchrun():
+        sys.exit(parallel.relaunch(cfg.gpus))
     metrics = pretrain(cfg, seed, TOKENS_DIR, TOKENIZER_DIR, MODEL_DIR, CKPT_DIR, open_curves=open_curves)
+    parallel.close()
+    if int(os.environ.get("RANK", "0")) != 0:  # rank 0 writes the metrics
+        return
     write_json(METRICS_FILE, metrics)
     log.info(
         "val loss %.4f (ppl %.2f), %.0f tokens/s, MFU %.1f%%",
