@@ -1,5 +1,7 @@
 """The collect stage: read every source in params, write documents to data/raw/ as parquet
-shards and per-source counts to metrics/collect.json.
+shards and per-source counts to metrics/collect.json. With collect.canaries.count > 0 it then
+plants secret canary sentences in seeded documents (stages/collect/canaries.py), for the
+privacy evaluation.
 
     python -m stages.collect
 """
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stages.collect.canaries import plant_canaries
 from stages.collect.config import CollectParams, SourceParams
 from stages.collect.decode import decode_text, decompress, looks_binary
 from stages.collect.docs import Tally, make_doc
@@ -19,7 +22,7 @@ from stages.collect.registry import READERS, pick_reader
 from stages.collect.sources import hf_rows, source_files
 from stages.common.errors import DataError
 from stages.common.io import ShardWriter, atomic_dir, write_json
-from stages.common.params import load_section
+from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress
 
 log = logging.getLogger("stages.collect")
@@ -79,28 +82,34 @@ def collect_source(src: SourceParams, tally: Tally, writer: ShardWriter) -> None
             break
 
 
-def collect(cfg: CollectParams, out_dir: Path = OUT_DIR, metrics_path: Path = METRICS) -> dict[str, Any]:
-    """Collect every source into `out_dir` atomically; returns (and writes) the metrics."""
+def collect(
+    cfg: CollectParams, out_dir: Path = OUT_DIR, metrics_path: Path = METRICS, seed: int = 0
+) -> dict[str, Any]:
+    """Collect every source into `out_dir` atomically; returns (and writes) the metrics.
+
+    `seed` draws the canaries and the documents they are planted in (collect.canaries)."""
     tallies: list[Tally] = []
     start = time.perf_counter()
-    with atomic_dir(out_dir) as tmp, ShardWriter(tmp, cfg.shard_docs) as writer:
-        for src in cfg.sources:
-            tally = Tally(src.name, fail=cfg.on_error == "fail")
-            collect_source(src, tally, writer)
-            log.info(
-                "%s: %d documents, %.2f MB, %d skipped %s",
-                src.name,
-                tally.documents,
-                tally.bytes / 1e6,
-                sum(tally.skipped.values()),
-                dict(tally.skipped),
-            )
-            tallies.append(tally)
-        if not writer.rows and not writer.buffer:
-            raise DataError(
-                "collect: no source yielded a document (see the skip counts above); "
-                "check collect.sources in params.yaml"
-            )
+    with atomic_dir(out_dir) as tmp:
+        with ShardWriter(tmp, cfg.shard_docs) as writer:
+            for src in cfg.sources:
+                tally = Tally(src.name, fail=cfg.on_error == "fail")
+                collect_source(src, tally, writer)
+                log.info(
+                    "%s: %d documents, %.2f MB, %d skipped %s",
+                    src.name,
+                    tally.documents,
+                    tally.bytes / 1e6,
+                    sum(tally.skipped.values()),
+                    dict(tally.skipped),
+                )
+                tallies.append(tally)
+            if not writer.rows and not writer.buffer:
+                raise DataError(
+                    "collect: no source yielded a document (see the skip counts above); "
+                    "check collect.sources in params.yaml"
+                )
+        canaries = plant_canaries(tmp, cfg.canaries, seed)
     metrics = {
         "documents": sum(t.documents for t in tallies),
         "characters": sum(t.characters for t in tallies),
@@ -108,6 +117,7 @@ def collect(cfg: CollectParams, out_dir: Path = OUT_DIR, metrics_path: Path = ME
         "skipped": sum(sum(t.skipped.values()) for t in tallies),
         "shards": writer.shards,
         "sources": {t.source: t.as_metrics() for t in tallies},
+        "canaries": canaries,
     }
     write_json(metrics_path, metrics)
     log.info("collect took %.1f s", time.perf_counter() - start)
@@ -116,7 +126,7 @@ def collect(cfg: CollectParams, out_dir: Path = OUT_DIR, metrics_path: Path = ME
 
 def main() -> None:
     cfg = load_section("collect")
-    m = collect(cfg)
+    m = collect(cfg, seed=load_seed())
     log.info(
         "collected %d documents, %.1f MB of text in %d shards", m["documents"], m["bytes"] / 1e6, m["shards"]
     )

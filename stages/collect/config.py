@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from stages.common.canary import CanaryParams
 from stages.common.params import require
 
 Kind = Literal["pypi", "local", "hf", "url"]
@@ -86,6 +87,9 @@ class CollectParams:
     shard_docs: int
     on_error: Literal["skip", "fail"]
     sources: tuple[SourceParams, ...]
+    # Secret sentences planted in real documents, measured by evaluate (privacy). The class
+    # lives in stages/common because evaluate must redraw exactly the same canaries.
+    canaries: CanaryParams = CanaryParams()
 
     def __post_init__(self) -> None:
         require(self.shard_docs > 0, "shard_docs", "must be > 0")

@@ -35,8 +35,13 @@ def make_doc(text: str, source: str, origin: str, license: str, meta: dict[str, 
         "source": source,
         "origin": origin,
         "license": license,
-        "meta": json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str),
+        "meta": encode_meta(meta),
     }
+
+
+def encode_meta(meta: dict[str, Any]) -> str:
+    """The `meta` column: a JSON object string, keys sorted so equal meta gives equal bytes."""
+    return json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str)
 
 
 @dataclass
