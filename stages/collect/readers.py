@@ -175,20 +175,12 @@ def read_python_docstrings(text: str, where: str, src: SourceParams, tally: Tall
     function as `qualified.name` followed by its docstring (API reference prose)."""
     import ast
 
+    from stages.common.docstrings import module_docstrings
+
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError) as e:
         tally.skip("bad_python", where, f"not parseable Python ({e})")
         return
-    parts = [ast.get_docstring(tree) or ""]
-    stack: list[tuple[str, ast.AST]] = [("", n) for n in tree.body]
-    while stack:
-        prefix, node = stack.pop(0)
-        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            name = f"{prefix}{node.name}"
-            doc = ast.get_docstring(node)
-            if doc:
-                parts.append(f"{name}\n\n{doc}")
-            stack[:0] = [(f"{name}.", child) for child in node.body]
-    found = sum(1 for p in parts if p)
-    yield "\n\n".join(p for p in parts if p), "0", {"docstrings": found}
+    parts = module_docstrings(tree)
+    yield "\n\n".join(parts), "0", {"docstrings": len(parts)}
