@@ -11,17 +11,28 @@ input), the median of `--repeats` runs, for:
 - the configured chain (clean section of params.yaml, or defaults), and each step in it;
 - the datatrove-comparable chain: Gopher repetition + Gopher quality + C4 + PII rules,
   whose datatrove equivalent does ~550 docs/s on one core of the reference machine;
-- PII with and without spaCy PERSON on the first `--person-docs` documents (`--person`).
+- PII with and without spaCy PERSON on the first `--person-docs` documents (`--person`);
+- with `--datatrove PYTHON`, datatrove's own GopherRepetitionFilter, GopherQualityFilter,
+  C4QualityFilter and PIIFormatter on the same documents, run by benchmarks/datatrove_chain.py
+  under PYTHON (a venv with datatrove, kept apart from the project's pins), and the ratio
+  of our comparable chain's speed to theirs. Set the venv up once:
+
+    python -m venv ~/.venvs/datatrove-bench
+    ~/.venvs/datatrove-bench/bin/pip install datatrove==0.10.1 regex spacy==3.8.18
+    python benchmarks/clean_throughput.py --datatrove ~/.venvs/datatrove-bench/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,11 +104,16 @@ def run_once(steps: list[Step], texts: list[str], batch: int) -> tuple[float, Ch
     return time.process_time() - start, chain
 
 
-def bench(label: str, steps: list[Step], texts: list[str], repeats: int, batch: int) -> None:
+def line(label: str, n_docs: int, mb: float, secs: float) -> None:
+    print(f"{label:<44} {n_docs / secs:>9.0f} docs/s {mb / secs:>7.2f} MB/s  ({secs:.2f} s)")
+
+
+def bench(label: str, steps: list[Step], texts: list[str], repeats: int, batch: int) -> float:
+    """Print the chain's and each step's speed; return the chain's median CPU seconds."""
     total_mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     runs = [run_once(steps, texts, batch) for _ in range(repeats)]
     secs = statistics.median(r[0] for r in runs)
-    print(f"{label:<44} {len(texts) / secs:>9.0f} docs/s {total_mb / secs:>7.2f} MB/s  ({secs:.2f} s)")
+    line(label, len(texts), total_mb, secs)
     if len(steps) > 1:
         for i, step in enumerate(steps):
             st_secs = statistics.median(r[1].stats[step.name].seconds for r in runs)
@@ -107,6 +123,27 @@ def bench(label: str, steps: list[Step], texts: list[str], repeats: int, batch: 
                 f"  {step.name:<42} {st.docs_in / st_secs:>9.0f} docs/s {mb / st_secs:>7.2f} MB/s"
                 f"  (in {st.docs_in}, dropped {st.dropped}, changed {st.changed})"
             )
+    return secs
+
+
+def bench_datatrove(python: str, texts: list[str], repeats: int) -> float:
+    """Run datatrove's comparable chain in `python`'s venv; print it; return median CPU seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "docs.jsonl"
+        with path.open("w", encoding="utf-8") as f:
+            for t in texts:
+                f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+        script = Path(__file__).with_name("datatrove_chain.py")
+        proc = subprocess.run([python, str(script), str(path), str(repeats)], capture_output=True, text=True)
+    if proc.returncode:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise SystemExit(f"datatrove run with {python} failed: {tail[0]}")
+    result = json.loads(proc.stdout)
+    secs = statistics.median(result["seconds"])
+    label = f"datatrove {result['version']}: Gopher rep + quality + C4 + PII"
+    line(label, len(texts), result["bytes_in"] / 1e6, secs)
+    print(f"  kept {result['docs_kept']} of {result['docs_in']}")
+    return secs
 
 
 def load_cfg() -> CleanParams:
@@ -126,6 +163,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--person", action="store_true", help="also time PII with spaCy PERSON")
     ap.add_argument("--person-docs", type=int, default=2000, help="documents for the PERSON timing")
+    ap.add_argument("--datatrove", metavar="PYTHON", help="interpreter of a venv with datatrove installed")
     args = ap.parse_args()
     os.environ.setdefault("PIPELINE_NO_PROGRESS", "1")
 
@@ -142,7 +180,12 @@ def main() -> None:
     cfg = load_cfg()
     bench(f"configured chain {list(cfg.steps)}", build_steps(cfg), texts, args.repeats, args.batch)
     rules = dataclasses.replace(cfg, steps=("quality", "pii"), pii=PiiParams(types=rule_types(cfg)))
-    bench("datatrove-comparable: quality + pii rules", build_steps(rules), texts, args.repeats, args.batch)
+    ours = bench(
+        "datatrove-comparable: quality + pii rules", build_steps(rules), texts, args.repeats, args.batch
+    )
+    if args.datatrove:
+        theirs = bench_datatrove(args.datatrove, texts, args.repeats)
+        print(f"ratio, ours / datatrove's speed on the same documents, one core: {theirs / ours:.2f}x")
     if args.person:
         with_person = dataclasses.replace(
             rules, steps=("pii",), pii=PiiParams(types=(*rule_types(cfg), "PERSON"))

@@ -102,6 +102,25 @@ def test_full_repro_writes_real_metrics(repo):
     assert isinstance(ppl, float) and 1.0 < ppl < 1e6 and math.isfinite(ppl)
     acc = metrics["classify.test.acc"]
     assert 0.0 <= acc <= 1.0
+    # Every family of issue 6 is measured on the tiny profile: numbers, not "n/a".
+    for key in (
+        "domain.pretrain.test_ppl",
+        "domain.tuned.test_ppl",
+        "ner.gold.f1",
+        "ner.spacy.gold.f1",
+        "ner.dictionary.gold.f1",
+        "fewshot.k0.acc",
+        "fewshot.chance.acc",
+        "adversarial.test.acc",
+        "adversarial.perturbed.acc",
+        "classify.perturbed.acc",
+        "classify.attack.success_rate",
+        "privacy.samples.pii_per_1k_chars",
+        "privacy.canary.exposure_mean",
+    ):
+        assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), (key, metrics.get(key))
+    for task in ("classify", "ner", "domain", "adversarial"):
+        assert (repo / "models" / "finetune" / task / "config.json").is_file(), task
     assert (repo / "models" / "pretrain" / "config.json").is_file()
     assert (repo / "models" / "finetune" / "classify" / "config.json").is_file()
     assert (repo / "reports" / "report.md").is_file()
