@@ -219,6 +219,10 @@ evaluate:
   batch_size: 4
   lm: {max_batches: 2, context_length: 0, mask_prob: 0.15}
   classify: {max_length: 16, bootstrap: 200, ci: 0.95, tfidf_max_features: 100, tfidf_ngram_max: 1, logreg_c: 1.0}
+  ner: {max_length: 16, bootstrap: 200, ci: 0.95}
+  fewshot: {ks: [0, 1], n_test: 10, verbalizer: [w1, w30]}
+  robust: {attack_budget: 3, n_attack: 10}
+  privacy: {n_samples: 2, max_new_tokens: 4, n_candidates: 10, batch_size: 4}
 report: {}
 """
 
@@ -266,6 +270,8 @@ def test_stage_writes_flat_metrics_beside_baselines(workspace):
     # The words separate the classes, so TF-IDF beats always guessing the majority.
     assert flat["classify.tfidf.test.acc"] > flat["classify.majority.test.acc"]
     assert isinstance(flat["pretrain.val_bpb"], float)
+    assert flat["privacy.samples.n"] == 2 and isinstance(flat["privacy.samples.pii_per_1k_chars"], float)
+    assert flat["privacy.canary.exposure_mean"] == "n/a"  # collect.canaries.count is 0 here
     assert all(not isinstance(v, dict) for v in flat.values())  # flat: no nesting
 
     detail = json.loads((workspace / "metrics/evaluate/classify.json").read_text())

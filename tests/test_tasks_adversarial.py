@@ -103,6 +103,13 @@ def test_kinds_are_counted_and_distractors_are_neutral_and_new(built):
         assert text.endswith(("The film runs for two hours.", "It opened on a Tuesday."))
 
 
+def test_distractor_pool_is_stored_for_the_attack(built, tmp_path):
+    from stages.evaluate.robust import read_distractors
+
+    pool = read_distractors(tmp_path / "adversarial")
+    assert pool == ["The film runs for two hours.", "It opened on a Tuesday."]
+
+
 def test_build_is_seeded(built, tmp_path, monkeypatch):
     _, rows = built
     monkeypatch.setattr(adversarial, "read_vader", lambda cfg: iter(NEUTRAL))

@@ -23,6 +23,9 @@ import random
 import re
 from collections.abc import Callable, Sequence
 
+# The near-neutral sentences the tasks stage drew for the distractor kind, stored beside
+# data/tasks/adversarial/ so that evaluate's attack draws from the same real pool.
+DISTRACTORS_FILE = "distractors.json"
 KINDS = ("typo", "swap", "insert", "homoglyph", "case", "distractor")
 DEFAULT_RATE = 0.15
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,13 @@ import numpy as np
 
 from stages.common.errors import DataError
 from stages.common.runtime import progress
+from stages.evaluate import paths
+from stages.evaluate.context import NA, Context, Result, na_result, not_finetuned
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, tokenizer_size
 from stages.evaluate.stats import bootstrap_ci, point_scores
 
 log = logging.getLogger(__name__)
 
-NA = "n/a"
 SCORE_KEYS = ("acc", "macro_f1", "acc_ci_low", "acc_ci_high", "macro_f1_ci_low", "macro_f1_ci_high")
 # system name -> the key prefix under the task: the model itself has none, baselines their name.
 SYSTEMS = {"model": "", "majority": "majority.", "tfidf": "tfidf."}
@@ -72,8 +74,13 @@ def label_names(task_dir: Path, n: int) -> list[str]:
     return [names.get(i, str(i)) for i in range(n)]
 
 
-def predict(model_dir: Path, texts: list[str], max_length: int, batch_size: int, device: str) -> np.ndarray:
-    """Argmax labels of a fine-tuned AutoModelForSequenceClassification."""
+def load_classifier(
+    model_dir: Path, max_length: int, batch_size: int, device: str
+) -> Callable[[list[str]], np.ndarray]:
+    """A checked, loaded AutoModelForSequenceClassification as a function: texts -> argmax labels.
+
+    Texts are batched in order of length, so that a batch pads little.
+    """
     import torch
     from transformers import AutoTokenizer
 
@@ -85,33 +92,52 @@ def predict(model_dir: Path, texts: list[str], max_length: int, batch_size: int,
     model = load_model(model_dir, "seq_cls", device)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
-    out = []
-    with torch.inference_mode():
-        for i in progress(range(0, len(texts), batch_size), f"predict {model_dir.name}", "batch"):
-            enc = tok(
-                texts[i : i + batch_size],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            logits = model(**{k: v.to(device) for k, v in enc.items()}).logits
-            out.append(logits.argmax(-1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def predict_texts(texts: list[str]) -> np.ndarray:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros(len(texts), dtype=np.int64)
+        with torch.inference_mode():
+            for i in range(0, len(order), batch_size):
+                idx = order[i : i + batch_size]
+                enc = tok(
+                    [texts[j] for j in idx],
+                    truncation=True,
+                    max_length=max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                logits = model(**{k: v.to(device) for k, v in enc.items()}).logits
+                out[idx] = logits.argmax(-1).cpu().numpy()
+        return out
+
+    return predict_texts
 
 
-def tfidf_predict(
-    train: tuple[list[str], np.ndarray], test_texts: list[str], cfg: Any, seed: int
-) -> np.ndarray:
+def predict(model_dir: Path, texts: list[str], max_length: int, batch_size: int, device: str) -> np.ndarray:
+    """Argmax labels of a fine-tuned AutoModelForSequenceClassification, in chunks with progress."""
+    classifier = load_classifier(model_dir, max_length, batch_size, device)
+    chunk = 64 * batch_size
+    parts = [
+        classifier(texts[i : i + chunk])
+        for i in progress(range(0, len(texts), chunk), f"predict {model_dir.name}", "chunk")
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def fit_tfidf(train: tuple[list[str], np.ndarray], cfg: Any, seed: int) -> Callable[[list[str]], np.ndarray]:
+    """TF-IDF + logistic regression fitted on `train`, as a function: texts -> labels."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
 
-    vec = TfidfVectorizer(
-        max_features=cfg.tfidf_max_features, ngram_range=(1, cfg.tfidf_ngram_max), sublinear_tf=True
+    pipe = make_pipeline(
+        TfidfVectorizer(
+            max_features=cfg.tfidf_max_features, ngram_range=(1, cfg.tfidf_ngram_max), sublinear_tf=True
+        ),
+        LogisticRegression(C=cfg.logreg_c, max_iter=2000, random_state=seed),
     )
-    clf = LogisticRegression(C=cfg.logreg_c, max_iter=2000, random_state=seed)
-    clf.fit(vec.fit_transform(train[0]), train[1])
-    return clf.predict(vec.transform(test_texts)).astype(np.int64)
+    pipe.fit(train[0], train[1])
+    return lambda texts: pipe.predict(texts).astype(np.int64)
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> list[list[int]]:
@@ -191,4 +217,25 @@ def baselines(
     if len(np.unique(train[1])) < 2:
         na["tfidf"] = f"{task_dir / 'train.parquet'} has a single class; logistic regression needs two"
     else:
-        preds["tfidf"] = tfidf_predict(train, texts, cfg, seed)
+        preds["tfidf"] = fit_tfidf(train, cfg, seed)(texts)
+
+
+# Classification tasks -> the task folder whose test split they are scored on: the
+# adversarially trained model is scored on the same clean test as the plain one.
+CLASSIFICATION_TASKS = {"classify": "classify", "adversarial": "classify"}
+
+
+def family(ctx: Context, task: str) -> Result:
+    """The classification family for one task; n/a when finetune does not train it."""
+    if task not in ctx.tasks:
+        keys = [f"{task}.test.n"] + [f"{task}.{p}test.{k}" for p in SYSTEMS.values() for k in SCORE_KEYS]
+        return na_result(keys, not_finetuned(task), task=task)
+    return evaluate_classify(
+        task,
+        ctx.cfg.classify,
+        ctx.cfg.batch_size,
+        ctx.seed,
+        ctx.device,
+        paths.TASKS_DIR / CLASSIFICATION_TASKS[task],
+        paths.FINETUNE_DIR / task,
+    )

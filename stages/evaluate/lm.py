@@ -17,6 +17,8 @@ import numpy as np
 
 from stages.common.errors import DataError
 from stages.common.runtime import progress
+from stages.evaluate import paths
+from stages.evaluate.context import NA, Context, Result
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of, tokenizer_size
 from stages.evaluate.tokens import open_split, read_meta, split_bytes
 
@@ -98,7 +100,6 @@ def summarize(nats: float, n_tokens: int, n_bytes: float | None) -> dict[str, fl
     return {"loss": loss, "ppl": math.exp(loss), "bpb": bpb}
 
 
-NA = "n/a"
 CLM_KEYS = ("val_loss", "val_ppl", "val_bpb")
 MLM_KEYS = ("val_mlm_loss", "val_mlm_pseudo_ppl")
 
@@ -223,3 +224,9 @@ def _flat(na: dict[str, str], values: dict[str, float], n: int) -> dict[str, Any
             k = prefix + key
             flat[f"pretrain.{k}"] = values.get(k, NA)
     return flat
+
+
+def family(ctx: Context) -> Result:
+    """The pretrain family: models/pretrain on data/tokens/valid.bin."""
+    flat, detail = evaluate_lm(ctx.cfg, ctx.seed, ctx.device, paths.TOKENS_DIR, paths.PRETRAIN_DIR)
+    return flat, detail, []

@@ -102,6 +102,7 @@ def load_model(path: Path, kind: str, device: str) -> Any:
         "clm": transformers.AutoModelForCausalLM,
         "mlm": transformers.AutoModelForMaskedLM,
         "seq_cls": transformers.AutoModelForSequenceClassification,
+        "token_cls": transformers.AutoModelForTokenClassification,
     }[kind]
     try:
         model = auto.from_pretrained(str(path), dtype="float32")

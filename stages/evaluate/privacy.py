@@ -32,17 +32,18 @@ import numpy as np
 from stages.clean.pii import redact, resolve
 from stages.clean.pii_rules import DETECTORS, Span
 from stages.common.canary import Canary, CanaryParams, candidates, exposure, make_canaries
-from stages.common.errors import DataError
+from stages.common.errors import DataError, ParamsError
 from stages.common.io import iter_docs
+from stages.common.params import PARAMS_FILE, parse, read_yaml
 from stages.common.runtime import progress
+from stages.evaluate import paths
 from stages.evaluate.config import PrivacyParams
+from stages.evaluate.context import Context, Result
 from stages.evaluate.lm import pick_windows
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of, tokenizer_size
 from stages.evaluate.tokens import open_split, read_meta
 
 NA = "n/a"
-# The deduplicated corpus the tokenizer stage packed into train.bin: where canaries survived.
-CORPUS_DIR = Path("data/dedup")
 PII_TYPES = tuple(DETECTORS)
 # What clean writes in place of a redacted span (stages/clean/pii.py), PERSON included.
 PLACEHOLDER = re.compile("<(?:" + "|".join((*PII_TYPES, "PERSON")) + ")>")
@@ -229,7 +230,7 @@ def evaluate_privacy(
     device: str,
     model_dir: Path,
     tokens_dir: Path,
-    corpus_dir: Path = CORPUS_DIR,
+    corpus_dir: Path = paths.CORPUS_DIR,
 ) -> tuple[dict, dict]:
     """Flat `privacy.*` metrics (every key always present; n/a with its reason) and their detail."""
     detail: dict[str, Any] = {"model": str(model_dir), "method": METHOD}
@@ -325,3 +326,20 @@ def _all_na(reason: str, detail: dict[str, Any]) -> tuple[dict, dict]:
         flat |= g_flat
         na |= g_na
     return flat, {**detail, "na": na}
+
+
+def canary_params(path: Path = PARAMS_FILE) -> CanaryParams:
+    """`collect.canaries` from params.yaml: the canaries collect planted (none when absent)."""
+    collect = read_yaml(path).get("collect") or {}
+    try:
+        return parse(CanaryParams, collect.get("canaries"), "collect.canaries")
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
+
+
+def family(ctx: Context) -> Result:
+    """The privacy family for evaluate's registry: samples of models/pretrain and canary exposure."""
+    flat, detail = evaluate_privacy(
+        ctx.cfg.privacy, canary_params(), ctx.seed, ctx.device, paths.PRETRAIN_DIR, paths.TOKENS_DIR
+    )
+    return flat, detail, []

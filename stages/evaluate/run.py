@@ -5,20 +5,22 @@
 metrics/metrics.json is flat with stable keys (`pretrain.val_loss`, `classify.test.acc`,
 `classify.tfidf.test.acc`, ...): every figure sits beside its baseline, and a figure whose
 inputs are absent is the string "n/a", never 0, with its reason in metrics/evaluate/<family>.json.
+Each metric family is one function `(Context) -> (flat, detail, plot rows)` listed in FAMILIES.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from functools import partial
 from typing import Any
 
 from stages.common.errors import ParamsError
 from stages.common.io import atomic_dir, write_json
 from stages.common.params import PARAMS_FILE, load_section, load_seed, read_yaml
 from stages.common.runtime import pick_device, seed_everything
-from stages.evaluate import paths
-from stages.evaluate.classify import evaluate_classify
-from stages.evaluate.lm import evaluate_lm
+from stages.evaluate import classify, domain, fewshot, lm, ner, paths, privacy, robust
+from stages.evaluate.context import Context, Family
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +35,42 @@ def finetune_tasks(path=PARAMS_FILE) -> tuple[str, ...]:
     return tuple(tasks)
 
 
+# The metric families, run in this order; each writes metrics/evaluate/<name>.json.
+FAMILIES: tuple[tuple[str, Family], ...] = (
+    ("pretrain", lm.family),
+    ("domain", domain.family),
+    *((task, partial(classify.family, task=task)) for task in classify.CLASSIFICATION_TASKS),
+    ("ner", ner.family),
+    ("fewshot", fewshot.family),
+    ("robust", robust.family),
+    ("privacy", privacy.family),
+)
+# finetune tasks that some family above evaluates
+EVALUATED_TASKS = {*classify.CLASSIFICATION_TASKS, domain.TASK, ner.TASK}
+
+
 def main() -> None:
     cfg = load_section("evaluate")
     seed = load_seed()
     tasks = finetune_tasks()
+    for task in sorted(set(tasks) - EVALUATED_TASKS):
+        log.warning("finetune task %r has no evaluate family; its model is not scored", task)
     seed_everything(seed)
     import torch
 
     torch.manual_seed(seed)
-    device = pick_device(cfg.device)
+    ctx = Context(cfg, seed, pick_device(cfg.device), tasks)
 
-    flat, detail = evaluate_lm(cfg, seed, device, paths.TOKENS_DIR, paths.PRETRAIN_DIR)
-    details: dict[str, Any] = {"pretrain": detail}
+    flat: dict[str, Any] = {}
+    details: dict[str, Any] = {}
     plots: dict[str, list] = {}
-    for task in tasks:
-        t_flat, t_detail, rows = evaluate_classify(
-            task,
-            cfg.classify,
-            cfg.batch_size,
-            seed,
-            device,
-            paths.TASKS_DIR / task,
-            paths.FINETUNE_DIR / task,
-        )
-        flat.update(t_flat)
-        details[task] = t_detail
-        plots[task] = rows
+    for name, family in FAMILIES:
+        start = time.perf_counter()
+        f_flat, details[name], rows = family(ctx)
+        flat.update(f_flat)
+        if rows:
+            plots[name] = rows
+        log.info("family %s: %d keys in %.1f s", name, len(f_flat), time.perf_counter() - start)
     for key, value in sorted(flat.items()):
         log.info("%-40s %s", key, f"{value:.4f}" if isinstance(value, float) else value)
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from stages.common.errors import DataError
-from stages.common.io import read_json
-from stages.common.perturb import attack
+from stages.common.io import read_json, write_json
+from stages.common.perturb import DISTRACTORS_FILE, attack
 from stages.common.runtime import progress
 from stages.tasks.config import AdversarialTaskParams
 from stages.tasks.sources import read_vader
@@ -150,6 +150,8 @@ def build(cfg: AdversarialTaskParams, seed: int, out_dir: Path) -> dict[str, Any
     for name, rows in splits.items():
         write_split(out_dir / f"{name}.parquet", rows)
     shutil.copyfile(classify_dir / "labels.json", out_dir / "labels.json")
+    # The same pool serves evaluate's attack, so its distractor kind draws real neutral text too.
+    write_json(out_dir / DISTRACTORS_FILE, neutral)
     return {
         "labels": labels,
         "kinds": list(cfg.kinds),

@@ -1,0 +1,166 @@
+"""Tests for stages/evaluate/ner.py: strict seqeval scoring, the dictionary and spaCy baselines,
+the bootstrap interval, bad inputs, and the family on a tiny gold set and tagger."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from test_evaluate import llama_config, save_tokenizer
+
+from stages.common.errors import DataError
+from stages.evaluate import ner
+from stages.evaluate.config import EvaluateParams
+from stages.evaluate.context import Context
+
+LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+CFG = EvaluateParams(batch_size=4)
+
+
+def test_strict_scoring_counts_a_boundary_error_as_fp_and_fn():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    # PER cut short: one false positive (w0) and one false negative (w0-w1); LOC right;
+    # a bare I-ORG is not an entity under strict IOB2, so ORG is missed.
+    pred = [["B-PER", "O", "O", "B-LOC"], ["I-ORG", "O"]]
+    values, per_type = ner.score(gold, pred, CFG.ner, seed=0)
+    assert values["precision"] == pytest.approx(1 / 2)  # 1 right of 2 predicted
+    assert values["recall"] == pytest.approx(1 / 3)  # 1 right of 3 gold
+    assert values["f1"] == pytest.approx(2 * 1 / (2 + 3))
+    assert per_type["PER"] == {"support": 1, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert per_type["LOC"]["f1"] == 1.0 and per_type["ORG"]["support"] == 1
+    assert values["MISC.f1"] == "n/a"  # no gold MISC: undefined, not 0
+    counts = ner.sentence_counts(gold, pred)
+    assert counts.tolist() == [[1, 2, 2], [0, 0, 1]]
+    assert values["f1_ci_low"] <= values["f1"] <= values["f1_ci_high"]
+
+
+def test_bootstrap_f1_is_seeded_and_matches_the_point_estimate_without_spread():
+    counts = np.array([[1, 2, 2], [0, 1, 1], [3, 3, 4]] * 20)
+    a = ner.bootstrap_f1(counts, 300, 0.9, seed=1)
+    assert a == ner.bootstrap_f1(counts, 300, 0.9, seed=1)
+    assert a != ner.bootstrap_f1(counts, 300, 0.9, seed=2)
+    assert ner.bootstrap_f1(np.array([[2, 2, 2]] * 5), 100, 0.95, 0) == (1.0, 1.0)
+
+
+def test_dictionary_prefers_the_longest_match_and_the_most_frequent_type():
+    train = ner.Sentences(
+        path=None,
+        texts=[""] * 3,
+        tokens=[["New", "York"], ["New", "York", "Times"], ["New", "York"]],
+        starts=[[]] * 3,
+        ends=[[]] * 3,
+        tags=[["B-LOC", "I-LOC"], ["B-ORG", "I-ORG", "I-ORG"], ["B-ORG", "I-ORG"]],
+    )
+    d = ner.build_dictionary(train)
+    assert d == {("New", "York"): "LOC", ("New", "York", "Times"): "ORG"}  # LOC/ORG tie: alphabetical
+    tokens = ["the", "New", "York", "Times", "and", "New", "York", "New"]
+    assert ner.dictionary_tag(tokens, d) == ["O", "B-ORG", "I-ORG", "I-ORG", "O", "B-LOC", "I-LOC", "O"]
+    assert ner.dictionary_tag(tokens, {}) == ["O"] * len(tokens)
+
+
+def test_spans_project_onto_tokens_by_character_overlap():
+    # "Barack Obama visited Paris ."
+    starts, ends = [0, 7, 13, 21, 27], [6, 12, 20, 26, 28]
+    assert ner.spans_to_tags(starts, ends, [(0, 12, "PER"), (21, 26, "LOC")]) == [
+        "B-PER", "I-PER", "O", "B-LOC", "O",
+    ]  # fmt: skip
+
+
+def write_ner(root, rows_test, rows_train):
+    d = root / "data/tasks/ner"
+    d.mkdir(parents=True)
+    for name, rows in (("test", rows_test), ("train", rows_train), ("valid", rows_train)):
+        pq.write_table(pa.Table.from_pylist(rows), d / f"{name}.parquet")
+    (d / "labels.json").write_text(json.dumps(LABELS))
+    (d / "label_map.json").write_text(json.dumps({"PERSON": "PER", "GPE": "LOC", "ORG": "ORG", "DATE": "O"}))
+
+
+def row(text, tokens, tags):
+    starts, pos = [], 0
+    for t in tokens:
+        pos = text.index(t, pos)
+        starts.append(pos)
+        pos += len(t)
+    return {"id": text, "source": "t", "text": text, "tokens": tokens, "starts": starts,
+            "ends": [s + len(t) for s, t in zip(starts, tokens)], "tags": tags}  # fmt: skip
+
+
+GOLD = [
+    row("w1 w2 visited w3 .", ["w1", "w2", "visited", "w3", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"]),
+    row(
+        "Barack Obama visited Paris .",
+        ["Barack", "Obama", "visited", "Paris", "."],
+        ["B-PER", "I-PER", "O", "B-LOC", "O"],
+    ),  # fmt: skip
+]
+TRAIN = [row("w1 w2 met w3", ["w1", "w2", "met", "w3"], ["B-PER", "I-PER", "O", "B-LOC"])]
+
+
+def ctx(tasks):
+    return Context(CFG, seed=3, device="cpu", tasks=tasks)
+
+
+def save_tagger(path):
+    import torch
+    from transformers import LlamaForTokenClassification
+
+    torch.manual_seed(0)
+    cfg = llama_config(
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={x: i for i, x in enumerate(LABELS)},
+    )
+    LlamaForTokenClassification(cfg).save_pretrained(path)
+    save_tokenizer(path)
+
+
+def test_family_scores_tagger_and_baselines_on_gold(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_ner(tmp_path, GOLD, TRAIN)
+    save_tagger(tmp_path / "models/finetune/ner")
+    flat, detail, _ = ner.family(ctx(("ner",)))
+    assert flat["ner.gold.n_sentences"] == 2 and flat["ner.gold.n_entities"] == 4
+    # The dictionary knows "w1 w2" (PER) and "w3" (LOC) from train: it finds exactly sentence 1.
+    assert flat["ner.dictionary.gold.precision"] == 1.0 and flat["ner.dictionary.gold.recall"] == 0.5
+    assert flat["ner.dictionary.gold.PER.f1"] == pytest.approx(2 / 3)
+    # spaCy finds Barack Obama (PERSON -> PER) and Paris (GPE -> LOC) in sentence 2.
+    assert flat["ner.spacy.gold.PER.f1"] > 0 and flat["ner.spacy.gold.LOC.f1"] > 0
+    assert isinstance(flat["ner.gold.f1"], float)  # the untrained tagger: some number in [0, 1]
+    assert 0.0 <= flat["ner.gold.f1"] <= 1.0
+    assert flat["ner.gold.MISC.f1"] == "n/a" and "MISC" in detail["na"]["ner.gold.MISC.f1"]
+    assert detail["systems"]["dictionary"]["types"]["PER"]["support"] == 2
+    assert detail["words_without_subword"] == 0
+
+
+def test_family_without_finetuned_tagger_keeps_baselines(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_ner(tmp_path, GOLD, TRAIN)
+    flat, detail, _ = ner.family(ctx(("classify",)))
+    assert flat["ner.gold.f1"] == "n/a" and "not in finetune.tasks" in detail["na"]["ner.gold.f1"]
+    assert flat["ner.dictionary.gold.f1"] == pytest.approx(2 / 3)
+
+    monkeypatch.chdir(tmp_path / "data")  # no data/tasks/ner here
+    flat, detail, _ = ner.family(ctx(("ner",)))
+    assert set(flat.values()) == {"n/a"}
+    assert "tasks stage does not build ner" in detail["na"]["ner.spacy.gold.f1"]
+
+
+def test_bad_gold_offsets_and_half_written_tagger_are_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = dict(GOLD[0], starts=[1, 3, 6, 14, 17])
+    write_ner(tmp_path, [bad], TRAIN)
+    with pytest.raises(DataError, match=r"test.parquet: row 0: token 'w1' is not text\[1:2\]"):
+        ner.family(ctx(("ner",)))
+
+    other = tmp_path / "other"
+    write_ner(other, GOLD, TRAIN)
+    save_tagger(other / "models/finetune/ner")
+    (other / "models/finetune/ner/model.safetensors").unlink()
+    monkeypatch.chdir(other)
+    with pytest.raises(
+        DataError, match=r"models/finetune/ner: config.json but no weights.*dvc repro finetune@ner"
+    ):
+        ner.family(ctx(("ner",)))

@@ -1,0 +1,113 @@
+"""Tests for stages/evaluate/robust.py: attack counting with a stub predictor, and the family's
+perturbed accuracy and n/a paths on a tiny workspace."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from test_evaluate import save_classifier, write_task
+
+from stages.common.errors import ParamsError
+from stages.evaluate import robust
+from stages.evaluate.classify import fit_tfidf, read_split
+from stages.evaluate.config import EvaluateParams, RobustParams
+from stages.evaluate.context import Context
+
+
+def stub(calls):
+    """Positive exactly when the lower-case word "good" is in the text; records batch sizes."""
+
+    def predict(texts):
+        calls.append(len(texts))
+        return np.array([int(" good " in f" {t} ") for t in texts])
+
+    return predict
+
+
+def test_attack_counts_flips_only_among_correct_examples():
+    texts = ["good film", "bad film", "good but bad", "plain good"]
+    labels = np.array([1, 0, 0, 1])  # "good but bad" is misclassified: never attacked
+    calls = []
+    out = robust.attack(stub(calls), texts, labels, ["a", "b", "c", "d"], 10, ["case"], chunk=2)
+    # Upper-casing "good" flips a positive; a negative without "good" cannot be flipped.
+    assert out["n_correct"] == 3 and out["n_flipped"] == 2
+    assert out["success_rate"] == pytest.approx(2 / 3) and out["first_flip_kinds"] == {"case": 2}
+    # One clean pass, then one batch per chunk of 2 correct examples (each up to 10 candidates).
+    assert calls[0] == 4 and len(calls) == 3 and max(calls[1:]) <= 20
+    again = robust.attack(stub([]), texts, labels, ["a", "b", "c", "d"], 10, ["case"], chunk=3)
+    assert again == out  # candidates are seeded per example, whatever the chunking
+
+
+def test_attack_with_nothing_correct_has_no_rate():
+    out = robust.attack(stub([]), ["bad"], np.array([1]), ["x"], 5, ["typo"])
+    assert out["n_correct"] == 0 and out["success_rate"] is None
+
+
+def write_adversarial(root, distractors=None):
+    clean = pq.read_table(root / "data/tasks/classify/test.parquet").to_pylist()
+    d = root / "data/tasks/adversarial"
+    d.mkdir(parents=True)
+    rows = [{"id": f"{i}", "text": r["text"].upper(), "label": r["label"]} for i, r in enumerate(clean)]
+    pq.write_table(pa.Table.from_pylist(rows), d / "test.parquet")
+    if distractors is not None:
+        (d / "distractors.json").write_text(json.dumps(distractors))
+
+
+def workspace(tmp_path, monkeypatch, tasks, **robust_params):
+    monkeypatch.chdir(tmp_path)
+    write_task(tmp_path)
+    save_classifier(tmp_path / "models/finetune/classify")
+    cfg = EvaluateParams(
+        batch_size=8, robust=RobustParams(**{"attack_budget": 3, "n_attack": 12, **robust_params})
+    )
+    return Context(cfg, seed=2, device="cpu", tasks=tasks)
+
+
+def test_family_scores_models_and_tfidf_on_perturbed_test(tmp_path, monkeypatch):
+    ctx = workspace(tmp_path, monkeypatch, ("classify",))
+    write_adversarial(tmp_path, ["w5 w6", "w7"])
+    flat, detail, _ = robust.family(ctx)
+    assert robust.family(ctx)[0] == flat  # seeded
+    # TF-IDF lower-cases, so the upper-cased test scores exactly as the clean one.
+    train, (texts, y) = (
+        read_split(tmp_path / "data/tasks/classify", "train"),
+        read_split(tmp_path / "data/tasks/classify", "test"),
+    )
+    assert flat["classify.tfidf.perturbed.acc"] == np.mean(fit_tfidf(train, ctx.cfg.classify, 2)(texts) == y)
+    assert isinstance(flat["classify.perturbed.acc"], float)
+    assert isinstance(flat["classify.tfidf.perturbed.acc"], float)
+    for prefix in ("classify", "classify.tfidf"):
+        n, k = flat[f"{prefix}.attack.n_correct"], flat[f"{prefix}.attack.n_flipped"]
+        assert 0 <= k <= n <= 12
+        if n:
+            assert flat[f"{prefix}.attack.success_rate"] == pytest.approx(k / n)
+    assert flat["adversarial.perturbed.acc"] == "n/a"
+    assert "adversarial is not in finetune.tasks" in detail["na"]["adversarial.attack.success_rate"]
+    assert detail["distractors"] == 2 and "distractor" in detail["kinds"]
+
+
+def test_family_without_adversarial_data_or_budget(tmp_path, monkeypatch):
+    ctx = workspace(tmp_path, monkeypatch, ("classify",), attack_budget=0)
+    flat, detail, _ = robust.family(ctx)
+    assert (
+        flat["classify.perturbed.acc"] == "n/a"
+        and "does not build adversarial" in detail["na"]["classify.perturbed.acc"]
+    )
+    assert flat["classify.attack.success_rate"] == "n/a"
+    assert "attack_budget is 0" in detail["na"]["classify.attack.n_correct"]
+    assert "distractor" not in detail["kinds"]  # no stored distractors: that kind is skipped
+
+    shutil.rmtree(tmp_path / "data/tasks/classify")
+    flat, detail, _ = robust.family(ctx)
+    assert set(flat.values()) == {"n/a"}
+
+
+def test_unknown_kind_is_a_params_error(tmp_path, monkeypatch):
+    ctx = workspace(tmp_path, monkeypatch, ("classify",), kinds=("typo", "leet"))
+    with pytest.raises(ParamsError, match=r"evaluate.robust.kinds: unknown kind\(s\) \['leet'\]"):
+        robust.family(ctx)
