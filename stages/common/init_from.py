@@ -146,6 +146,30 @@ def fingerprint(spec: InitFrom) -> str:
     return h.hexdigest()
 
 
+def objective_of(architectures: list[str], where: Path | str) -> str:
+    """'clm' for a causal decoder (*ForCausalLM), 'mlm' for a masked-LM encoder (*ForMaskedLM)."""
+    if any(a.endswith("ForCausalLM") for a in architectures):
+        return "clm"
+    if any(a.endswith("ForMaskedLM") for a in architectures):
+        return "mlm"
+    raise DataError(
+        f"{where}: architectures {architectures} is neither a *ForCausalLM nor a *ForMaskedLM; "
+        "save a language model with save_pretrained() of its LM head class"
+    )
+
+
+def spec_objective(spec: InitFrom) -> str:
+    """The objective of the model `spec` names: every GGUF model is causal; a folder says so in config.json."""
+    import json
+
+    path = resolve(spec)
+    if path.is_file():
+        return "clm"
+    weight_files(path)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    return objective_of(config.get("architectures") or [], path / "config.json")
+
+
 def load_init_model(spec: InitFrom, objective: str, *, dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer or None) loaded from `spec`, for `objective` 'clm' or 'mlm'.
 
@@ -171,7 +195,12 @@ def load_init_model(spec: InitFrom, objective: str, *, dtype: str = "float32") -
             raise PipelineError(
                 f"init_from {what}: reading GGUF needs the gguf package; pip install gguf"
             ) from None
+        from transformers import GgufConfig
+
         folder, kwargs["gguf_file"] = str(path.parent), path.name
+        # Dense weights: transformers would otherwise keep GGUF blocks where it has kernels for
+        # them and mark the model quantized, so it could neither train nor save_pretrained.
+        kwargs["quantization_config"] = GgufConfig(dequantize=True)
     else:
         folder, kwargs["use_safetensors"] = str(path), True
     try:

@@ -56,15 +56,9 @@ def check_model_dir(path: Path, stage: str) -> dict[str, Any]:
 
 def objective_of(config: dict[str, Any], path: Path) -> Objective:
     """'clm' for a causal decoder (Llama, MoE), 'mlm' for a masked-LM encoder (ModernBERT)."""
-    archs = config.get("architectures") or []
-    if any(a.endswith("ForMaskedLM") for a in archs):
-        return "mlm"
-    if any(a.endswith("ForCausalLM") for a in archs):
-        return "clm"
-    raise DataError(
-        f"{path / 'config.json'}: architectures {archs} is neither a *ForCausalLM nor a *ForMaskedLM; "
-        "save the pretrained model with save_pretrained() of its LM head class"
-    )
+    from stages.common.init_from import objective_of as from_architectures
+
+    return from_architectures(config.get("architectures") or [], path / "config.json")
 
 
 def tokenizer_size(path: Path) -> int | None:

@@ -160,7 +160,7 @@ def model_tag(
     from transformers import AutoTokenizer
 
     # The alignment finetune trained with: reading the tags elsewhere would score another model.
-    from stages.finetune.ner import first_subwords
+    from stages.common.subwords import first_subwords
 
     config = check_model_dir(model_dir, f"finetune@{TASK}")
     check_vocab(model_dir, int(config.get("vocab_size") or 0), tokenizer_size(model_dir), None)

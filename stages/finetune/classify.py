@@ -2,26 +2,29 @@
 
 Saves the best epoch's model and the tokenizer to models/finetune/<task>/ (loadable with
 AutoModelForSequenceClassification and AutoTokenizer), curves to
-metrics/curves/finetune/<task>/, and metrics/finetune/<task>.json.
+metrics/curves/finetune/<task>/, and metrics/finetune/<task>.json. The adversarial task
+reuses `train_classifier` with its own backward pass.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stages.common.io import atomic_dir, write_json
-from stages.common.live import open_live
-from stages.common.runtime import pick_device, seed_everything
 from stages.finetune import paths
 from stages.finetune.config import FinetuneParams
-from stages.finetune.data import encode, read_labels, read_split
-from stages.finetune.model import load_classifier, load_tokenizer, pick_precision
-from stages.finetune.train import FitResult, TrainEnv, fit
+from stages.finetune.data import Encoded, batches, encode, read_labels, read_split
+from stages.finetune.model import load_classifier, load_tokenizer
+from stages.finetune.session import fit_length, fit_metrics, save, seeded, train_env
+from stages.finetune.train import Strategy, TrainEnv, eval_outputs, fit
 
 log = logging.getLogger(__name__)
+
+# Given the training env: a replacement for loss.backward() (see train.Strategy.backward).
+BackwardFactory = Callable[[TrainEnv], Callable[[Any, dict], float]]
 
 
 def majority_accuracy(train_labels: list[int], valid_labels: list[int]) -> float:
@@ -30,38 +33,80 @@ def majority_accuracy(train_labels: list[int], valid_labels: list[int]) -> float
     return sum(y == top for y in valid_labels) / len(valid_labels)
 
 
-def fit_length(max_length: int, config) -> int:
-    """`max_length`, capped at the positions the model was built with."""
-    limit = getattr(config, "max_position_embeddings", None) or max_length
-    if max_length > limit:
-        log.warning(
-            "finetune.max_length %d exceeds the model's %d positions; using %d", max_length, limit, limit
+def classification_loss(model, batch: dict):
+    import torch.nn.functional as F
+
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    # The loss in fp32 even under autocast: bf16 log-softmax loses the small differences.
+    return F.cross_entropy(logits.float(), batch["labels"])
+
+
+def classification_strategy(
+    train: Encoded, valid: Encoded, batch_size: int, pad_id: int, env: TrainEnv, pad_left: bool = False
+) -> Strategy:
+    """Cross-entropy on one label per text; valid accuracy picks the best epoch."""
+    import torch.nn.functional as F
+
+    def validate(model) -> dict[str, float]:
+        loss_sum, correct = 0.0, 0
+        for batch, logits in eval_outputs(model, batches(valid, batch_size, pad_id, None, pad_left), env):
+            loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
+            correct += (logits.argmax(-1) == batch["labels"]).sum().item()
+        return {"loss": loss_sum / len(valid.ids), "accuracy": correct / len(valid.ids)}
+
+    return Strategy(
+        metric="accuracy",
+        higher_is_better=True,
+        n_batches=-(-len(train.ids) // batch_size),
+        train_batches=lambda rng: batches(train, batch_size, pad_id, rng, pad_left),
+        loss=classification_loss,
+        validate=validate,
+    )
+
+
+def train_classifier(
+    task: str,
+    cfg: FinetuneParams,
+    seed: int,
+    pretrain_dir: Path,
+    tasks_dir: Path,
+    make_backward: BackwardFactory | None = None,
+    pad_left: bool = False,
+) -> tuple[dict[str, Any], Any, Any]:
+    """Fit a sequence classifier on `tasks_dir/<task>` with the classify section's budget;
+    returns (metrics, model, tokenizer), not yet saved."""
+    tp = cfg.train_params(task)
+    seeded(seed)
+    task_dir = tasks_dir / task
+    labels = read_labels(task_dir)
+    tok = load_tokenizer(pretrain_dir)
+    model = load_classifier(task, pretrain_dir, labels, tok.pad_token_id)
+    max_length = fit_length(tp.max_length, model.config, f"finetune.{task}.max_length")
+    split = {s: read_split(task_dir, s, len(labels)) for s in ("train", "valid")}
+    enc = {s: encode(tok, texts, ys, max_length) for s, (texts, ys) in split.items()}
+    for s, e in enc.items():
+        if e.truncated:
+            log.info("%s: %d of %d texts truncated to %d tokens", s, e.truncated, len(e.ids), max_length)
+    with train_env(task, cfg, seed) as env:
+        kind, size = model.config.model_type, model.num_parameters() / 1e6
+        log.info("%s: %s, %.2fM params, %s, %s", task, kind, size, env.device, "bf16" if env.bf16 else "fp32")
+        strategy = classification_strategy(
+            enc["train"], enc["valid"], tp.batch_size, tok.pad_token_id, env, pad_left
         )
-    return min(max_length, limit)
-
-
-def summarize(task: str, model, enc: dict, res: FitResult, env: TrainEnv, max_length: int) -> dict[str, Any]:
-    """The metrics JSON: the valid score against the majority baseline, and the cost."""
-    return {
-        "task": task,
-        "model_type": model.config.model_type,
-        "parameters": model.num_parameters(),
-        "device": env.device,
-        "precision": "bf16" if env.bf16 else "fp32",
+        if make_backward is not None:
+            strategy.backward = make_backward(env)
+        res = fit(model, strategy, tp, env)
+    # Saved with the tokenizer, so `tokenizer(text, truncation=True)` cuts where training did.
+    tok.model_max_length = max_length
+    metrics = fit_metrics(task, model, env, res, "accuracy") | {
         "train_examples": len(enc["train"].ids),
         "valid_examples": len(enc["valid"].ids),
         "max_length": max_length,
         "truncated": {s: e.truncated for s, e in enc.items()},
-        "best_valid_accuracy": round(res.best_accuracy, 4),
+        "best_valid_accuracy": round(res.best_valid, 4),
         "majority_valid_accuracy": round(majority_accuracy(enc["train"].labels, enc["valid"].labels), 4),
-        "best_epoch": res.best_epoch,
-        "epochs_run": res.epochs_run,
-        "stopped_early": res.stopped_early,
-        "steps": res.steps,
-        "train_time_s": round(res.train_time_s, 2),
-        "train_tokens_per_s": round(res.train_tokens / max(res.train_time_s, 1e-9), 1),
-        "history": [{k: round(v, 4) for k, v in h.items()} for h in res.history],
     }
+    return metrics, model, tok
 
 
 def run(
@@ -72,35 +117,6 @@ def run(
     tasks_dir: Path = paths.TASKS_DIR,
 ) -> dict[str, Any]:
     """Fine-tune on `tasks_dir/<task>` (train, valid), save the best model, return the metrics."""
-    import torch  # noqa: F401  (imported first so that seed_everything seeds it too)
-
-    seed_everything(seed)
-    task_dir = tasks_dir / task
-    labels = read_labels(task_dir)
-    tok = load_tokenizer(pretrain_dir)
-    model = load_classifier(pretrain_dir, labels, tok.pad_token_id)
-    max_length = fit_length(cfg.max_length, model.config)
-    split = {s: read_split(task_dir, s, len(labels)) for s in ("train", "valid")}
-    enc = {s: encode(tok, texts, ys, max_length) for s, (texts, ys) in split.items()}
-    for s, e in enc.items():
-        if e.truncated:
-            log.info("%s: %d of %d texts truncated to %d tokens", s, e.truncated, len(e.ids), max_length)
-    device = pick_device(cfg.device)
-    bf16 = pick_precision(cfg.precision, device)
-    kind, size = model.config.model_type, model.num_parameters() / 1e6
-    log.info("%s: %s, %.2fM params, %s, %s", task, kind, size, device, "bf16" if bf16 else "fp32")
-    live = open_live(paths.curves_name(task))
-    env = TrainEnv(device=device, bf16=bf16, pad_id=tok.pad_token_id, seed=seed, live=live)
-    try:
-        res = fit(model, enc["train"], enc["valid"], cfg, env)
-    finally:
-        live.end()
-    model.to("cpu")
-    # Saved with the tokenizer, so `tokenizer(text, truncation=True)` cuts where training did.
-    tok.model_max_length = max_length
-    with atomic_dir(paths.MODELS_DIR / task) as tmp:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-    metrics = summarize(task, model, enc, res, env, max_length)
-    write_json(paths.METRICS_DIR / f"{task}.json", metrics)
+    metrics, model, tok = train_classifier(task, cfg, seed, pretrain_dir, tasks_dir)
+    save(task, model, tok, metrics)
     return metrics

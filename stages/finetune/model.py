@@ -1,5 +1,5 @@
 """Load models/pretrain (any causal or masked LM saved by transformers) with a new
-sequence-classification head, and pick device and precision."""
+sequence- or token-classification head, and pick device and precision."""
 
 from __future__ import annotations
 
@@ -33,17 +33,38 @@ def load_tokenizer(model_dir: Path):
     return tok
 
 
-def load_classifier(model_dir: Path, labels: list[str], pad_token_id: int):
-    """AutoModelForSequenceClassification over the pretrained body; the head starts fresh."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+def check_head_labels(task: str, model_dir: Path, config, labels: list[str]) -> None:
+    """Refuse a base checkpoint that already has a classification head for other labels.
+
+    Fine-tuning from a folder that is itself a fine-tuned classifier (say models/finetune/<task>
+    reused as the base) would silently re-map its classes if labels.json changed since."""
+    archs = getattr(config, "architectures", None) or []
+    if not any(a.endswith(("ForSequenceClassification", "ForTokenClassification")) for a in archs):
+        return
+    have = [config.id2label[i] for i in sorted(config.id2label)]
+    if have != labels:
+        raise DataError(
+            f"task {task}: {model_dir} has a head for labels {have}, but "
+            f"data/tasks/{task}/labels.json has {labels}; fine-tune from models/pretrain, or rerun "
+            "the tasks stage so that the two agree"
+        )
+
+
+def load_classifier(
+    task: str, model_dir: Path, labels: list[str], pad_token_id: int, per_token: bool = False
+):
+    """AutoModelFor{Sequence,Token}Classification over the pretrained body; the head starts fresh."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     config = AutoConfig.from_pretrained(model_dir)
+    check_head_labels(task, model_dir, config, labels)
     extra = {}
-    if config.model_type == "modernbert":
+    if config.model_type == "modernbert" and not per_token:
         # Our tokenizer may add no [CLS] in front, so pool over all tokens instead of token 0.
         extra["classifier_pooling"] = "mean"
+    auto = AutoModelForTokenClassification if per_token else AutoModelForSequenceClassification
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = auto.from_pretrained(
             model_dir,
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
@@ -52,8 +73,10 @@ def load_classifier(model_dir: Path, labels: list[str], pad_token_id: int):
             **extra,
         )
     except (OSError, ValueError) as e:
+        what = "token" if per_token else "sequence"
         raise PipelineError(
-            f"{model_dir}: cannot load a {config.model_type!r} model for sequence classification ({e})"
+            f"task {task}: {model_dir}: cannot load a {config.model_type!r} model for {what} "
+            f"classification ({e})"
         ) from None
     return model
 

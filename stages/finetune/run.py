@@ -1,6 +1,6 @@
 """Fine-tune the pretrained model on one task.
 
-    python -m stages.finetune classify
+    python -m stages.finetune classify      # or ner, domain, adversarial
 
 dvc.yaml runs one stage per entry of `finetune.tasks`. The task name picks its module
 from stages/finetune/registry.py.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from stages.common.errors import PipelineError
+from stages.common.errors import ParamsError, PipelineError
 from stages.common.params import load_section, load_seed
 from stages.finetune.registry import KINDS, task_module
 
@@ -24,11 +24,17 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(f"usage: python -m stages.finetune <task>; known tasks are {sorted(KINDS)}")
     module = task_module(args[0])
     cfg = load_section("finetune")
+    try:
+        cfg.check_needs(args[0])
+    except ParamsError as e:
+        raise ParamsError(f"params.yaml: finetune.{e}") from None
     metrics = module.run(args[0], cfg, load_seed())
     log.info(
-        "%s: best valid accuracy %.4f (majority %.4f) after %d epoch(s)",
+        "%s: best valid %s %.4f after %d epoch(s), %d steps, %.0f s",
         args[0],
-        metrics["best_valid_accuracy"],
-        metrics["majority_valid_accuracy"],
+        metrics["valid_metric"],
+        metrics["best_valid"],
         metrics["epochs_run"],
+        metrics["steps"],
+        metrics["train_time_s"],
     )

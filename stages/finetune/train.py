@@ -1,9 +1,12 @@
-"""A plain torch training loop for sequence classification, with early stopping.
+"""One plain torch training loop for every task, with early stopping on a valid score.
 
 Plain torch rather than the HF Trainer: on a 2-core CPU it starts faster, and every knob
 is a param we can read here. AdamW (decay on matrices only), linear warmup then linear
-decay, optional bf16 autocast, gradient clipping, one valid pass per epoch; the best
-epoch's weights (by valid accuracy) are kept and restored at the end.
+decay, optional bf16 autocast, gradient clipping; a valid pass once per epoch (or every
+`eval_every` steps); the best pass's weights are kept and restored at the end.
+
+What differs between tasks is a `Strategy`: its batches, its loss, how it scores the
+valid split, and (adversarial training) how one batch's gradients are made.
 """
 
 from __future__ import annotations
@@ -13,31 +16,51 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from stages.common.errors import PipelineError
 from stages.common.runtime import progress
-from stages.finetune.config import FinetuneParams
-from stages.finetune.data import Encoded, batches
+from stages.finetune.config import TrainParams
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainEnv:
-    """Where and how to train: device, bf16 autocast, the pad id, the seed, a dvclive Live."""
+    """Where and how to train: device, bf16 autocast, the seed, a dvclive Live."""
 
     device: str
     bf16: bool
-    pad_id: int
     seed: int
     live: Any
 
 
 @dataclass
+class Strategy:
+    """What one task plugs into the loop.
+
+    `loss(model, batch)` is the forward pass of a training batch (already on the device) and
+    returns a scalar tensor. `backward(model, batch)`, when given, replaces `loss(...).backward()`
+    and returns the loss to log (adversarial training runs several passes per batch).
+    `validate(model)` returns the valid scores, `metric` names the one that picks the best
+    weights."""
+
+    metric: str
+    higher_is_better: bool
+    n_batches: int  # training batches per epoch
+    train_batches: Callable[[random.Random], Iterable[dict]]
+    loss: Callable[[Any, dict], Any]
+    validate: Callable[[Any], dict[str, float]]
+    backward: Callable[[Any, dict], float] | None = None
+
+
+@dataclass
 class FitResult:
-    best_accuracy: float = -1.0
+    best_valid: float = math.nan
     best_epoch: int = 0
+    best_step: int = 0
     epochs_run: int = 0
     steps: int = 0
     stopped_early: bool = False
@@ -46,16 +69,16 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def make_optimizer(model, cfg: FinetuneParams):
+def make_optimizer(model, tp: TrainParams):
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
     # Decay weight matrices only: decaying biases and norm gains only hurts.
     groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": tp.weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=tp.lr)
 
 
 def make_schedule(optimizer, total_steps: int, warmup_ratio: float):
@@ -72,102 +95,148 @@ def make_schedule(optimizer, total_steps: int, warmup_ratio: float):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _autocast(device: str, bf16: bool):
+def autocast(env: TrainEnv):
+    """bf16 autocast when the env asks for it, else nothing."""
     import torch
 
-    return torch.autocast(device_type=device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    if env.bf16:
+        return torch.autocast(device_type=env.device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
-def evaluate(model, data: Encoded, batch_size: int, pad_id: int, device: str, bf16: bool) -> dict[str, float]:
-    """Mean cross-entropy and accuracy on `data`."""
+def to_device(batch: dict, device: str) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def eval_outputs(model, batches: Iterable[dict], env: TrainEnv) -> Iterator[tuple[dict, Any]]:
+    """Each valid batch (on the device) with the model's float32 logits: eval mode, no grad."""
     import torch
-    import torch.nn.functional as F
 
     model.eval()
-    loss_sum, correct = 0.0, 0
     with torch.no_grad():
-        for batch in batches(data, batch_size, pad_id, rng=None):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with _autocast(device, bf16):
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss_sum += F.cross_entropy(logits.float(), batch["labels"], reduction="sum").item()
-            correct += (logits.argmax(-1) == batch["labels"]).sum().item()
-    n = len(data.labels)
-    return {"loss": loss_sum / n, "accuracy": correct / n}
-
-
-def train_epoch(
-    model, data: Encoded, opt, sched, cfg: FinetuneParams, env: TrainEnv, res: FitResult, rng
-) -> float:
-    """One shuffled pass over `data`; returns the mean train loss and logs curve points."""
-    import torch
-    import torch.nn.functional as F
-
+        for batch in batches:
+            batch = to_device(batch, env.device)
+            inputs = {k: v for k, v in batch.items() if k != "labels"}
+            with autocast(env):
+                logits = model(**inputs).logits
+            yield batch, logits.float()
     model.train()
-    total, window = 0.0, []
-    n_batches = math.ceil(len(data.ids) / cfg.batch_size)
-    desc = f"epoch {res.epochs_run + 1}"
-    for batch in progress(batches(data, cfg.batch_size, env.pad_id, rng), desc, "batches", total=n_batches):
-        batch = {k: v.to(env.device) for k, v in batch.items()}
-        with _autocast(env.device, env.bf16):
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        # The loss in fp32 even under autocast: bf16 log-softmax loses the small differences.
-        loss = F.cross_entropy(logits.float(), batch["labels"])
+
+
+def n_tokens(batch: dict) -> int:
+    mask = batch.get("attention_mask")
+    return int(mask.sum()) if mask is not None else batch["input_ids"].numel()
+
+
+@dataclass
+class _Run:
+    """The loop's moving parts, so that the steps and the valid passes share them."""
+
+    model: Any
+    task: Strategy
+    tp: TrainParams
+    env: TrainEnv
+    res: FitResult
+    best_state: dict | None = None
+    stale: int = 0
+    valid_step: int = -1  # the step of the last valid pass
+    window: list[float] = field(default_factory=list)
+    since_valid: list[float] = field(default_factory=list)
+
+    def step(self, batch: dict, opt, sched) -> None:
+        import torch
+
+        batch = to_device(batch, self.env.device)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if self.task.backward is not None:
+            loss = self.task.backward(self.model, batch)
+        else:
+            with autocast(self.env):
+                out = self.task.loss(self.model, batch)
+            out.backward()
+            loss = out.item()
+        if self.tp.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tp.grad_clip)
         opt.step()
         sched.step()
-        res.steps += 1
-        res.train_tokens += int(batch["attention_mask"].sum())
-        total += loss.item()
-        window.append(loss.item())
-        if res.steps % cfg.log_every == 0:
-            env.live.step = res.steps
-            env.live.log_metric("train/loss", sum(window) / len(window))
-            env.live.log_metric("train/lr", sched.get_last_lr()[0])
-            window = []
-    return total / n_batches
+        self.res.steps += 1
+        self.res.train_tokens += n_tokens(batch)
+        self.window.append(loss)
+        self.since_valid.append(loss)
+        if self.res.steps % self.tp.log_every == 0:
+            self.env.live.step = self.res.steps
+            self.env.live.log_metric("train/loss", sum(self.window) / len(self.window))
+            self.env.live.log_metric("train/lr", sched.get_last_lr()[0])
+            self.window = []
 
-
-def fit(model, train: Encoded, valid: Encoded, cfg: FinetuneParams, env: TrainEnv) -> FitResult:
-    """Train for up to `cfg.epochs`, stop after `cfg.patience` epochs without a better valid
-    accuracy, and leave the best epoch's weights in `model`."""
-    res = FitResult()
-    model.to(env.device)
-    opt = make_optimizer(model, cfg)
-    sched = make_schedule(opt, math.ceil(len(train.ids) / cfg.batch_size) * cfg.epochs, cfg.warmup_ratio)
-    rng = random.Random(env.seed)
-    best_state, stale, start = None, 0, time.perf_counter()
-    while res.epochs_run < cfg.epochs:
-        train_loss = train_epoch(model, train, opt, sched, cfg, env, res, rng)
-        val = evaluate(model, valid, cfg.batch_size, env.pad_id, env.device, env.bf16)
-        res.epochs_run += 1
-        res.history.append(
-            {"epoch": res.epochs_run, "train_loss": train_loss} | {f"valid_{k}": v for k, v in val.items()}
+    def validate(self, epoch: int) -> bool:
+        """One valid pass; keeps the best weights; True when patience has run out."""
+        val = self.task.validate(self.model)
+        train_loss = sum(self.since_valid) / max(1, len(self.since_valid))
+        self.since_valid = []
+        self.valid_step = self.res.steps
+        self.res.history.append(
+            {"epoch": epoch, "step": self.res.steps, "train_loss": train_loss}
+            | {f"valid_{k}": v for k, v in val.items()}
         )
-        env.live.step = res.steps
-        for k, v in {
-            "valid/accuracy": val["accuracy"],
-            "valid/loss": val["loss"],
-            "epoch": res.epochs_run,
-        }.items():
-            env.live.log_metric(k, v)
+        self.env.live.step = self.res.steps
+        for k, v in val.items():
+            self.env.live.log_metric(f"valid/{k}", v)
+        self.env.live.log_metric("epoch", epoch)
+        score = val[self.task.metric]
+        if not math.isfinite(score):
+            raise PipelineError(
+                f"valid {self.task.metric} is {score} at step {self.res.steps}: training diverged; "
+                "lower the task's lr in params.yaml (and keep grad_clip on)"
+            )
         log.info(
-            "epoch %d: train loss %.4f, valid loss %.4f, valid accuracy %.4f",
-            *(res.epochs_run, train_loss, val["loss"], val["accuracy"]),
+            "epoch %d, step %d: train loss %.4f, %s",
+            *(epoch, self.res.steps, train_loss, ", ".join(f"valid {k} {v:.4f}" for k, v in val.items())),
         )
-        if val["accuracy"] > res.best_accuracy:
-            res.best_accuracy, res.best_epoch, stale = val["accuracy"], res.epochs_run, 0
+        best = self.res.best_valid
+        better = math.isnan(best) or (score > best if self.task.higher_is_better else score < best)
+        if better:
+            self.res.best_valid, self.res.best_epoch, self.res.best_step = score, epoch, self.res.steps
+            self.stale = 0
             # Copied out: the live tensors keep changing as training goes on.
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= cfg.patience and res.epochs_run < cfg.epochs:
-                res.stopped_early = True
-                log.info("no better valid accuracy for %d epoch(s): stopping early", stale)
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            return False
+        self.stale += 1
+        return self.stale >= self.tp.patience
+
+
+def fit(
+    model, task: Strategy, tp: TrainParams, env: TrainEnv, max_steps: int = 0, eval_every: int = 0
+) -> FitResult:
+    """Train for up to `tp.epochs` (and at most `max_steps` steps when > 0), validate once per
+    epoch or every `eval_every` steps, stop after `tp.patience` passes without a better valid
+    score, and leave the best pass's weights in `model`."""
+    planned = task.n_batches * tp.epochs
+    if max_steps > 0:
+        planned = min(planned, max_steps)
+    run = _Run(model, task, tp, env, FitResult())
+    model.to(env.device)
+    model.train()
+    opt = make_optimizer(model, tp)
+    sched = make_schedule(opt, planned, tp.warmup_ratio)
+    rng = random.Random(env.seed)
+    start, stop = time.perf_counter(), False
+    while run.res.epochs_run < tp.epochs and run.res.steps < planned and not stop:
+        epoch = run.res.epochs_run + 1
+        n = min(task.n_batches, planned - run.res.steps)
+        for batch in progress(task.train_batches(rng), f"epoch {epoch}", "batches", total=n):
+            run.step(batch, opt, sched)
+            at_end = run.res.steps >= planned
+            if eval_every and run.res.steps % eval_every == 0 and not at_end:
+                stop = run.validate(epoch)
+            if stop or at_end:
                 break
-    res.train_time_s = time.perf_counter() - start
-    model.load_state_dict(best_state)
-    return res
+        run.res.epochs_run = epoch
+        if not stop and run.valid_step != run.res.steps:
+            stop = run.validate(epoch)
+    run.res.stopped_early = stop and run.res.steps < planned
+    if run.res.stopped_early:
+        log.info("no better valid %s for %d pass(es): stopped early", task.metric, run.stale)
+    run.res.train_time_s = time.perf_counter() - start
+    model.load_state_dict(run.best_state)
+    return run.res
