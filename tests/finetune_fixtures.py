@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stages.finetune.config import AdversarialParams, DomainParams, FinetuneParams, TrainParams
+from stages.finetune.config import AdversarialParams, DomainParams, FinetuneParams, NerParams, TrainParams
 
 POS = ["great", "good", "lovely", "superb"]
 NEG = ["awful", "bad", "boring", "terrible"]
@@ -202,7 +202,7 @@ def params(tasks: tuple[str, ...] = ("classify",), **sections) -> FinetuneParams
     with a fast toy section for every listed task unless given."""
     defaults = {
         "classify": train_params(),
-        "ner": train_params(max_length=64, epochs=4, lr=5e-3),
+        "ner": NerParams(**vars(train_params(max_length=64, epochs=4, lr=5e-3))),
         "domain": DomainParams(lr=3e-3, epochs=3, batch_size=8, context_length=16, patience=2, log_every=5),
         "adversarial": AdversarialParams(
             adv_steps=2, adv_lr=0.05, adv_eps=0.1, init_mag=0.05

@@ -67,6 +67,21 @@ def test_labels_sit_on_first_subwords_of_a_real_tokenizer(bpe):
     assert multi > 10  # the small BPE splits many words, so the test exercises continuation subwords
 
 
+def test_echo_labels_only_the_second_copy(bpe):
+    rows = toy_ner_rows(6, 5)
+    cols = {c: [r[c] for r in rows] for c in ("text", "tokens", "starts", "ends", "tags")}
+    plain = encode_ner(bpe, cols, LABEL2ID, max_length=64)
+    echoed = encode_ner(bpe, cols, LABEL2ID, max_length=64, echo_sep=0)
+    for p_ids, p_labels, e_ids, e_labels, e_first in zip(
+        plain.enc.ids, plain.enc.labels, echoed.enc.ids, echoed.enc.labels, echoed.first
+    ):
+        n = len(p_ids)
+        assert e_ids == p_ids + [0] + p_ids
+        # The first copy and the separator carry no label; the second copy carries the plain ones.
+        assert e_labels[: n + 1] == [-100] * (n + 1) and e_labels[n + 1 :] == p_labels
+        assert all(k > n for k in e_first)
+
+
 def test_truncation_cuts_words_and_counts_them(bpe):
     rows = toy_ner_rows(5, 4)
     cols = {c: [r[c] for r in rows] for c in ("text", "tokens", "starts", "ends", "tags")}
@@ -93,11 +108,13 @@ def test_ner_learns_saves_and_reloads(bpe, tmp_path, monkeypatch):
     from stages.finetune.ner import run
 
     torch.manual_seed(0)
-    base = save_pretrained_like(tmp_path / "pretrain", "llama", bpe)
+    # 160 positions: each echoed sentence (two copies of up to 64 tokens) fits whole.
+    base = save_pretrained_like(tmp_path / "pretrain", "llama", bpe, max_positions=160)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
     write_ner(Path("data/tasks"))
     m = run("ner", params(("ner",)), seed=3, pretrain_dir=base, tasks_dir=Path("data/tasks"))
+    assert m["echo"] is True  # a causal backbone reads each sentence twice
 
     assert m["valid_metric"] == "f1" and m["best_valid"] >= 0.8, m["history"]
     assert m["best_valid"] == max(h["valid_f1"] for h in m["history"])
@@ -108,6 +125,7 @@ def test_ner_learns_saves_and_reloads(bpe, tmp_path, monkeypatch):
     tok = AutoTokenizer.from_pretrained("models/finetune/ner")
     assert model.config.id2label == dict(enumerate(NER_LABELS))
     assert model.config.label2id == LABEL2ID
+    assert model.config.echo_input is True  # evaluate reads this to feed the same input
     enc = tok(["Anna Karlsson was in Oslo .", "the film"], padding=True, return_tensors="pt")
     with torch.no_grad():
         logits = model(**enc).logits

@@ -19,3 +19,26 @@ def first_subwords(offsets: list[tuple[int, int]], starts: list[int], ends: list
         if hit:
             last = k
     return out
+
+
+# Saved in the token classifier's config.json: True when it was trained on echoed input.
+ECHO_KEY = "echo_input"
+
+
+def echo(
+    ids: list[int], offsets: list[tuple[int, int]], sep_id: int
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """The input read twice, `ids + [sep] + ids`, with offsets only on the second copy.
+
+    A causal model tags each token from the words before it alone; in the second copy every
+    token has already seen the whole sentence, so "New" can be tagged B-LOC because "York"
+    follows (the repetition trick of Springer et al. 2024, "Repetition Improves Language
+    Model Embeddings"). The first copy and the separator get empty (0, 0) offsets, so
+    `first_subwords` aligns words to the second copy only.
+    """
+    return ids + [sep_id] + ids, [(0, 0)] * (len(ids) + 1) + list(offsets)
+
+
+def echo_length(positions: int) -> int:
+    """The longest single copy that still fits `positions` once echoed."""
+    return (positions - 1) // 2

@@ -160,7 +160,7 @@ def model_tag(
     from transformers import AutoTokenizer
 
     # The alignment finetune trained with: reading the tags elsewhere would score another model.
-    from stages.common.subwords import first_subwords
+    from stages.common.subwords import ECHO_KEY, echo, echo_length, first_subwords
 
     config = check_model_dir(model_dir, f"finetune@{TASK}")
     check_vocab(model_dir, int(config.get("vocab_size") or 0), tokenizer_size(model_dir), None)
@@ -175,6 +175,13 @@ def model_tag(
             f"{model_dir / 'config.json'}: id2label {sorted(id2label.values())} are not IOB2 tags over "
             f"{list(TYPES)}; finetune must save the names of data/tasks/ner/labels.json"
         )
+    # Trained on echoed input (stages/common/subwords.echo): read it the same way here.
+    echoed = bool(config.get(ECHO_KEY))
+    if echoed:
+        max_length = min(
+            max_length, echo_length(int(config.get("max_position_embeddings") or 2 * max_length + 1))
+        )
+    sep = tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id
     out: list[list[str]] = []
     lost = 0
     with torch.inference_mode():
@@ -183,13 +190,20 @@ def model_tag(
                 gold.texts[i : i + batch_size],
                 truncation=True,
                 max_length=max_length,
-                padding=True,
                 return_offsets_mapping=True,
-                return_tensors="pt",
             )
-            offsets = enc.pop("offset_mapping").tolist()
-            pred = model(**{k: v.to(device) for k, v in enc.items()}).logits.argmax(-1).cpu().tolist()
-            for row, (offs, ids) in enumerate(zip(offsets, pred)):
+            rows = list(zip(enc["input_ids"], enc["offset_mapping"]))
+            if echoed:
+                rows = [echo(ids, offs, sep) for ids, offs in rows]
+            width = max(len(ids) for ids, _ in rows)
+            input_ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, (ids, _) in enumerate(rows):  # right padding, as in training
+                input_ids[r, : len(ids)] = torch.tensor(ids)
+                mask[r, : len(ids)] = 1
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+            pred = logits.argmax(-1).cpu().tolist()
+            for row, ((_, offs), ids) in enumerate(zip(rows, pred)):
                 picks = first_subwords(offs, gold.starts[i + row], gold.ends[i + row])
                 lost += picks.count(-1)
                 out.append(["O" if p < 0 else id2label[ids[p]] for p in picks])

@@ -43,6 +43,16 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class NerParams(TrainParams):
+    """Token classification on the silver NER labels."""
+
+    # Causal backbones read each sentence twice and tag the second copy, so every token's
+    # tag can depend on the words after it (see stages/common/subwords.echo); masked
+    # (bidirectional) backbones see both sides already and ignore it.
+    echo: bool = True
+
+
+@dataclass(frozen=True)
 class DomainParams(TrainParams):
     """Continued pretraining on the domain texts, with the pretraining objective.
 
@@ -77,9 +87,9 @@ class AdversarialParams:
 
     method: Literal["freelb", "pgd"] = "freelb"
     adv_steps: int = 2  # K ascent steps per batch (FreeLB: K forward/backward passes; PGD: K + 2)
-    adv_lr: float = 0.1  # ascent step size, along the L2-normalised gradient
-    adv_eps: float = 1.0  # L2 bound on each example's perturbation
-    init_mag: float = 0.05  # uniform start, scaled by 1/sqrt(tokens * hidden) as in FreeLB
+    adv_lr: float = 0.03  # ascent step size, along the L2-normalised gradient
+    adv_eps: float = 0.3  # L2 bound on each example's perturbation
+    init_mag: float = 0.2  # uniform start, scaled by 1/sqrt(tokens * hidden) as in FreeLB
 
     def __post_init__(self) -> None:
         require(self.adv_steps >= 1, "adv_steps", "must be at least 1")
@@ -103,7 +113,7 @@ class FinetuneParams:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where the hardware has it
     classify: TrainParams | None = None
-    ner: TrainParams | None = None
+    ner: NerParams | None = None
     domain: DomainParams | None = None
     adversarial: AdversarialParams | None = None
 

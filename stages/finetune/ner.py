@@ -12,13 +12,14 @@ models/finetune/ner/, and metrics/finetune/ner.json.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stages.common.errors import DataError
-from stages.common.subwords import first_subwords
+from stages.common.subwords import ECHO_KEY, echo, echo_length, first_subwords
 from stages.finetune import paths
 from stages.finetune.config import FinetuneParams
 from stages.finetune.data import Encoded, batches, read_columns, read_labels
@@ -72,13 +73,19 @@ def check_rows(path: Path, cols: dict[str, list], label2id: dict[str, int]) -> N
             raise DataError(f"{path} row {i}: tag(s) {unknown} are not in labels.json; rerun the tasks stage")
 
 
-def encode_ner(tokenizer, cols: dict[str, list], label2id: dict[str, int], max_length: int) -> NerSplit:
-    """Subword ids cut at `max_length`, labels on first subwords only, and the word -> token map."""
+def encode_ner(
+    tokenizer, cols: dict[str, list], label2id: dict[str, int], max_length: int, echo_sep: int | None = None
+) -> NerSplit:
+    """Subword ids cut at `max_length`, labels on first subwords only, and the word -> token map.
+    With `echo_sep`, each text is read twice (see stages/common/subwords.echo) and labelled
+    on its second copy; `max_length` then bounds one copy."""
     enc = tokenizer(cols["text"], add_special_tokens=True, truncation=False, return_offsets_mapping=True)
     ids, labels, firsts, truncated, unaligned = [], [], [], 0, 0
     for row, (x, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
         truncated += len(x) > max_length
         x, offs = x[:max_length], offs[:max_length]
+        if echo_sep is not None:
+            x, offs = echo(x, offs, echo_sep)
         first = first_subwords(offs, cols["starts"][row], cols["ends"][row])
         y = [-100] * len(x)
         for k, tag in zip(first, cols["tags"][row]):
@@ -163,11 +170,16 @@ def run(
     tok = load_tokenizer(pretrain_dir)
     model = load_classifier(task, pretrain_dir, labels, tok.pad_token_id, per_token=True)
     max_length = fit_length(tp.max_length, model.config, f"finetune.{task}.max_length")
+    # Echo only helps a causal backbone: a masked one already sees both sides of each token.
+    use_echo = tp.echo and is_causal(pretrain_dir)
+    if use_echo:
+        max_length = min(max_length, echo_length(model.config.max_position_embeddings))
+    sep = tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id
     data = {}
     for s in ("train", "valid"):
         cols = read_columns(task_dir, s, COLUMNS)
         check_rows(task_dir / f"{s}.parquet", cols, label2id)
-        data[s] = encode_ner(tok, cols, label2id, max_length)
+        data[s] = encode_ner(tok, cols, label2id, max_length, sep if use_echo else None)
         if data[s].unaligned_words:
             log.info(
                 "%s: %d words have no subword of their own (cut or merged): scored as O",
@@ -190,6 +202,7 @@ def run(
             env,
         )
     tok.model_max_length = max_length
+    setattr(model.config, ECHO_KEY, use_echo)  # evaluate reads the input the same way
     best = next(h for h in res.history if h["step"] == res.best_step)
     metrics = fit_metrics(task, model, env, res, "f1") | {
         "labels": labels,
@@ -197,6 +210,7 @@ def run(
         "valid_examples": len(data["valid"].enc.ids),
         "valid_words": sum(len(t) for t in data["valid"].tags),
         "max_length": max_length,
+        "echo": use_echo,
         "truncated": {s: d.enc.truncated for s, d in data.items()},
         "unaligned_words": {s: d.unaligned_words for s, d in data.items()},
         "best_valid_precision": round(best["valid_precision"], 4),
@@ -204,3 +218,11 @@ def run(
     }
     save(task, model, tok, metrics)
     return metrics
+
+
+def is_causal(model_dir: Path) -> bool:
+    """True when the model saved in `model_dir` is a causal LM (reads left to right)."""
+    from stages.common.init_from import objective_of
+
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    return objective_of(config.get("architectures") or [], model_dir / "config.json") == "clm"
