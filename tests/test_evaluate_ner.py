@@ -164,3 +164,33 @@ def test_bad_gold_offsets_and_half_written_tagger_are_clear_errors(tmp_path, mon
         DataError, match=r"models/finetune/ner: config.json but no weights.*dvc repro finetune@ner"
     ):
         ner.family(ctx(("ner",)))
+
+
+def test_an_echo_trained_tagger_is_read_on_the_second_copy(tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from stages.common.subwords import echo, first_subwords
+
+    monkeypatch.chdir(tmp_path)
+    write_ner(tmp_path, GOLD, TRAIN)
+    path = tmp_path / "models/finetune/ner"
+    save_tagger(path)
+    model = AutoModelForTokenClassification.from_pretrained(path)
+    model.config.echo_input = True
+    model.config.max_position_embeddings = 64  # room for both copies
+    model.save_pretrained(path)
+    gold = ner.read_sentences(tmp_path / "data/tasks/ner/test.parquet")
+    tags, lost = ner.model_tag(path, gold, max_length=16, batch_size=2, device="cpu")
+
+    tok = AutoTokenizer.from_pretrained(path)
+    sep = tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id
+    for i, text in enumerate(gold.texts):
+        enc = tok(text, return_offsets_mapping=True)
+        ids, offs = echo(enc["input_ids"], enc["offset_mapping"], sep)
+        with torch.no_grad():
+            pred = model(input_ids=torch.tensor([ids])).logits.argmax(-1)[0].tolist()
+        picks = first_subwords(offs, gold.starts[i], gold.ends[i])
+        assert all(p > len(enc["input_ids"]) for p in picks if p >= 0)  # second copy only
+        assert tags[i] == ["O" if p < 0 else model.config.id2label[pred[p]] for p in picks]
+    assert lost == 0
