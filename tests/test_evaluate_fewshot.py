@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from test_evaluate import VOCAB, save_clm, save_tokenizer, write_task
 
 from stages.common.errors import DataError, ParamsError
 from stages.evaluate import fewshot
+from stages.evaluate.classify import read_split
 from stages.evaluate.config import EvaluateParams, FewshotParams
 from stages.evaluate.context import Context
 
@@ -112,7 +114,15 @@ def test_family_reports_each_k_beside_chance_and_majority(tmp_path, monkeypatch)
     ctx = workspace(tmp_path, monkeypatch)
     flat, detail, _ = fewshot.family(ctx)
     assert flat["fewshot.n_test"] == 12 and flat["fewshot.chance.acc"] == 0.5
-    assert 0.0 <= flat["fewshot.majority.acc"] <= 1.0
+    # The same seeded 12 queries; majority = train's most common label, scored on them.
+    (_, y_train), (_, y) = (
+        read_split(tmp_path / "data/tasks/classify", "train"),
+        read_split(tmp_path / "data/tasks/classify", "test"),
+    )
+    queries = np.sort(np.random.default_rng(4).choice(len(y), size=12, replace=False))
+    assert flat["fewshot.majority.acc"] == np.mean(y[queries] == np.bincount(y_train).argmax())
+    for k in ("0", "2"):  # every query got exactly one prediction
+        assert sum(detail["k"][k]["predicted_counts"]) == 12
     for k in (0, 2):
         assert 0.0 <= flat[f"fewshot.k{k}.acc"] <= 1.0 and 0.0 <= flat[f"fewshot.k{k}.acc_norm"] <= 1.0
         assert (

@@ -128,8 +128,14 @@ def test_family_scores_tagger_and_baselines_on_gold(tmp_path, monkeypatch):
     assert flat["ner.dictionary.gold.PER.f1"] == pytest.approx(2 / 3)
     # spaCy finds Barack Obama (PERSON -> PER) and Paris (GPE -> LOC) in sentence 2.
     assert flat["ner.spacy.gold.PER.f1"] > 0 and flat["ner.spacy.gold.LOC.f1"] > 0
-    assert isinstance(flat["ner.gold.f1"], float)  # the untrained tagger: some number in [0, 1]
-    assert 0.0 <= flat["ner.gold.f1"] <= 1.0
+    # The untrained tagger's score is seqeval's strict F1 of its own tags on the gold tokens.
+    from seqeval.metrics import f1_score
+    from seqeval.scheme import IOB2
+
+    gold = ner.read_sentences(tmp_path / "data/tasks/ner/test.parquet")
+    tags, _ = ner.model_tag(tmp_path / "models/finetune/ner", gold, CFG.ner.max_length, 2, "cpu")
+    expected = f1_score([r["tags"] for r in GOLD], tags, mode="strict", scheme=IOB2, zero_division=0)
+    assert flat["ner.gold.f1"] == pytest.approx(expected)
     assert flat["ner.gold.MISC.f1"] == "n/a" and "MISC" in detail["na"]["ner.gold.MISC.f1"]
     assert detail["systems"]["dictionary"]["types"]["PER"]["support"] == 2
     assert detail["words_without_subword"] == 0

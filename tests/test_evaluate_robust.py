@@ -81,11 +81,14 @@ def test_family_scores_models_and_tfidf_on_perturbed_test(tmp_path, monkeypatch)
     assert flat["classify.tfidf.perturbed.acc"] == np.mean(fit_tfidf(train, ctx.cfg.classify, 2)(texts) == y)
     assert isinstance(flat["classify.perturbed.acc"], float)
     assert isinstance(flat["classify.tfidf.perturbed.acc"], float)
+    # The attack starts from the texts TF-IDF gets right on the clean test (the first n_attack).
+    n_attack = ctx.cfg.robust.n_attack or len(texts)
+    tfidf_right = int(np.sum(fit_tfidf(train, ctx.cfg.classify, 2)(texts[:n_attack]) == y[:n_attack]))
+    assert flat["classify.tfidf.attack.n_correct"] == tfidf_right > 0
     for prefix in ("classify", "classify.tfidf"):
         n, k = flat[f"{prefix}.attack.n_correct"], flat[f"{prefix}.attack.n_flipped"]
         assert 0 <= k <= n <= 12
-        if n:
-            assert flat[f"{prefix}.attack.success_rate"] == pytest.approx(k / n)
+        assert flat[f"{prefix}.attack.success_rate"] == (pytest.approx(k / n) if n else None)
     assert flat["adversarial.perturbed.acc"] == "n/a"
     assert "adversarial is not in finetune.tasks" in detail["na"]["adversarial.attack.success_rate"]
     assert detail["distractors"] == 2 and "distractor" in detail["kinds"]

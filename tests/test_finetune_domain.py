@@ -88,6 +88,28 @@ def test_max_steps_and_eval_every(tmp_path, monkeypatch):
     assert [h["step"] for h in m["history"]] == [3, 6, 7]
 
 
+def test_starting_weights_are_kept_when_no_pass_beats_them(tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from stages.finetune.domain import run
+
+    torch.manual_seed(0)
+    base = save_pretrained_like(tmp_path / "pretrain", "llama", word_tokenizer(WORDS))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
+    write_domain(Path("data/tasks"))
+    cfg = params(("domain",))
+    # An lr this large wrecks the model: every valid pass is worse than the start.
+    d = replace(cfg.domain, lr=0.9, epochs=2, patience=1, warmup_ratio=0.0)
+    m = run("domain", replace(cfg, domain=d), seed=2, pretrain_dir=base, tasks_dir=Path("data/tasks"))
+    assert all(h["valid_loss"] > m["initial_valid_loss"] for h in m["history"]), m["history"]
+    assert m["best_valid"] == pytest.approx(m["initial_valid_loss"], abs=1e-4)
+    saved = AutoModelForCausalLM.from_pretrained("models/finetune/domain").state_dict()
+    start = AutoModelForCausalLM.from_pretrained(base).state_dict()
+    assert all(torch.equal(saved[k], start[k]) for k in start)
+
+
 def test_init_from_a_local_folder_uses_its_own_tokenizer(tmp_path, monkeypatch):
     """A model with another vocabulary than models/pretrain: its own tokenizer comes along."""
     import torch

@@ -99,6 +99,7 @@ def test_kinds_are_counted_and_distractors_are_neutral_and_new(built):
         for t, k in zip(rows["test"]["text"], rows["test"]["perturbation"], strict=True)
         if k == "distractor"
     ]
+    assert len(appended) == test_kinds["distractor"] > 0
     for text in appended:
         assert text.endswith(("The film runs for two hours.", "It opened on a Tuesday."))
 

@@ -38,12 +38,11 @@ from stages.common.params import PARAMS_FILE, parse, read_yaml
 from stages.common.runtime import progress
 from stages.evaluate import paths
 from stages.evaluate.config import PrivacyParams
-from stages.evaluate.context import Context, Result
+from stages.evaluate.context import NA, Context, Result
 from stages.evaluate.lm import pick_windows
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of, tokenizer_size
 from stages.evaluate.tokens import open_split, read_meta
 
-NA = "n/a"
 PII_TYPES = tuple(DETECTORS)
 # What clean writes in place of a redacted span (stages/clean/pii.py), PERSON included.
 PLACEHOLDER = re.compile("<(?:" + "|".join((*PII_TYPES, "PERSON")) + ")>")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.finetune import paths
-from stages.finetune.classify import train_classifier
+from stages.finetune.classify import classification_loss, train_classifier
 from stages.finetune.config import AdversarialParams, FinetuneParams
 from stages.finetune.data import read_columns
 from stages.finetune.session import save
@@ -61,11 +61,8 @@ def ascend(delta, grad, mask, adv_lr: float, eps: float):
 
 
 def _loss(model, embeds, batch: dict, env: TrainEnv):
-    import torch.nn.functional as F
-
     with autocast(env):
-        logits = model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).logits
-    return F.cross_entropy(logits.float(), batch["labels"])
+        return classification_loss(model, batch, embeds)
 
 
 def freelb_backward(model, batch: dict, adv: AdversarialParams, env: TrainEnv) -> tuple[float, Any]:

@@ -33,10 +33,12 @@ def majority_accuracy(train_labels: list[int], valid_labels: list[int]) -> float
     return sum(y == top for y in valid_labels) / len(valid_labels)
 
 
-def classification_loss(model, batch: dict):
+def classification_loss(model, batch: dict, embeds=None):
+    """Cross-entropy of the batch's labels; `embeds` replaces the input ids (adversarial training)."""
     import torch.nn.functional as F
 
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    inputs = {"input_ids": batch["input_ids"]} if embeds is None else {"inputs_embeds": embeds}
+    logits = model(**inputs, attention_mask=batch["attention_mask"]).logits
     # The loss in fp32 even under autocast: bf16 log-softmax loses the small differences.
     return F.cross_entropy(logits.float(), batch["labels"])
 

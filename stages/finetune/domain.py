@@ -188,7 +188,9 @@ def run(
         model.to(env.device)
         before = strategy.validate(model)
         log.info("before training: valid loss %.4f, ppl %.2f", before["loss"], before["ppl"])
-        res = fit(model, strategy, d, env, max_steps=d.max_steps, eval_every=d.eval_every)
+        res = fit(
+            model, strategy, d, env, max_steps=d.max_steps, eval_every=d.eval_every, initial=before["loss"]
+        )
     tok.model_max_length = context
     base = {"init_from": init, "objective": objective}
     metrics = fit_metrics(task, model, env, res, "loss") | {

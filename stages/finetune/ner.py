@@ -12,13 +12,13 @@ models/finetune/ner/, and metrics/finetune/ner.json.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stages.common.errors import DataError
+from stages.common.init_from import spec_objective
 from stages.common.subwords import ECHO_KEY, echo, echo_length, first_subwords
 from stages.finetune import paths
 from stages.finetune.config import FinetuneParams
@@ -171,7 +171,7 @@ def run(
     model = load_classifier(task, pretrain_dir, labels, tok.pad_token_id, per_token=True)
     max_length = fit_length(tp.max_length, model.config, f"finetune.{task}.max_length")
     # Echo only helps a causal backbone: a masked one already sees both sides of each token.
-    use_echo = tp.echo and is_causal(pretrain_dir)
+    use_echo = tp.echo and spec_objective(str(pretrain_dir)) == "clm"
     if use_echo:
         max_length = min(max_length, echo_length(model.config.max_position_embeddings))
     sep = tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id
@@ -218,11 +218,3 @@ def run(
     }
     save(task, model, tok, metrics)
     return metrics
-
-
-def is_causal(model_dir: Path) -> bool:
-    """True when the model saved in `model_dir` is a causal LM (reads left to right)."""
-    from stages.common.init_from import objective_of
-
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    return objective_of(config.get("architectures") or [], model_dir / "config.json") == "clm"

@@ -128,6 +128,11 @@ def n_tokens(batch: dict) -> int:
     return int(mask.sum()) if mask is not None else batch["input_ids"].numel()
 
 
+def cpu_copy(model) -> dict:
+    """The weights copied out to the CPU: the live tensors keep changing as training goes on."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
 @dataclass
 class _Run:
     """The loop's moving parts, so that the steps and the valid passes share them."""
@@ -198,23 +203,32 @@ class _Run:
         if better:
             self.res.best_valid, self.res.best_epoch, self.res.best_step = score, epoch, self.res.steps
             self.stale = 0
-            # Copied out: the live tensors keep changing as training goes on.
-            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            self.best_state = cpu_copy(self.model)
             return False
         self.stale += 1
         return self.stale >= self.tp.patience
 
 
 def fit(
-    model, task: Strategy, tp: TrainParams, env: TrainEnv, max_steps: int = 0, eval_every: int = 0
+    model,
+    task: Strategy,
+    tp: TrainParams,
+    env: TrainEnv,
+    max_steps: int = 0,
+    eval_every: int = 0,
+    initial: float | None = None,
 ) -> FitResult:
     """Train for up to `tp.epochs` (and at most `max_steps` steps when > 0), validate once per
     epoch or every `eval_every` steps, stop after `tp.patience` passes without a better valid
-    score, and leave the best pass's weights in `model`."""
+    score, and leave the best pass's weights in `model`. `initial` is the valid score of the
+    starting weights (a pretrained LM has one): they stay the best until a pass beats them."""
     planned = task.n_batches * tp.epochs
     if max_steps > 0:
         planned = min(planned, max_steps)
     run = _Run(model, task, tp, env, FitResult())
+    if initial is not None:
+        run.res.best_valid = initial
+        run.best_state = cpu_copy(model)
     model.to(env.device)
     model.train()
     opt = make_optimizer(model, tp)
