@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from stages.common.io import (
     atomic_dir,
     atomic_file,
     count_docs,
+    restore_dir,
     iter_docs,
     shard_paths,
     write_json,
@@ -44,6 +47,60 @@ def test_interrupted_atomic_dir_leaves_previous_output_untouched(tmp_path):
     assert (out / "good.txt").read_text() == "finished earlier"
     assert not (out / "half.txt").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_atomic_dir_swap_never_leaves_the_folder_missing(tmp_path):
+    # A reader polling the folder (as a kill can land at any instant) always finds it, whole.
+    out = tmp_path / "ckpt"
+    with atomic_dir(out) as d:
+        (d / "state.json").write_text("0")
+    seen, stop = [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                seen.append(int((out / "state.json").read_text()))
+            except FileNotFoundError:
+                seen.append(None)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for step in range(1, 300):
+        with atomic_dir(out) as d:
+            (d / "state.json").write_text(str(step))
+    stop.set()
+    reader.join()
+    assert None not in seen and len(seen) > 300
+    assert (out / "state.json").read_text() == "299"
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+
+
+def test_fallback_swap_killed_between_renames_is_restored(tmp_path, monkeypatch):
+    from stages.common import io
+
+    out = tmp_path / "ckpt"
+    with atomic_dir(out) as d:
+        (d / "state.json").write_text("10")
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False)  # a system without renameat2
+    real_replace, calls = os.replace, []
+
+    def killed_after_first_rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process dies with the old folder moved aside
+        real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "replace", killed_after_first_rename)
+    with pytest.raises(KeyboardInterrupt), atomic_dir(out) as d:
+        (d / "state.json").write_text("20")
+    monkeypatch.setattr(io.os, "replace", real_replace)
+    assert not out.exists()
+    restore_dir(out)
+    assert (out / "state.json").read_text() == "10"  # the last whole checkpoint is back
+    assert not list(tmp_path.glob(".ckpt.old-*"))
+    with atomic_dir(out) as d:  # and the fallback swap works when nothing interrupts it
+        (d / "state.json").write_text("30")
+    assert (out / "state.json").read_text() == "30"
 
 
 def test_interrupted_atomic_file_leaves_no_file(tmp_path):

@@ -76,9 +76,12 @@ def test_sigkill_then_rerun_resumes_the_same_curve(data, tmp_path):  # noqa: F81
     seen_steps = set()
     while proc.poll() is None:
         if ckpt.exists():
-            # Whenever the folder is there it is whole: atomic_dir renames it into place complete.
+            # Whenever the folder is there it is whole: atomic_dir swaps it into place complete.
+            # A listing is not instantaneous, so judge only one the folder was not swapped under.
+            before = ckpt.stat().st_ino
             names = {p.name for p in ckpt.iterdir()}
-            assert names == CKPT_FILES, f"half-written checkpoint: {names}"
+            if ckpt.stat().st_ino == before:
+                assert names == CKPT_FILES, f"half-written checkpoint: {names}"
             seen_steps.add(json.loads((ckpt / "state.json").read_text())["step"])
             if max(seen_steps) >= 20:
                 proc.send_signal(signal.SIGKILL)

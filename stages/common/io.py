@@ -8,6 +8,8 @@ output that looks finished.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -29,9 +31,52 @@ def _umask() -> int:
     return mask
 
 
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2); False where the system can't."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False  # kernel or filesystem without RENAME_EXCHANGE
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def restore_dir(path: str | Path) -> None:
+    """Put back the previous `path` where a save was killed between its two renames.
+
+    Only the fallback swap (systems without renameat2) has that gap: `path` was moved
+    aside whole to `.NAME.old-PID`, and the new folder never arrived.
+    """
+    path = Path(path)
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not (path.exists() or path.is_symlink()):
+        os.replace(olds.pop(), path)
+    for old in olds:
+        _remove(old)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces `path` when the block succeeds."""
+    """Yield a temporary directory that replaces `path` when the block succeeds.
+
+    Where `path` already exists the two are exchanged in one step, so a reader (or a
+    kill) never finds `path` missing; `restore_dir` repairs the fallback's gap.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
@@ -41,16 +86,15 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if path.exists() or path.is_symlink():
+    if not (path.exists() or path.is_symlink()):
+        os.replace(tmp, path)
+    elif _exchange(tmp, path):
+        _remove(tmp)  # it now holds the previous `path`
+    else:
         old = path.parent / f".{path.name}.old-{os.getpid()}"
         os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
+        os.replace(tmp, path)
+        _remove(old)
 
 
 @contextlib.contextmanager

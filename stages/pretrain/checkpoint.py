@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from stages.common.io import atomic_dir, read_json
+from stages.common.io import atomic_dir, read_json, restore_dir
 from stages.pretrain.parallel import World, barrier, unwrap
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ def save_checkpoint(
 
 def clear_partial(ckpt_dir: Path) -> None:
     """Remove the temporary folders a killed save left beside `ckpt_dir`; the checkpoint itself is whole."""
+    restore_dir(ckpt_dir)
     for tmp in ckpt_dir.parent.glob(f".{ckpt_dir.name}.tmp-*"):
         log.info("removing %s, left by a run killed while saving", tmp)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -106,6 +106,7 @@ def pretrain(
     if ckpt_dir is not None and t.checkpoint_every:
         if world.main:
             clear_partial(ckpt_dir)
+        parallel.barrier(world)  # every rank reads the folder as rank 0 left it
         start, seen = load_checkpoint(ckpt_dir, model, opt, batches, fp)
     if open_curves is not None and world.main:
         live = open_curves(start)
