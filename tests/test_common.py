@@ -18,8 +18,8 @@ from stages.common.io import (
     atomic_dir,
     atomic_file,
     count_docs,
-    restore_dir,
     iter_docs,
+    restore_dir,
     shard_paths,
     write_json,
 )
