@@ -1,17 +1,20 @@
-"""Training throughput of the pretrain stage's own step, against a measured matmul peak.
+"""Training throughput of the pretrain stage's own step, against nanoGPT and a matmul peak.
 
-    python benchmarks/pretrain_throughput.py [--steps 10] [--vocab 65] [--precisions fp32,bf16]
+    python benchmarks/pretrain_throughput.py [--steps 20] [--vocab 65] [--precisions fp32,bf16]
 
 For each shape (layers x heads x width, context, batch) and precision it times the real
 `stages.pretrain.loop.train_step` (forward, backward, clipping, AdamW) on random tokens,
-and prints tokens/s, achieved GFLOP/s (PaLM FLOPs per token) and the share of the best
-large-matmul FLOP/s measured in the same dtype on the same device. The default vocabulary
-(65) matches nanoGPT's shakespeare_char, whose fp32 figures are the reference.
+and prints the median tokens/s over the steps, achieved GFLOP/s (PaLM FLOPs per token) and
+the share of the best large-matmul FLOP/s measured in the same dtype on the same device.
+Beside it, in the same process and on the same tokens, nanoGPT's GPT and step
+(benchmarks/nanogpt_ref.py) in fp32, as nanoGPT's train.py runs on a CPU: the ratio of
+the two is the figure to read. The default vocabulary (65) is nanoGPT's shakespeare_char.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,13 +27,49 @@ from stages.common.params import parse  # noqa: E402
 from stages.pretrain.config import PretrainParams  # noqa: E402
 from stages.pretrain.flops import measure_peak_flops, train_flops_per_token  # noqa: E402
 from stages.pretrain.loop import Batches, Run, make_optimizer, train_step  # noqa: E402
-from stages.pretrain.model import build_model, matmul_params  # noqa: E402
+from stages.pretrain.model import build_model, compiled, matmul_params  # noqa: E402
 
-# (layers, heads, width, context, batch, nanoGPT fp32 tokens/s on the 2-core reference CPU)
+# (layers, heads, width, context, batch, nanoGPT fp32 tokens/s on the issue's 2-core CPU)
 SHAPES = ((4, 4, 128, 64, 12, 25_200), (6, 6, 384, 256, 16, 2_600))
 
 
-def bench(shape, vocab: int, precision: str, device: str, steps: int) -> dict:
+def median_tok_s(step, n: int, tokens_per_step: int, device: str) -> float:
+    """Median tokens/s over `n` timed calls of `step(i)`, after 3 untimed warm-up calls."""
+    import torch
+
+    for i in range(3):  # allocator, kernel choice, compilation
+        step(i)
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        step(3 + i)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return tokens_per_step / statistics.median(times)
+
+
+def bench_nanogpt(shape, vocab: int, device: str, steps: int) -> float:
+    """nanoGPT's model and step on the same kind of random batches; fp32, as on a CPU."""
+    import nanogpt_ref  # beside this script
+    import torch
+
+    layers, heads, width, ctx, batch, _ = shape
+    torch.manual_seed(0)
+    model, opt = nanogpt_ref.make(vocab, ctx, layers, heads, width, device)
+    data = torch.from_numpy(np.random.default_rng(0).integers(0, vocab, size=200_000))
+    gen = torch.Generator().manual_seed(0)
+
+    def step(_):
+        ix = torch.randint(len(data) - ctx - 1, (batch,), generator=gen)
+        x = torch.stack([data[i : i + ctx] for i in ix]).to(device)
+        y = torch.stack([data[i + 1 : i + 1 + ctx] for i in ix]).to(device)
+        nanogpt_ref.step(model, opt, x, y)
+
+    return median_tok_s(step, steps, batch * ctx, device)
+
+
+def bench(shape, vocab: int, precision: str, device: str, steps: int, compile: bool = False) -> dict:
     import torch
 
     layers, heads, width, ctx, batch, _ = shape
@@ -48,7 +87,7 @@ def bench(shape, vocab: int, precision: str, device: str, steps: int) -> dict:
                 "ffn_size": ffn,
                 "context_length": ctx,
             },
-            "train": {"batch_size": batch, "precision": precision, "warmup_steps": 0},
+            "train": {"batch_size": batch, "precision": precision, "warmup_steps": 0, "compile": compile},
         },
         "bench",
     )
@@ -59,26 +98,21 @@ def bench(shape, vocab: int, precision: str, device: str, steps: int) -> dict:
     tokens = np.random.default_rng(0).integers(0, vocab, size=200_000).astype(np.uint16)
     src = Batches(tokens, np.random.default_rng(0), torch.Generator().manual_seed(0), cfg.model, meta)
     fpt = train_flops_per_token(matmul_params(model, cfg.model), layers, width, ctx)
+    runner = compiled(model, cfg.train)
     run = Run(cfg, src, src, device, precision, 0, steps + 3, fpt, 1.0)
-    for s in range(3):  # warm-up: allocator, kernel choice
-        train_step(model, opt, run, s)
-    t = time.perf_counter()
-    for s in range(steps):
-        train_step(model, opt, run, s)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    tok_s = steps * batch * ctx / (time.perf_counter() - t)
+    tok_s = median_tok_s(lambda s: train_step(runner, opt, run, s), steps, batch * ctx, device)
     return {"tok_s": tok_s, "gflops": tok_s * fpt / 1e9}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--vocab", type=int, default=65)
     # bf16 autocast on a CPU without bf16 units is emulated and many times slower than fp32.
     ap.add_argument(
         "--precisions", default=None, help="default: fp32,bf16 where the CPU has bf16 units, else fp32"
     )
+    ap.add_argument("--compile", default="off,on", help="torch.compile settings to time: off, on or both")
     args = ap.parse_args()
     import torch
 
@@ -88,19 +122,26 @@ def main() -> None:
         args.precisions = "fp32,bf16" if cpu_has_bf16() or torch.cuda.is_available() else "fp32"
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocab {args.vocab}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocab {args.vocab}, median of {args.steps} steps"
+    )
     for device in devices:
-        for prec in args.precisions.split(","):
-            peak = measure_peak_flops(device, prec, 2048 if device == "cpu" else None)
-            print(f"\n{device} {prec}: measured matmul peak {peak / 1e9:.1f} GFLOP/s")
-            for shape in SHAPES:
-                r = bench(shape, args.vocab, prec, device, args.steps)
-                name = f"{shape[0]}x{shape[1]}x{shape[2]} ctx{shape[3]} batch{shape[4]}"
-                ref = f" ({r['tok_s'] / shape[5]:.2f}x nanoGPT fp32 {shape[5]})" if device == "cpu" else ""
-                print(
-                    f"  {name:28s} {r['tok_s']:10.0f} tok/s{ref}  {r['gflops']:7.1f} GFLOP/s  "
-                    f"{100 * r['gflops'] * 1e9 / peak:5.1f}% of peak"
-                )
+        peaks = {
+            p: measure_peak_flops(device, p, 2048 if device == "cpu" else None)
+            for p in args.precisions.split(",")
+        }
+        print(f"\n{device}: matmul peak " + ", ".join(f"{p} {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items()))
+        for shape in SHAPES:
+            name = f"{shape[0]}x{shape[1]}x{shape[2]} ctx{shape[3]} batch{shape[4]}"
+            ref = bench_nanogpt(shape, args.vocab, device, args.steps)
+            print(f"  {name}: nanoGPT fp32 {ref:,.0f} tok/s (issue's CPU: {shape[5]:,})")
+            for prec, peak in peaks.items():
+                for comp in args.compile.split(","):
+                    r = bench(shape, args.vocab, prec, device, args.steps, compile=comp == "on")
+                    print(
+                        f"    ours {prec} compile={comp:3s} {r['tok_s']:10,.0f} tok/s  {r['tok_s'] / ref:5.2f}x nanoGPT  "
+                        f"{r['gflops']:7.1f} GFLOP/s  {100 * r['gflops'] * 1e9 / peak:5.1f}% of peak"
+                    )
 
 
 if __name__ == "__main__":

@@ -172,11 +172,13 @@ def test_bad_gold_offsets_and_half_written_tagger_are_clear_errors(tmp_path, mon
         ner.family(ctx(("ner",)))
 
 
-def test_an_echo_trained_tagger_is_read_on_the_second_copy(tmp_path, monkeypatch):
+@pytest.mark.parametrize("subword", ["first", "last"])
+def test_an_echo_trained_tagger_is_read_on_the_second_copy(tmp_path, monkeypatch, subword):
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from stages.common.subwords import echo, first_subwords
+    from stages.common.iob import word_tags
+    from stages.common.subwords import echo, word_subwords
 
     monkeypatch.chdir(tmp_path)
     write_ner(tmp_path, GOLD, TRAIN)
@@ -184,6 +186,7 @@ def test_an_echo_trained_tagger_is_read_on_the_second_copy(tmp_path, monkeypatch
     save_tagger(path)
     model = AutoModelForTokenClassification.from_pretrained(path)
     model.config.echo_input = True
+    model.config.label_subword = subword
     model.config.max_position_embeddings = 64  # room for both copies
     model.save_pretrained(path)
     gold = ner.read_sentences(tmp_path / "data/tasks/ner/test.parquet")
@@ -195,8 +198,12 @@ def test_an_echo_trained_tagger_is_read_on_the_second_copy(tmp_path, monkeypatch
         enc = tok(text, return_offsets_mapping=True)
         ids, offs = echo(enc["input_ids"], enc["offset_mapping"], sep)
         with torch.no_grad():
-            pred = model(input_ids=torch.tensor([ids])).logits.argmax(-1)[0].tolist()
-        picks = first_subwords(offs, gold.starts[i], gold.ends[i])
+            scores = model(input_ids=torch.tensor([ids])).logits[0].log_softmax(-1).numpy()
+        picks = word_subwords(subword, offs, gold.starts[i], gold.ends[i])
         assert all(p > len(enc["input_ids"]) for p in picks if p >= 0)  # second copy only
-        assert tags[i] == ["O" if p < 0 else model.config.id2label[pred[p]] for p in picks]
+        assert tags[i] == word_tags(scores, picks, [model.config.id2label[k] for k in range(len(scores[0]))])
     assert lost == 0
+    model.config.label_subword = "middle"
+    model.save_pretrained(path)
+    with pytest.raises(DataError, match="label_subword is 'middle', not one of"):
+        ner.model_tag(path, gold, max_length=16, batch_size=2, device="cpu")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from finetune_fixtures import (
     NER_LABELS,
@@ -18,8 +19,10 @@ from finetune_fixtures import (
 )
 
 from stages.common.errors import DataError
-from stages.common.subwords import first_subwords
-from stages.finetune.ner import encode_ner, entity_scores, word_predictions
+from stages.common.iob import entity_spans, word_tags
+from stages.common.subwords import first_subwords, last_subwords
+from stages.finetune.data import read_columns
+from stages.finetune.ner import COLUMNS, check_rows, encode_ner, entity_scores, replace_mentions
 
 LABEL2ID = {x: i for i, x in enumerate(NER_LABELS)}
 
@@ -67,6 +70,36 @@ def test_labels_sit_on_first_subwords_of_a_real_tokenizer(bpe):
     assert multi > 10  # the small BPE splits many words, so the test exercises continuation subwords
 
 
+def test_labels_sit_on_last_subwords_when_asked(bpe):
+    rows = toy_ner_rows(20, 3)
+    cols = {c: [r[c] for r in rows] for c in COLUMNS}
+    split = encode_ner(bpe, cols, LABEL2ID, max_length=64, subword="last")
+    firsts = encode_ner(bpe, cols, LABEL2ID, max_length=64).first
+    enc = bpe(cols["text"], return_offsets_mapping=True)
+    longer = 0
+    for row, (labels, last) in enumerate(zip(split.enc.labels, split.first)):
+        offsets = enc["offset_mapping"][row]
+        for w, (k, s, e, tag) in enumerate(
+            zip(last, cols["starts"][row], cols["ends"][row], cols["tags"][row])
+        ):
+            assert k >= 0 and labels[k] == LABEL2ID[tag]
+            # k is the last token that overlaps the word: the next token starts at or after its end.
+            assert offsets[k][0] < e and offsets[k][1] > s
+            assert k + 1 == len(offsets) or offsets[k + 1][0] >= e or offsets[k + 1] == (0, 0)
+            longer += k > firsts[row][w]
+        assert sum(y != -100 for y in labels) == len(last)
+    assert longer > 10  # many words have more than one subword, so last differs from first
+
+
+def test_last_subwords_by_hand():
+    # "in Moscow now" as "in", " M", "os", "c", "ow", " now": Moscow is read at "ow".
+    offsets = [(0, 2), (2, 4), (4, 6), (6, 7), (7, 9), (9, 13)]
+    assert first_subwords(offsets, [0, 3, 10], [2, 9, 13]) == [0, 1, 5]
+    assert last_subwords(offsets, [0, 3, 10], [2, 9, 13]) == [0, 4, 5]
+    # One token over "do" + "n't" is "do"'s last; "n't" has none of its own. Specials never match.
+    assert last_subwords([(0, 0), (0, 5), (5, 8), (0, 0)], [0, 2, 6], [2, 5, 8]) == [1, -1, 2]
+
+
 def test_echo_labels_only_the_second_copy(bpe):
     rows = toy_ner_rows(6, 5)
     cols = {c: [r[c] for r in rows] for c in ("text", "tokens", "starts", "ends", "tags")}
@@ -89,7 +122,10 @@ def test_truncation_cuts_words_and_counts_them(bpe):
     assert all(len(x) <= 8 for x in split.enc.ids)
     assert split.enc.truncated == 5 and split.unaligned_words > 0
     assert all(f[-1] == -1 for f in split.first)  # the final "." is beyond 8 tokens in every row
-    assert word_predictions([1] * 8, split.first[0], dict(enumerate(NER_LABELS)))[-1] == "O"
+    # A cut word is O even where the tagger would say B-PER everywhere.
+    says_per = np.log(np.full((8, len(NER_LABELS)), 1e-3))
+    says_per[:, NER_LABELS.index("B-PER")] = 0.0
+    assert word_tags(says_per, split.first[0], NER_LABELS)[-1] == "O"
 
 
 def test_entity_scores_are_strict_iob2():
@@ -156,3 +192,23 @@ def test_bad_ner_rows_name_the_file_and_row(bpe, tmp_path, monkeypatch):
     Path("data/tasks/ner/labels.json").write_text(json.dumps(["O", "PER", "LOC"]))
     with pytest.raises(DataError, match=r"task ner: .*labels must be 'O' and B-X / I-X tags"):
         run("ner", cfg, seed=1, pretrain_dir=base, tasks_dir=Path("data/tasks"))
+
+
+def test_mention_replacement_keeps_rows_aligned_and_swaps_same_type_entities(tmp_path):
+    write_ner(tmp_path)
+    cols = read_columns(tmp_path / "ner", "train", COLUMNS)
+    out = replace_mentions(cols, copies=2, prob=1.0, seed=0)
+    n = len(cols["text"])
+    assert {c: out[c][:n] for c in COLUMNS} == cols  # the originals come first, unchanged
+    assert len(out["text"]) == n + 2 * sum(any(t != "O" for t in tags) for tags in cols["tags"])
+    check_rows(tmp_path / "augmented", out, LABEL2ID)  # every word sits at its offsets in the new text
+
+    def entities(tokens, tags):
+        return {(t, tuple(toks[s:e])) for toks, tg in zip(tokens, tags) for s, e, t in entity_spans(tg)}
+
+    # Every entity of a copy is one of the split's entities, with its type (a PER stays a PER).
+    assert entities(out["tokens"][n:], out["tags"][n:]) <= entities(cols["tokens"], cols["tags"])
+    assert out["text"][n:] != cols["text"][: len(out["text"]) - n]
+    again = replace_mentions(cols, copies=2, prob=1.0, seed=0)
+    assert again == out and replace_mentions(cols, copies=2, prob=1.0, seed=1) != out
+    assert replace_mentions(cols, copies=0, prob=1.0, seed=0) == cols

@@ -154,6 +154,26 @@ def test_same_params_same_curve(data, tmp_path):
     assert all((wa[k] == wb[k]).all() for k in wa)
 
 
+@pytest.mark.slow
+def test_compile_on_cpu_gives_the_eager_curve_and_a_loadable_model(data, tmp_path):
+    # torch.compile on a CPU (inductor's C++ kernels): the same math, so the same losses to
+    # float tolerance, and save_pretrained still writes the plain module's weights.
+    from transformers import AutoModelForCausalLM
+
+    eager = pretrain(tiny("clm", steps=4), SEED, data / "tokens", data / "tokenizer", tmp_path / "eager")
+    comp = pretrain(
+        tiny("clm", steps=4, train={"compile": True}),
+        SEED,
+        data / "tokens",
+        data / "tokenizer",
+        tmp_path / "c",
+    )
+    assert comp["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-4)
+    assert comp["val_loss"] == pytest.approx(eager["val_loss"], rel=1e-4)
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "c"))
+    assert not any(k.startswith("_orig_mod") for k in model.state_dict())
+
+
 def crash_train_step_at(monkeypatch, n: int):
     """Make the n-th call of the training step raise, as a run killed mid-way; returns the undo."""
     from stages.pretrain import loop

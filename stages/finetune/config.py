@@ -50,6 +50,19 @@ class NerParams(TrainParams):
     # tag can depend on the words after it (see stages/common/subwords.echo); masked
     # (bidirectional) backbones see both sides already and ignore it.
     echo: bool = True
+    # Which subword of each word carries its tag: first (the HF convention) or last; auto
+    # takes last on a causal backbone, whose first subword has not seen the rest of its word
+    # ("ĠM" of "ĠM os c ow"), and first on a masked one (stages/common/subwords).
+    label_subword: Literal["auto", "first", "last"] = "auto"
+    # Mention replacement: this many extra copies of each training sentence, each entity
+    # swapped with probability `replace_prob` for a same-type entity of the train split.
+    mention_replacement: int = 0
+    replace_prob: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.mention_replacement >= 0, "mention_replacement", "must be >= 0 copies (0 = off)")
+        require(0.0 < self.replace_prob <= 1.0, "replace_prob", "must be in (0, 1], e.g. 0.5")
 
 
 @dataclass(frozen=True)

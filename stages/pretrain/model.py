@@ -90,6 +90,16 @@ def build_model(m: ModelParams, meta: dict[str, Any]):
     return auto.from_config(config, attn_implementation="sdpa")
 
 
+def compiled(model, t):
+    """What training calls: torch.compile's wrapper when `train.compile` is on, else the model.
+    Checkpoints and save_pretrained always use the module itself."""
+    if not t.compile:
+        return model
+    import torch
+
+    return torch.compile(model)
+
+
 def initial_model(cfg: PretrainParams, meta: dict[str, Any], tokenizer_dir: Path, out_dir: Path):
     """The model training starts from: built from params (scratch) or loaded from init_from and checked."""
     if cfg.init_from == SCRATCH:

@@ -33,7 +33,7 @@ from stages.pretrain.config import PretrainParams
 from stages.pretrain.data import load_meta, open_tokens
 from stages.pretrain.flops import measure_peak_flops, train_flops_per_token
 from stages.pretrain.loop import Batches, History, Run, make_optimizer, train
-from stages.pretrain.model import count_params, initial_model, matmul_params
+from stages.pretrain.model import compiled, count_params, initial_model, matmul_params
 from stages.pretrain.moe import resolve_impl, use_megablocks
 from stages.pretrain.parallel import World
 
@@ -110,8 +110,7 @@ def pretrain(
         start, seen = load_checkpoint(ckpt_dir, model, opt, batches, fp)
     if open_curves is not None and world.main:
         live = open_curves(start)
-    # Compile a wrapper; checkpoints and save_pretrained use the module itself.
-    runner = torch.compile(model) if t.compile else model
+    runner = compiled(model, t)
     on_step = _checkpoint_hook(ckpt_dir, t, model, opt, batches, total, seen, fp, world)
     log.info("%s %s: %.2fM parameters, %d steps of %d tokens on %s x %d (%s)", m.objective, type(parallel.unwrap(model)).__name__,
              n_params["total"] / 1e6, total, tokens_per_step, device, world.size, precision)  # fmt: skip

