@@ -71,7 +71,9 @@ def test_domain_lowers_valid_loss_and_saves_an_lm(kind, tmp_path, monkeypatch):
         assert model(**enc).logits.shape == (2, 3, len(tok))
 
 
-def test_max_steps_and_eval_every(tmp_path, monkeypatch):
+def run_domain(tmp_path, monkeypatch, **changes) -> tuple[dict, Path]:
+    """Domain adaptation of a tiny seeded Llama on write_domain's data, with `changes` to the
+    finetune.domain section; returns the metrics and the starting model's folder."""
     import torch
 
     from stages.finetune.domain import run
@@ -82,8 +84,12 @@ def test_max_steps_and_eval_every(tmp_path, monkeypatch):
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
     write_domain(Path("data/tasks"))
     cfg = params(("domain",))
-    d = replace(cfg.domain, max_steps=7, eval_every=3, valid_windows=5, patience=5)
-    m = run("domain", replace(cfg, domain=d), seed=2, pretrain_dir=base, tasks_dir=Path("data/tasks"))
+    cfg = replace(cfg, domain=replace(cfg.domain, **changes))
+    return run("domain", cfg, seed=2, pretrain_dir=base, tasks_dir=Path("data/tasks")), base
+
+
+def test_max_steps_and_eval_every(tmp_path, monkeypatch):
+    m, _ = run_domain(tmp_path, monkeypatch, max_steps=7, eval_every=3, valid_windows=5, patience=5)
     assert m["steps"] == 7 and m["valid_windows"] == 5
     assert [h["step"] for h in m["history"]] == [3, 6, 7]
 
@@ -92,17 +98,8 @@ def test_starting_weights_are_kept_when_no_pass_beats_them(tmp_path, monkeypatch
     import torch
     from transformers import AutoModelForCausalLM
 
-    from stages.finetune.domain import run
-
-    torch.manual_seed(0)
-    base = save_pretrained_like(tmp_path / "pretrain", "llama", word_tokenizer(WORDS))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
-    write_domain(Path("data/tasks"))
-    cfg = params(("domain",))
     # An lr this large wrecks the model: every valid pass is worse than the start.
-    d = replace(cfg.domain, lr=0.9, epochs=2, patience=1, warmup_ratio=0.0)
-    m = run("domain", replace(cfg, domain=d), seed=2, pretrain_dir=base, tasks_dir=Path("data/tasks"))
+    m, base = run_domain(tmp_path, monkeypatch, lr=0.9, epochs=2, patience=1, warmup_ratio=0.0)
     assert all(h["valid_loss"] > m["initial_valid_loss"] for h in m["history"]), m["history"]
     assert m["best_valid"] == pytest.approx(m["initial_valid_loss"], abs=1e-4)
     saved = AutoModelForCausalLM.from_pretrained("models/finetune/domain").state_dict()
