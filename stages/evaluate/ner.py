@@ -166,7 +166,6 @@ def model_tag(
     model = load_model(model_dir, "token_cls", device)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     names = [id2label[i] for i in range(len(id2label))]
-    names = [id2label[i] for i in range(len(id2label))]
     valid = {"O"} | {f"{p}-{t}" for t in TYPES for p in "BI"}
     if not set(id2label.values()) <= valid:
         raise DataError(
@@ -310,7 +309,8 @@ def family(ctx: Context) -> Result:
     detail["method"] = (
         "seqeval entity-level precision/recall/F1, mode=strict, scheme=IOB2 (micro over entities); "
         f"{ctx.cfg.ner.ci:.0%} percentile bootstrap of F1 over {ctx.cfg.ner.bootstrap} sentence resamples "
-        f"(seed {ctx.seed}, shared by all systems). Model: one subword of each gold word (first or last, as trained), IOB2 Viterbi decoding; spaCy: "
+        f"(seed {ctx.seed}, shared by all systems). Model: one subword of each gold word (first or last, "
+        "as trained), IOB2 Viterbi decoding; spaCy: "
         f"{SPACY_MODEL} entities via label_map.json onto gold tokens by character overlap; dictionary: "
         "entity strings of train.parquet with their most frequent type, greedy longest match"
     )
