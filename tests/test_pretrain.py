@@ -158,6 +158,7 @@ def test_same_params_same_curve(data, tmp_path):
 def test_compile_on_cpu_gives_the_eager_curve_and_a_loadable_model(data, tmp_path):
     # torch.compile on a CPU (inductor's C++ kernels): the same math, so the same losses to
     # float tolerance, and save_pretrained still writes the plain module's weights.
+    import torch
     from transformers import AutoModelForCausalLM
 
     eager = pretrain(tiny("clm", steps=4), SEED, data / "tokens", data / "tokenizer", tmp_path / "eager")
@@ -170,8 +171,13 @@ def test_compile_on_cpu_gives_the_eager_curve_and_a_loadable_model(data, tmp_pat
     )
     assert comp["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-4)
     assert comp["val_loss"] == pytest.approx(eager["val_loss"], rel=1e-4)
+    from safetensors.torch import load_file
+
+    # The file holds the plain module's names (no torch.compile "_orig_mod." prefix), so it loads whole.
+    saved = load_file(tmp_path / "c" / "model.safetensors")
+    assert saved.keys() == load_file(tmp_path / "eager" / "model.safetensors").keys()
     model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "c"))
-    assert not any(k.startswith("_orig_mod") for k in model.state_dict())
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
 
 
 def crash_train_step_at(monkeypatch, n: int):
