@@ -6,9 +6,11 @@ For each shape (layers x heads x width, context, batch) and precision it times t
 `stages.pretrain.loop.train_step` (forward, backward, clipping, AdamW) on random tokens,
 and prints the median tokens/s over the steps, achieved GFLOP/s (PaLM FLOPs per token) and
 the share of the best large-matmul FLOP/s measured in the same dtype on the same device.
-Beside it, in the same process and on the same tokens, nanoGPT's GPT and step
-(benchmarks/nanogpt_ref.py) in fp32, as nanoGPT's train.py runs on a CPU: the ratio of
-the two is the figure to read. The default vocabulary (65) is nanoGPT's shakespeare_char.
+Beside it, in the same process, nanoGPT's GPT and step (benchmarks/nanogpt_ref.py) in
+fp32, as nanoGPT's train.py runs on a CPU. The runs take turns step by step, and the figure
+to read is the median over steps of nanoGPT's step time over ours in the same turn (with
+its quartiles): the machine's noise falls on both sides of each ratio alike. The default
+vocabulary (65) is nanoGPT's shakespeare_char.
 """
 
 from __future__ import annotations
@@ -33,23 +35,7 @@ from stages.pretrain.model import build_model, compiled, matmul_params  # noqa: 
 SHAPES = ((4, 4, 128, 64, 12, 25_200), (6, 6, 384, 256, 16, 2_600))
 
 
-def median_tok_s(step, n: int, tokens_per_step: int, device: str) -> float:
-    """Median tokens/s over `n` timed calls of `step(i)`, after 3 untimed warm-up calls."""
-    import torch
-
-    for i in range(3):  # allocator, kernel choice, compilation
-        step(i)
-    times = []
-    for i in range(n):
-        t = time.perf_counter()
-        step(3 + i)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return tokens_per_step / statistics.median(times)
-
-
-def bench_nanogpt(shape, vocab: int, device: str, steps: int) -> float:
+def make_nanogpt(shape, vocab: int, device: str):
     """nanoGPT's model and step on the same kind of random batches; fp32, as on a CPU."""
     import nanogpt_ref  # beside this script
     import torch
@@ -66,10 +52,11 @@ def bench_nanogpt(shape, vocab: int, device: str, steps: int) -> float:
         y = torch.stack([data[i + 1 : i + 1 + ctx] for i in ix]).to(device)
         nanogpt_ref.step(model, opt, x, y)
 
-    return median_tok_s(step, steps, batch * ctx, device)
+    return step, None
 
 
-def bench(shape, vocab: int, precision: str, device: str, steps: int, compile: bool = False) -> dict:
+def make_ours(shape, vocab: int, precision: str, device: str, steps: int, compile: bool = False):
+    """The pretrain stage's own train_step on its own Batches; returns (step, FLOPs per token)."""
     import torch
 
     layers, heads, width, ctx, batch, _ = shape
@@ -100,8 +87,27 @@ def bench(shape, vocab: int, precision: str, device: str, steps: int, compile: b
     fpt = train_flops_per_token(matmul_params(model, cfg.model), layers, width, ctx)
     runner = compiled(model, cfg.train)
     run = Run(cfg, src, src, device, precision, 0, steps + 3, fpt, 1.0)
-    tok_s = median_tok_s(lambda s: train_step(runner, opt, run, s), steps, batch * ctx, device)
-    return {"tok_s": tok_s, "gflops": tok_s * fpt / 1e9}
+    return (lambda s: train_step(runner, opt, run, s)), fpt
+
+
+def interleaved(steppers: dict, steps: int, device: str) -> dict[str, list[float]]:
+    """Seconds per step of each stepper, taking turns step by step after 3 warm-up steps each
+    (allocator, kernel choice, compilation), so that a slower or busier stretch of the machine
+    falls on all of them alike and the per-step ratios compare like with like."""
+    import torch
+
+    for step in steppers.values():
+        for i in range(3):
+            step(i)
+    times: dict[str, list[float]] = {name: [] for name in steppers}
+    for i in range(steps):
+        for name, step in steppers.items():
+            t = time.perf_counter()
+            step(3 + i)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t)
+    return times
 
 
 def main() -> None:
@@ -133,15 +139,27 @@ def main() -> None:
         print(f"\n{device}: matmul peak " + ", ".join(f"{p} {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items()))
         for shape in SHAPES:
             name = f"{shape[0]}x{shape[1]}x{shape[2]} ctx{shape[3]} batch{shape[4]}"
-            ref = bench_nanogpt(shape, args.vocab, device, args.steps)
-            print(f"  {name}: nanoGPT fp32 {ref:,.0f} tok/s (issue's CPU: {shape[5]:,})")
-            for prec, peak in peaks.items():
+            tokens = shape[3] * shape[4]
+            steppers, fpts = {"nanoGPT": make_nanogpt(shape, args.vocab, device)[0]}, {}
+            for prec in peaks:
                 for comp in args.compile.split(","):
-                    r = bench(shape, args.vocab, prec, device, args.steps, compile=comp == "on")
-                    print(
-                        f"    ours {prec} compile={comp:3s} {r['tok_s']:10,.0f} tok/s  {r['tok_s'] / ref:5.2f}x nanoGPT  "
-                        f"{r['gflops']:7.1f} GFLOP/s  {100 * r['gflops'] * 1e9 / peak:5.1f}% of peak"
+                    key = f"ours {prec} compile={comp}"
+                    steppers[key], fpts[key] = make_ours(
+                        shape, args.vocab, prec, device, args.steps, compile=comp == "on"
                     )
+            times = interleaved(steppers, args.steps, device)
+            ref = tokens / statistics.median(times["nanoGPT"])
+            print(f"  {name}: nanoGPT fp32 {ref:,.0f} tok/s (issue's CPU: {shape[5]:,})")
+            for key, fpt in fpts.items():
+                tok_s = tokens / statistics.median(times[key])
+                ratios = [a / b for a, b in zip(times["nanoGPT"], times[key])]
+                q1, ratio, q3 = statistics.quantiles(ratios, n=4)
+                gflops = tok_s * fpt / 1e9
+                peak = peaks[key.split()[1]]
+                print(
+                    f"    {key:22s} {tok_s:10,.0f} tok/s  {ratio:5.2f}x nanoGPT (quartiles {q1:.2f}-{q3:.2f})  "
+                    f"{gflops:7.1f} GFLOP/s  {100 * gflops * 1e9 / peak:5.1f}% of peak"
+                )
 
 
 if __name__ == "__main__":

@@ -158,3 +158,16 @@ def test_stage_reports_bad_params_in_one_line_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "error in stage clean: params.yaml: missing section(s)" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_pick_precision_takes_bf16_only_where_the_hardware_has_it(monkeypatch, caplog):
+    from stages.common import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    assert runtime.pick_precision("auto", "cpu") == "fp32"
+    assert runtime.pick_precision("fp32", "cpu") == "fp32"
+    assert runtime.pick_precision("bf16", "cpu") == "bf16"
+    assert "no native bf16" in caplog.text
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    assert runtime.pick_precision("auto", "cpu") == "bf16"
+    assert runtime.pick_precision("fp32", "cpu") == "fp32"

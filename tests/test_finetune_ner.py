@@ -53,7 +53,7 @@ def test_labels_sit_on_first_subwords_of_a_real_tokenizer(bpe):
     split = encode_ner(bpe, cols, LABEL2ID, max_length=64)
     enc = bpe(cols["text"], return_offsets_mapping=True)
     multi = 0
-    for row, (ids, labels, first) in enumerate(zip(split.enc.ids, split.enc.labels, split.first)):
+    for row, (ids, labels, first) in enumerate(zip(split.enc.ids, split.enc.labels, split.picks)):
         offsets = enc["offset_mapping"][row]
         assert len(labels) == len(ids) and len(first) == len(cols["tokens"][row])
         for w, (k, s, e, tag) in enumerate(
@@ -74,10 +74,10 @@ def test_labels_sit_on_last_subwords_when_asked(bpe):
     rows = toy_ner_rows(20, 3)
     cols = {c: [r[c] for r in rows] for c in COLUMNS}
     split = encode_ner(bpe, cols, LABEL2ID, max_length=64, subword="last")
-    firsts = encode_ner(bpe, cols, LABEL2ID, max_length=64).first
+    firsts = encode_ner(bpe, cols, LABEL2ID, max_length=64).picks
     enc = bpe(cols["text"], return_offsets_mapping=True)
     longer = 0
-    for row, (labels, last) in enumerate(zip(split.enc.labels, split.first)):
+    for row, (labels, last) in enumerate(zip(split.enc.labels, split.picks)):
         offsets = enc["offset_mapping"][row]
         for w, (k, s, e, tag) in enumerate(
             zip(last, cols["starts"][row], cols["ends"][row], cols["tags"][row])
@@ -106,7 +106,7 @@ def test_echo_labels_only_the_second_copy(bpe):
     plain = encode_ner(bpe, cols, LABEL2ID, max_length=64)
     echoed = encode_ner(bpe, cols, LABEL2ID, max_length=64, echo_sep=0)
     for p_ids, p_labels, e_ids, e_labels, e_first in zip(
-        plain.enc.ids, plain.enc.labels, echoed.enc.ids, echoed.enc.labels, echoed.first
+        plain.enc.ids, plain.enc.labels, echoed.enc.ids, echoed.enc.labels, echoed.picks
     ):
         n = len(p_ids)
         assert e_ids == p_ids + [0] + p_ids
@@ -121,11 +121,11 @@ def test_truncation_cuts_words_and_counts_them(bpe):
     split = encode_ner(bpe, cols, LABEL2ID, max_length=8)
     assert all(len(x) <= 8 for x in split.enc.ids)
     assert split.enc.truncated == 5 and split.unaligned_words > 0
-    assert all(f[-1] == -1 for f in split.first)  # the final "." is beyond 8 tokens in every row
+    assert all(f[-1] == -1 for f in split.picks)  # the final "." is beyond 8 tokens in every row
     # A cut word is O even where the tagger would say B-PER everywhere.
     says_per = np.log(np.full((8, len(NER_LABELS)), 1e-3))
     says_per[:, NER_LABELS.index("B-PER")] = 0.0
-    assert word_tags(says_per, split.first[0], NER_LABELS)[-1] == "O"
+    assert word_tags(says_per, split.picks[0], NER_LABELS)[-1] == "O"
 
 
 def test_entity_scores_are_strict_iob2():

@@ -162,6 +162,14 @@ def test_evaluate_param_reruns_only_evaluate(repo):
     commit(repo, "more bootstrap resamples")
 
 
+def test_a_finetune_task_param_reruns_that_task_not_the_others(repo):
+    set_param(repo, "finetune.ner.lr", get_param(repo, "finetune.ner.lr") * 2)
+    stages = repro(repo)
+    assert "finetune@ner" in stages
+    assert stages <= {"finetune@ner", "evaluate", "report"}
+    commit(repo, "ner lr")
+
+
 def test_editing_clean_code_reruns_clean_not_collect(repo):
     path = repo / "stages" / "clean" / "__init__.py"
     path.write_text(path.read_text() + "\n# edited by the e2e test\n")

@@ -196,7 +196,49 @@ def crash_train_step_at(monkeypatch, n: int):
     return lambda: monkeypatch.setattr(loop, "train_step", real_step)
 
 
-def test_resume_continues_the_same_curve(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("objective", ["clm", "mlm"])
+def test_prefetch_hands_out_the_same_batches_and_saves_the_state_before_the_one_ahead(objective):
+    import numpy as np
+    import torch
+
+    from stages.pretrain.loop import Batches
+
+    m = tiny(objective).model
+    meta = {"vocab_size": 300, "eos_id": 0, "pad_id": 1, "mask_id": 2}
+    tokens = np.random.default_rng(0).integers(3, 300, size=2_000).astype(np.uint16)
+
+    def source(prefetch: bool) -> Batches:
+        return Batches(
+            tokens, np.random.default_rng(5), torch.Generator().manual_seed(5), m, meta, prefetch=prefetch
+        )
+
+    def draw(src: Batches, n: int) -> list:
+        return [src.next(4, "cpu") for _ in range(n)]
+
+    plain, ahead = draw(source(False), 6), source(True)
+    first = draw(ahead, 3)
+    state = ahead.rng_state()
+    rest = draw(ahead, 3)
+    for (x, y), (x2, y2) in zip(plain, first + rest):
+        assert torch.equal(x, x2) and torch.equal(y, y2)
+    # A checkpoint taken after 3 batches resumes at the 4th, not past the one drawn ahead.
+    resumed = source(True)
+    resumed.set_rng_state(state)
+    for (x, y), (x2, y2) in zip(rest, draw(resumed, 3)):
+        assert torch.equal(x, x2) and torch.equal(y, y2)
+    with pytest.raises(RuntimeError, match="drawn ahead"):
+        resumed.next(8, "cpu")
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_resume_continues_the_same_curve(data, tmp_path, monkeypatch, prefetch):
+    from stages.pretrain import loop, run
+
+    class Source(loop.Batches):  # run.py prefetches on CUDA only; the CPU takes the same path here
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "prefetch": prefetch})
+
+    monkeypatch.setattr(run, "Batches", Source)
     straight = pretrain(tiny("clm", steps=6), SEED, data / "tokens", data / "tokenizer", tmp_path / "s")
     cfg = tiny("clm", steps=6, train={"checkpoint_every": 3})
     ckpt = tmp_path / "ckpt"

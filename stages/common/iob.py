@@ -57,14 +57,15 @@ def viterbi(scores: np.ndarray, labels: Sequence[str]) -> list[str]:
     return [labels[k] for k in reversed(path)]
 
 
-def word_tags(token_scores: np.ndarray, first: Sequence[int], labels: Sequence[str]) -> list[str]:
-    """Tags per word from per-token log-probabilities read at each word's first subword.
+def word_tags(token_scores: np.ndarray, picks: Sequence[int], labels: Sequence[str]) -> list[str]:
+    """Tags per word from per-token log-probabilities read at each word's labelled subword
+    (`picks`: its token index, from stages/common/subwords.word_subwords).
 
-    A word with no subword of its own (`first` is -1: cut by max_length, or merged into the
+    A word with no subword of its own (-1 in `picks`: cut by max_length, or merged into the
     previous word's token) is forced to O, as argmax decoding scored it."""
-    if not len(first):
+    if not len(picks):
         return []
     o = np.full(len(labels), NEG)
     o[list(labels).index("O")] = 0.0
-    rows = np.stack([token_scores[k] if k >= 0 else o for k in first])
+    rows = np.stack([token_scores[k] if k >= 0 else o for k in picks])
     return viterbi(rows, labels)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -50,6 +53,23 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def pick_precision(want: str, device: str) -> str:
+    """'bf16' or 'fp32' for `precision: auto | fp32 | bf16`: auto takes bf16 where the hardware
+    has fast bf16 (CUDA with bf16 support, or a CPU with AVX-512 BF16 / AMX), else fp32, which
+    loses nothing there; an explicit bf16 without it is kept, with a warning that it is slow."""
+    if want == "fp32":
+        return "fp32"
+    if device == "cuda":
+        import torch
+
+        has = torch.cuda.is_bf16_supported()
+    else:
+        has = cpu_has_bf16()
+    if want == "bf16" and not has:
+        log.warning("precision bf16 asked for, but %s has no native bf16; it will be slow", device)
+    return "bf16" if want == "bf16" or has else "fp32"
 
 
 def progress(it: Iterable[T], desc: str, unit: str, total: int | None = None, **kw: Any) -> Iterator[T]:

@@ -73,7 +73,7 @@ def echo(
     token has already seen the whole sentence, so "New" can be tagged B-LOC because "York"
     follows (the repetition trick of Springer et al. 2024, "Repetition Improves Language
     Model Embeddings"). The first copy and the separator get empty (0, 0) offsets, so
-    `first_subwords` aligns words to the second copy only.
+    `word_subwords` aligns words to the second copy only.
     """
     return ids + [sep_id] + ids, [(0, 0)] * (len(ids) + 1) + list(offsets)
 

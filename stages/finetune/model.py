@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 from stages.common.errors import DataError, PipelineError
-from stages.common.runtime import cpu_has_bf16
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +78,3 @@ def load_classifier(
             f"classification ({e})"
         ) from None
     return model
-
-
-def pick_precision(want: str, device: str) -> bool:
-    """True to train under bf16 autocast: asked for, or 'auto' on hardware with fast bf16."""
-    import torch
-
-    if want == "fp32":
-        return False
-    has = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_bf16()
-    if want == "bf16" and not has:
-        log.warning("precision bf16 asked for, but %s has no native bf16; it will be slow", device)
-    return want == "bf16" or has

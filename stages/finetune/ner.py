@@ -42,7 +42,7 @@ class NerSplit:
     word's only subword) with the gold word tags for scoring."""
 
     enc: Encoded
-    first: list[list[int]]
+    picks: list[list[int]]
     tags: list[list[str]]
     unaligned_words: int
 
@@ -171,24 +171,24 @@ def encode_ner(
     first or last), and the word -> token map. With `echo_sep`, each text is read twice (see
     stages/common/subwords.echo) and labelled on its second copy; `max_length` then bounds one copy."""
     enc = tokenizer(cols["text"], add_special_tokens=True, truncation=False, return_offsets_mapping=True)
-    ids, labels, firsts, truncated, unaligned = [], [], [], 0, 0
+    ids, labels, picks, truncated, unaligned = [], [], [], 0, 0
     for row, (x, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
         truncated += len(x) > max_length
         x, offs = x[:max_length], offs[:max_length]
         if echo_sep is not None:
             x, offs = echo(x, offs, echo_sep)
-        first = word_subwords(subword, offs, cols["starts"][row], cols["ends"][row])
+        pick = word_subwords(subword, offs, cols["starts"][row], cols["ends"][row])
         y = [-100] * len(x)
-        for k, tag in zip(first, cols["tags"][row]):
+        for k, tag in zip(pick, cols["tags"][row]):
             if k >= 0:
                 y[k] = label2id[tag]
-        unaligned += first.count(-1)
+        unaligned += pick.count(-1)
         ids.append(x)
         labels.append(y)
-        firsts.append(first)
+        picks.append(pick)
     if any(len(x) == 0 for x in ids):
         raise DataError("task ner: a text encodes to zero tokens; check the tokenizer in models/pretrain")
-    return NerSplit(Encoded(ids, labels, truncated), firsts, cols["tags"], unaligned)
+    return NerSplit(Encoded(ids, labels, truncated), picks, cols["tags"], unaligned)
 
 
 def entity_scores(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
@@ -214,7 +214,7 @@ def token_loss(model, batch: dict):
 def ner_strategy(
     train: NerSplit, valid: NerSplit, batch_size: int, pad_id: int, env: TrainEnv, id2label
 ) -> Strategy:
-    """Token cross-entropy on first subwords; valid entity F1 over words (IOB2 Viterbi, as evaluate
+    """Token cross-entropy on each word's labelled subword; valid entity F1 over words (IOB2 Viterbi, as evaluate
     decodes) picks the best epoch."""
     import torch.nn.functional as F
 
@@ -228,7 +228,7 @@ def ner_strategy(
             n += int((labels != -100).sum())
             preds += list(logits.float().log_softmax(-1).cpu().numpy())  # right-padded: row = token index
         names = [id2label[i] for i in range(len(id2label))]
-        words = [word_tags(p, f, names) for p, f in zip(preds, valid.first)]
+        words = [word_tags(p, f, names) for p, f in zip(preds, valid.picks)]
         return {"loss": loss_sum / max(n, 1)} | entity_scores(valid.tags, words)
 
     return Strategy(

@@ -11,10 +11,9 @@ from typing import Any
 
 from stages.common.io import atomic_dir, write_json
 from stages.common.live import open_live
-from stages.common.runtime import pick_device, seed_everything
+from stages.common.runtime import pick_device, pick_precision, seed_everything
 from stages.finetune import paths
 from stages.finetune.config import FinetuneParams
-from stages.finetune.model import pick_precision
 from stages.finetune.train import FitResult, TrainEnv
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ def seeded(seed: int) -> None:
 def train_env(task: str, cfg: FinetuneParams, seed: int) -> Iterator[TrainEnv]:
     """Device, precision and the task's dvclive curves, closed when the block ends."""
     device = pick_device(cfg.device)
-    bf16 = pick_precision(cfg.precision, device)
+    bf16 = pick_precision(cfg.precision, device) == "bf16"
     live = open_live(paths.curves_name(task))
     try:
         yield TrainEnv(device=device, bf16=bf16, seed=seed, live=live)

@@ -92,18 +92,15 @@ def save_checkpoint(
             weights.pop(name, None)
         with atomic_dir(ckpt_dir) as tmp:
             save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp / "model.safetensors"))
-            extra = {
-                "optimizer": optim,
-                "torch_rng": torch.get_rng_state(),
-                "mask_gen": batches["train"].mask_gen.get_state(),
-            }
+            rng = batches["train"].rng_state()
+            extra = {"optimizer": optim, "torch_rng": torch.get_rng_state(), "mask_gen": rng["mask_gen"]}
             torch.save(extra, tmp / "optimizer.pt")
             state = {
                 "step": step,
                 "tokens_seen": tokens_seen,
                 "fingerprint": fp,
                 "finished": finished,
-                "numpy_rng": batches["train"].rng.bit_generator.state,
+                "numpy_rng": rng["numpy"],
             }
             (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
     barrier(world)  # nobody reads or rewrites the folder before it is in place
@@ -144,7 +141,6 @@ def load_checkpoint(ckpt_dir: Path, model, opt, batches: dict[str, Any], fp: str
     set_model_state_dict(model, weights, options=opts)
     set_optimizer_state_dict(model, opt, extra["optimizer"], options=opts)
     torch.set_rng_state(extra["torch_rng"])
-    batches["train"].mask_gen.set_state(extra["mask_gen"])
-    batches["train"].rng.bit_generator.state = state["numpy_rng"]
+    batches["train"].set_rng_state({"numpy": state["numpy_rng"], "mask_gen": extra["mask_gen"]})
     log.info("resumed from %s at step %d", ckpt_dir, state["step"])
     return int(state["step"]), int(state["tokens_seen"])

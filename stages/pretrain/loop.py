@@ -51,6 +51,11 @@ class Batches:
     With several processes every rank draws the same global batch of batch_size x world
     rows from the same generators and keeps its own slice, so the generators stay equal
     on all ranks and the run matches one process with the same global batch.
+
+    With `prefetch` (on CUDA), `next` draws the following batch as soon as it hands one
+    out and starts its copy to the device, so the host's share of the next batch
+    (reading windows, masking, pinning) runs while the GPU computes on this one. The
+    batches are the same as without it, and `rng_state` leaves out the one drawn ahead.
     """
 
     tokens: np.memmap
@@ -59,12 +64,42 @@ class Batches:
     m: ModelParams
     meta: dict[str, Any]
     world: World = World()
+    prefetch: bool = False
+    _ahead: tuple | None = field(default=None, init=False, repr=False)  # (key, batch, state before it)
 
     def next(self, batch_size: int, device: str) -> tuple[Any, Any]:
+        key = (batch_size, device)
+        if self._ahead is None:
+            batch = self._draw(batch_size, device)
+        else:
+            ahead_key, batch, _ = self._ahead
+            if ahead_key != key:  # a programming error: the generators are already past that batch
+                raise RuntimeError(f"Batches.next{key}: the batch drawn ahead was for {ahead_key}")
+            self._ahead = None
+        if self.prefetch:
+            before = self.rng_state()
+            self._ahead = (key, self._draw(batch_size, device), before)
+        return batch
+
+    def _draw(self, batch_size: int, device: str) -> tuple[Any, Any]:
         window = sample_windows(self.tokens, self.rng, batch_size * self.world.size, self.m.context_length)
         x, y = make_batch(window, self)
         rows = slice(self.world.rank * batch_size, (self.world.rank + 1) * batch_size)
-        return x[rows].to(device, non_blocking=True), y[rows].to(device, non_blocking=True)
+        x, y = x[rows], y[rows]
+        if device == "cuda":  # page-locked memory lets the copy run without holding up the host
+            x, y = x.pin_memory(), y.pin_memory()
+        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+    def rng_state(self) -> dict[str, Any]:
+        """The generators as of the batches handed out so far (what a checkpoint saves)."""
+        if self._ahead is not None:
+            return self._ahead[2]
+        return {"numpy": self.rng.bit_generator.state, "mask_gen": self.mask_gen.get_state()}
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self._ahead = None
+        self.rng.bit_generator.state = state["numpy"]
+        self.mask_gen.set_state(state["mask_gen"])
 
 
 def make_batch(window, src: Batches) -> tuple[Any, Any]:
@@ -164,18 +199,19 @@ def train_step(model, opt, run: Run, step: int) -> float:
     lr = lr_at(step, run.total_steps, t)
     for g in opt.param_groups:
         g["lr"] = lr
-    total = 0.0
+    total = torch.zeros((), dtype=torch.float64, device=run.device)
     for _ in range(t.grad_accum):
         x, y = run.train.next(t.batch_size, run.device)
         with autocast(run.device, run.precision):
             loss = compute_loss(model, x, y, run.cfg.model)
         (loss / t.grad_accum).backward()
-        total += float(loss.detach())
+        # Summed on the device: reading it each micro-batch would make the host wait for the GPU.
+        total += loss.detach()
     if t.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
     opt.step()
     opt.zero_grad(set_to_none=True)
-    return total / t.grad_accum
+    return float(total) / t.grad_accum
 
 
 def train(model, opt, run: Run, start_step: int = 0, history: History | None = None) -> History:

@@ -26,7 +26,7 @@ from stages.common.errors import PipelineError
 from stages.common.init_from import fingerprint as init_fingerprint
 from stages.common.io import atomic_dir, write_json
 from stages.common.params import load_section, load_seed
-from stages.common.runtime import cpu_has_bf16, pick_device, seed_everything
+from stages.common.runtime import pick_device, pick_precision, seed_everything
 from stages.pretrain import parallel
 from stages.pretrain.checkpoint import clear_partial, fingerprint, load_checkpoint, save_checkpoint
 from stages.pretrain.config import PretrainParams
@@ -44,15 +44,6 @@ TOKENIZER_DIR = Path("data/tokenizer")
 MODEL_DIR = Path("models/pretrain")
 CKPT_DIR = Path("models/pretrain_ckpt")
 METRICS_FILE = Path("metrics/pretrain.json")
-
-
-def pick_precision(want: str, device: str) -> str:
-    """bf16 on CUDA, or on a CPU with bf16 matrix instructions; fp32 elsewhere (it gains nothing)."""
-    if want != "auto":
-        return want
-    if device == "cuda":
-        return "bf16"
-    return "bf16" if cpu_has_bf16() else "fp32"
 
 
 def pretrain(
@@ -95,7 +86,13 @@ def pretrain(
     opt = make_optimizer(model, t, device)
     batches = {
         s: Batches(
-            tokens[s], np.random.default_rng(seed), torch.Generator().manual_seed(seed), m, meta, world
+            tokens[s],
+            np.random.default_rng(seed),
+            torch.Generator().manual_seed(seed),
+            m,
+            meta,
+            world,
+            prefetch=s == "train" and device == "cuda",
         )
         for s in tokens
     }

@@ -1,0 +1,168 @@
+"""The GPU check of issue 4, as one script to run on a lent GPU (it also runs on a CPU, smaller).
+
+    python benchmarks/gpu_check.py [--params profiles/gpu.yaml] [--steps 300] [--moe-steps 50]
+                                   [--set pretrain.model.n_layers=2 ...] [--out gpu_check]
+
+1. Trains the profile's pretrain model with the stage's own `pretrain()` (bf16 autocast,
+   fused AdamW, SDPA, torch.compile, prefetched batches: whatever the profile and device
+   pick) for `--steps` steps on data/tokens, and saves it as the stage does.
+2. Prints its tokens/s and MFU against the bf16 (or fp32) matmul peak measured on the
+   same device in the same run.
+3. Trains the same model with `--moe-experts` experts (top-2) for `--moe-steps` steps, once
+   with `moe.impl: hf` and once with `moe.impl: megablocks`, and prints both side by side.
+   Where megablocks cannot run (not installed, no CUDA), it prints exactly why. Both saved
+   models are loaded back with AutoModelForCausalLM and their weight names and shapes
+   compared: the two backends must write the same format.
+
+Everything goes to `--out` (gpu_check.json, and each model's folder); the last lines are
+the rows for the README's benchmark table. `--set` changes any key of the profile the way
+`dvc exp run -S` does (the value is read as YAML).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import yaml  # noqa: E402
+
+from stages.common.errors import PipelineError  # noqa: E402
+from stages.common.params import parse, read_yaml  # noqa: E402
+from stages.pretrain.config import PretrainParams  # noqa: E402
+from stages.pretrain.run import pretrain  # noqa: E402
+
+
+def apply_sets(data: dict[str, Any], sets: list[str]) -> None:
+    """`key.sub=value` overrides, as `dvc exp run -S`; an unknown section is an error."""
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, such as pretrain.model.n_layers=2")
+        *parents, leaf = key.split(".")
+        node = data
+        for p in parents:
+            if not isinstance(node.get(p), dict):
+                raise SystemExit(f"--set {item!r}: {p!r} is not a section of the params file")
+            node = node[p]
+        node[leaf] = yaml.safe_load(raw)
+
+
+def configure(section: dict[str, Any], steps: int, experts: int = 0, impl: str = "hf") -> PretrainParams:
+    """The profile's pretrain section with a step budget, no checkpoints, one eval at the end."""
+    s = json.loads(json.dumps(section))  # a deep copy of plain YAML data
+    train = s.setdefault("train", {})
+    train.update(
+        max_steps=steps, max_tokens=0, checkpoint_every=0, eval_every=steps, log_every=max(1, steps // 10)
+    )
+    s["gpus"] = 1
+    if experts:
+        s.setdefault("model", {})["moe"] = {
+            **s["model"].get("moe", {}),
+            "n_experts": experts,
+            "top_k": 2,
+            "impl": impl,
+        }
+    return parse(PretrainParams, s, "pretrain")
+
+
+def weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder))
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def summary(m: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "tokens_per_s",
+        "mfu",
+        "mfu_peak",
+        "val_loss",
+        "train_loss",
+        "steps",
+        "params",
+        "precision",
+        "device",
+    )
+    return {k: m[k] for k in keys if k in m} | {"moe_impl": m.get("moe_impl")}
+
+
+def environment() -> dict[str, Any]:
+    import torch
+    import transformers
+
+    env = {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cuda": torch.cuda.is_available(),
+    }
+    if env["cuda"]:
+        env["gpu"] = torch.cuda.get_device_name(0)
+        env["capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
+    return env
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="profiles/gpu.yaml")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--moe-steps", type=int, default=50)
+    ap.add_argument("--moe-experts", type=int, default=8)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--tokens", default="data/tokens")
+    ap.add_argument("--tokenizer", default="data/tokenizer")
+    ap.add_argument("--out", default="gpu_check")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    data = read_yaml(args.params)
+    apply_sets(data, args.set)
+    seed, section = int(data["seed"]), data["pretrain"]
+    out = Path(args.out)
+    tokens, tokenizer = Path(args.tokens), Path(args.tokenizer)
+    report: dict[str, Any] = {"environment": environment(), "params": args.params, "set": args.set}
+    print(json.dumps(report["environment"]), flush=True)
+
+    t = time.perf_counter()
+    dense = pretrain(configure(section, args.steps), seed, tokens, tokenizer, out / "dense")
+    report["dense"] = summary(dense) | {"seconds": round(time.perf_counter() - t, 1)}
+    print("dense:", json.dumps(report["dense"]), flush=True)
+
+    report["moe"] = {}
+    for impl in ("hf", "megablocks"):
+        try:  # the params check already refuses megablocks on a CPU; pretrain() when it is not installed
+            cfg = configure(section, args.moe_steps, args.moe_experts, impl)
+            m = pretrain(cfg, seed, tokens, tokenizer, out / f"moe_{impl}")
+        except PipelineError as e:
+            report["moe"][impl] = {"error": str(e)}
+        else:
+            report["moe"][impl] = summary(m)
+        print(f"moe {impl}:", json.dumps(report["moe"][impl]), flush=True)
+    if all("error" not in r for r in report["moe"].values()):
+        same = weight_shapes(out / "moe_hf") == weight_shapes(out / "moe_megablocks")
+        report["moe"]["same_saved_format"] = same
+        print("moe: both backends save the same weight names and shapes:", same, flush=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"\n| {report['environment'].get('gpu', 'cpu')} | model | tokens/s | MFU |\n|---|---|---|---|")
+    rows = [("dense", report["dense"])] + [
+        (f"MoE {k}", v) for k, v in report["moe"].items() if isinstance(v, dict)
+    ]
+    for name, r in rows:
+        if "error" in r:
+            print(f"| | {name} | cannot run: {r['error']} | |")
+        else:
+            print(f"| | {name} ({r['precision']}) | {r['tokens_per_s']:,.0f} | {100 * r['mfu']:.1f}% |")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""benchmarks/gpu_check.py, the script for a lent GPU, run here on the CPU at a small size."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_pretrain import data  # noqa: F401  (the module fixture: a tokenizer and token files)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gpu_check  # noqa: E402
+
+SMALL = [
+    "pretrain.device=cpu",
+    "pretrain.model.n_layers=2",
+    "pretrain.model.n_heads=2",
+    "pretrain.model.n_kv_heads=2",
+    "pretrain.model.hidden_size=32",
+    "pretrain.model.ffn_size=64",
+    "pretrain.model.context_length=32",
+    "pretrain.train.batch_size=4",
+    "pretrain.train.grad_accum=2",
+    "pretrain.train.warmup_steps=1",
+    "pretrain.train.eval_batches=2",
+    "pretrain.train.compile=false",
+]
+
+
+def test_gpu_check_trains_dense_and_moe_and_says_why_megablocks_cannot_run(data, tmp_path, capsys):  # noqa: F811
+    argv = [
+        "--params",
+        str(ROOT / "profiles/gpu.yaml"),
+        "--steps",
+        "4",
+        "--moe-steps",
+        "2",
+        "--moe-experts",
+        "4",
+    ]
+    argv += ["--tokens", str(data / "tokens"), "--tokenizer", str(data / "tokenizer"), "--out", str(tmp_path)]
+    for s in SMALL:
+        argv += ["--set", s]
+    report = gpu_check.main(argv)
+    assert report == json.loads((tmp_path / "gpu_check.json").read_text())
+    dense = report["dense"]
+    assert (
+        dense["steps"] == 4
+        and dense["device"] == "cpu"
+        and dense["tokens_per_s"] > 0
+        and 0 < dense["mfu"] < 1
+    )
+    hf = report["moe"]["hf"]
+    assert hf["moe_impl"] == "hf" and hf["steps"] == 2
+    assert "megablocks needs CUDA" in report["moe"]["megablocks"]["error"]
+    from transformers import AutoModelForCausalLM
+
+    assert type(AutoModelForCausalLM.from_pretrained(str(tmp_path / "dense"))).__name__ == "LlamaForCausalLM"
+    out = capsys.readouterr().out
+    assert "| | dense (fp32) |" in out and "| | MoE megablocks | cannot run:" in out
+
+
+def test_gpu_check_set_names_a_bad_key():
+    with pytest.raises(SystemExit, match="not a section"):
+        gpu_check.apply_sets({"pretrain": {"model": {}}}, ["pretrain.modle.n_layers=2"])
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        gpu_check.apply_sets({}, ["pretrain.model.n_layers"])
