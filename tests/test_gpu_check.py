@@ -31,21 +31,24 @@ SMALL = [
 ]
 
 
-def test_gpu_check_trains_dense_and_moe_and_says_why_megablocks_cannot_run(data, tmp_path, capsys):  # noqa: F811
-    argv = [
-        "--params",
-        str(ROOT / "profiles/gpu.yaml"),
-        "--steps",
-        "4",
-        "--moe-steps",
-        "2",
+def small_argv(folder: Path, out: Path, steps: int) -> list[str]:
+    argv = ["--params", str(ROOT / "profiles/gpu.yaml"), "--steps", str(steps), "--moe-steps", "2"]
+    argv += [
         "--moe-experts",
         "4",
+        "--tokens",
+        str(folder / "tokens"),
+        "--tokenizer",
+        str(folder / "tokenizer"),
     ]
-    argv += ["--tokens", str(data / "tokens"), "--tokenizer", str(data / "tokenizer"), "--out", str(tmp_path)]
+    argv += ["--out", str(out)]
     for s in SMALL:
         argv += ["--set", s]
-    report = gpu_check.main(argv)
+    return argv
+
+
+def test_gpu_check_trains_dense_and_moe_and_says_why_megablocks_cannot_run(data, tmp_path, capsys):  # noqa: F811
+    report = gpu_check.main(small_argv(data, tmp_path, steps=4))
     assert report == json.loads((tmp_path / "gpu_check.json").read_text())
     dense = report["dense"]
     assert (
@@ -62,6 +65,25 @@ def test_gpu_check_trains_dense_and_moe_and_says_why_megablocks_cannot_run(data,
     assert type(AutoModelForCausalLM.from_pretrained(str(tmp_path / "dense"))).__name__ == "LlamaForCausalLM"
     out = capsys.readouterr().out
     assert "| | dense (fp32) |" in out and "| | MoE megablocks | cannot run:" in out
+
+
+def test_a_failing_part_is_recorded_with_its_reason_and_the_check_goes_on(data, tmp_path, monkeypatch):  # noqa: F811
+    real = gpu_check.pretrain
+
+    def pretrain(cfg, seed, tokens, tokenizer, out):
+        if out.name == "moe_hf":
+            raise RuntimeError("grouped GEMM kernel failed")
+        return real(cfg, seed, tokens, tokenizer, out)
+
+    monkeypatch.setattr(gpu_check, "pretrain", pretrain)
+    report = gpu_check.main(small_argv(data, tmp_path, steps=2))
+    assert report["dense"]["steps"] == 2
+    assert report["moe"]["hf"]["error"] == "RuntimeError: grouped GEMM kernel failed"
+    assert 'raise RuntimeError("grouped GEMM kernel failed")' in report["moe"]["hf"]["traceback"]
+    assert "megablocks needs CUDA" in report["moe"]["megablocks"]["error"]
+    assert json.loads((tmp_path / "gpu_check.json").read_text())["moe"]["hf"]["error"].startswith(
+        "RuntimeError"
+    )
 
 
 def test_gpu_check_set_names_a_bad_key():
