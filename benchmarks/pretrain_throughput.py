@@ -55,13 +55,16 @@ def make_nanogpt(shape, vocab: int, device: str):
     return step, None
 
 
-def make_ours(shape, vocab: int, precision: str, device: str, steps: int, compile: bool = False):
-    """The pretrain stage's own train_step on its own Batches; returns (step, FLOPs per token)."""
+def make_ours(
+    shape, vocab: int, precision: str, device: str, steps: int, compile: bool = False, ffn=None, build=None
+):
+    """The pretrain stage's own train_step on its own Batches; returns (step, FLOPs per token).
+    `build(model_params, meta)` replaces the stage's build_model (benchmarks/pretrain_ablation.py)."""
     import torch
 
     layers, heads, width, ctx, batch, _ = shape
     # A gated MLP of 8/3 x width has the weights of nanoGPT's 4 x width plain MLP.
-    ffn = int(round(8 * width / 3 / 8)) * 8
+    ffn = ffn or int(round(8 * width / 3 / 8)) * 8
     cfg = parse(
         PretrainParams,
         {
@@ -80,7 +83,7 @@ def make_ours(shape, vocab: int, precision: str, device: str, steps: int, compil
     )
     meta = {"vocab_size": vocab, "eos_id": 0, "pad_id": 0, "mask_id": 0, "n_tokens": {}}
     torch.manual_seed(0)
-    model = build_model(cfg.model, meta).to(device)
+    model = (build or build_model)(cfg.model, meta).to(device)
     opt = make_optimizer(model, cfg.train, device)
     tokens = np.random.default_rng(0).integers(0, vocab, size=200_000).astype(np.uint16)
     src = Batches(tokens, np.random.default_rng(0), torch.Generator().manual_seed(0), cfg.model, meta)
@@ -90,15 +93,19 @@ def make_ours(shape, vocab: int, precision: str, device: str, steps: int, compil
     return (lambda s: train_step(runner, opt, run, s)), fpt
 
 
-def interleaved(steppers: dict, steps: int, device: str) -> dict[str, list[float]]:
+def interleaved(steppers: dict, steps: int, device: str, first: dict | None = None) -> dict[str, list[float]]:
     """Seconds per step of each stepper, taking turns step by step after 3 warm-up steps each
     (allocator, kernel choice, compilation), so that a slower or busier stretch of the machine
-    falls on all of them alike and the per-step ratios compare like with like."""
+    falls on all of them alike and the per-step ratios compare like with like. `first`, when
+    given, receives each stepper's first-step seconds (what compiling costs)."""
     import torch
 
-    for step in steppers.values():
+    for name, step in steppers.items():
         for i in range(3):
+            t = time.perf_counter()
             step(i)
+            if i == 0 and first is not None:
+                first[name] = time.perf_counter() - t
     times: dict[str, list[float]] = {name: [] for name in steppers}
     for i in range(steps):
         for name, step in steppers.items():
