@@ -9,7 +9,7 @@ arithmetic with one fused qkv_proj and one fused gate_up_proj; `+compile` is tor
 `+autotune` its max-autotune-no-cudagraphs mode, `+math` SDPA's math kernel instead of the
 flash one. nanoGPT's step (benchmarks/nanogpt_ref.py) takes its turn beside them, and the
 ratio printed is the median over turns of nanoGPT's step time over the variant's (quartiles).
-`--profile` then prints the top operators of nanoGPT and of the compiled Llama step
+`--profile` then prints the top operators of nanoGPT and of our step, eager and compiled
 (torch.profiler, 3 steps each, self CPU time). The default profile's shape and vocabulary:
 `--shape 4,4,256,256,16 --vocab 8192 --ffn 688 --variants llama,llama+compile`.
 """
@@ -76,6 +76,7 @@ def profile(shape, vocab: int, ffn) -> None:
 
     for name, (step, _) in (
         ("nanoGPT", make_nanogpt(shape, vocab, "cpu")),
+        ("ours eager", make_ours(shape, vocab, "fp32", "cpu", 6, ffn=ffn)),
         ("ours compiled", make_ours(shape, vocab, "fp32", "cpu", 6, compile=True, ffn=ffn)),
     ):
         for i in range(3):
