@@ -25,6 +25,7 @@ may be missing where it cannot be built). `--set` changes any key of the profile
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import sys
@@ -60,7 +61,7 @@ def apply_sets(data: dict[str, Any], sets: list[str]) -> None:
 
 def configure(section: dict[str, Any], steps: int, experts: int = 0, impl: str = "hf") -> PretrainParams:
     """The profile's pretrain section with a step budget, no checkpoints, one eval at the end."""
-    s = json.loads(json.dumps(section))  # a deep copy of plain YAML data
+    s = copy.deepcopy(section)
     train = s.setdefault("train", {})
     train.update(
         max_steps=steps, max_tokens=0, checkpoint_every=0, eval_every=steps, log_every=max(1, steps // 10)

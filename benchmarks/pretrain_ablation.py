@@ -74,10 +74,10 @@ def profile(shape, vocab: int, ffn) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    for name, (step, _) in (
+    for name, step in (
         ("nanoGPT", make_nanogpt(shape, vocab, "cpu")),
-        ("ours eager", make_ours(shape, vocab, "fp32", "cpu", 6, ffn=ffn)),
-        ("ours compiled", make_ours(shape, vocab, "fp32", "cpu", 6, compile=True, ffn=ffn)),
+        ("ours eager", make_ours(shape, vocab, "fp32", "cpu", 6, ffn=ffn)[0]),
+        ("ours compiled", make_ours(shape, vocab, "fp32", "cpu", 6, compile=True, ffn=ffn)[0]),
     ):
         for i in range(3):
             step(i)
@@ -101,7 +101,7 @@ def main() -> None:
 
     shape = (*map(int, args.shape.split(",")), 0)
     tokens = shape[3] * shape[4]
-    steppers = {"nanoGPT": make_nanogpt(shape, args.vocab, "cpu")[0]}
+    steppers = {"nanoGPT": make_nanogpt(shape, args.vocab, "cpu")}
     for name in args.variants.split(","):
         steppers[name] = make_variant(name, shape, args.vocab, args.steps, args.ffn)
     print(

@@ -52,7 +52,7 @@ def make_nanogpt(shape, vocab: int, device: str):
         y = torch.stack([data[i + 1 : i + 1 + ctx] for i in ix]).to(device)
         nanogpt_ref.step(model, opt, x, y)
 
-    return step, None
+    return step
 
 
 def make_ours(
@@ -147,7 +147,7 @@ def main() -> None:
         for shape in SHAPES:
             name = f"{shape[0]}x{shape[1]}x{shape[2]} ctx{shape[3]} batch{shape[4]}"
             tokens = shape[3] * shape[4]
-            steppers, fpts = {"nanoGPT": make_nanogpt(shape, args.vocab, device)[0]}, {}
+            steppers, fpts = {"nanoGPT": make_nanogpt(shape, args.vocab, device)}, {}
             for prec in peaks:
                 for comp in args.compile.split(","):
                     key = f"ours {prec} compile={comp}"
