@@ -1,4 +1,4 @@
-"""Near-duplicate quality per method on a real plagiarism corpus, by issue 3's definition.
+"""Near-duplicate quality per method on a real plagiarism corpus (Clough & Stevenson).
 
     python benchmarks/dedup_quality.py [--ngram 5] [--num-perm 128] [--methods minhash containment]
 
@@ -8,7 +8,7 @@ into the pipeline cache): 95 answers, each written about one of 5 Wikipedia arti
 labelled 0 original, 1 heavy revision, 2 light revision, 3 cut-and-paste. All 5 articles
 and 95 answers are deduplicated together; an answer counts as detected when it ends up
 in the same cluster as its source article. Positives are labels 2 and 3, negatives label
-0; label 1 (heavy revision) is left out of P/R/F1, as the issue asks.
+0; label 1 (heavy revision) is left out of P/R/F1: it is neither a copy nor an original.
 
 "Originals merged" counts the pairs of originals that share a cluster: two label-0
 answers, a label-0 answer and any article, or two articles. The goal is 0 at every

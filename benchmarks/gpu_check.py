@@ -1,4 +1,4 @@
-"""The GPU check of issue 4, as one script to run on a lent GPU (it also runs on a CPU, smaller).
+"""The GPU check, as one script to run on a lent GPU (it also runs on a CPU, smaller).
 
     python benchmarks/gpu_check.py [--params profiles/gpu.yaml] [--steps 300] [--moe-steps 50]
                                    [--set pretrain.model.n_layers=2 ...] [--out gpu_check]
@@ -15,8 +15,8 @@
    compared: the two backends must write the same format.
 
 Everything goes to `--out` (gpu_check.json, rewritten after each run so a crash or a time
-limit keeps what ran, and each model's folder); the last lines are the rows for the README's
-benchmark table. A run that fails is recorded with its error (and traceback) and the check
+limit keeps what ran, and each model's folder); the last lines are the rows for the table in
+benchmarks/README.md. A run that fails is recorded with its error (and traceback) and the check
 goes on; the exit status is 1 when the dense model or hf's MoE failed, 0 otherwise (megablocks
 may be missing where it cannot be built). `--set` changes any key of the profile the way
 `dvc exp run -S` does (the value is read as YAML).

@@ -1,6 +1,6 @@
 """nanoGPT's model and training step, rebuilt from its description, as the reference in the same run.
 
-The issue's reference figures come from nanoGPT's `train.py` (fp32 on a CPU, compile off,
+The reference figures for nanoGPT come from its `train.py` (fp32 on a CPU, compile off,
 dropout 0, bias off). Comparing against figures taken on another CPU says little, so
 `pretrain_throughput.py` times this model on the same machine, in the same process, on the
 same random tokens. It is the same arithmetic as nanoGPT's GPT: learned positions, pre-norm

@@ -31,7 +31,7 @@ from stages.pretrain.flops import measure_peak_flops, train_flops_per_token  # n
 from stages.pretrain.loop import Batches, Run, make_optimizer, train_step  # noqa: E402
 from stages.pretrain.model import build_model, compiled, matmul_params  # noqa: E402
 
-# (layers, heads, width, context, batch, nanoGPT fp32 tokens/s on the 2-core CPU)
+# (layers, heads, width, context, batch, nanoGPT fp32 tokens/s on the reference 2-core CPU)
 SHAPES = ((4, 4, 128, 64, 12, 25_200), (6, 6, 384, 256, 16, 2_600))
 
 

