@@ -294,7 +294,10 @@ def test_empty_test_split_is_na_with_reason(workspace):
     flat = json.loads((workspace / "metrics/metrics.json").read_text())
     assert flat["classify.test.acc"] == flat["classify.tfidf.test.macro_f1"] == "n/a"
     detail = json.loads((workspace / "metrics/evaluate/classify.json").read_text())
-    assert "no rows" in detail["na"]["classify.test.acc"] and "no rows" in detail["na"]["classify.tfidf.test.acc"]
+    assert (
+        "no rows" in detail["na"]["classify.test.acc"]
+        and "no rows" in detail["na"]["classify.tfidf.test.acc"]
+    )
 
 
 def test_missing_finetuned_model_names_path_and_leaves_old_metrics(workspace):
@@ -326,3 +329,37 @@ def test_bad_evaluate_param_names_the_key():
         parse(EvaluateParams, {"lm": {"mask_prob": 1.5}}, "evaluate")
     with pytest.raises(ParamsError, match=r"unknown key\(s\) \['ppl_max_batches'\]"):
         parse(EvaluateParams, {"ppl_max_batches": 5}, "evaluate")
+
+
+def test_a_family_that_breaks_its_manifest_contract_is_named():
+    from stages.common.manifest import COUNT, FRACTION, SECONDS, Metric
+    from stages.evaluate.run import check_family
+
+    declared = [Metric("x.acc", "x", "accuracy", FRACTION, "higher"), Metric("x.n", "x", "rows", COUNT)]
+    check_family("x", {"x.acc": "n/a", "x.n": 3}, {"na": {"x.acc": "no model"}}, declared)  # holds
+    with pytest.raises(RuntimeError, match=r"family x: writes undeclared key\(s\) \['x.f1'\]"):
+        check_family("x", {"x.acc": 0.5, "x.n": 3, "x.f1": 0.4}, {}, declared)
+    with pytest.raises(RuntimeError, match=r"does not write declared key\(s\) \['x.n'\]"):
+        check_family("x", {"x.acc": 0.5}, {}, declared)
+    with pytest.raises(RuntimeError, match=r"n/a key\(s\) \['x.acc'\] with no reason"):
+        check_family("x", {"x.acc": "n/a", "x.n": 3}, {"na": {"acc": "filed under a short name"}}, declared)
+    with pytest.raises(ValueError, match="a timing .* takes no direction"):
+        Metric("x.train_time_s", "x", "training time", SECONDS, "lower")
+
+
+def test_manifest_declares_every_key_once_with_known_baselines(workspace):
+    from stages.common.manifest import read
+    from stages.evaluate.run import FAMILIES
+
+    run.main()
+    manifest = read(workspace / "metrics/manifest.json")
+    flat = json.loads((workspace / "metrics/metrics.json").read_text())
+    assert set(manifest.metrics) == set(flat) and len(manifest.families) == len(FAMILIES)
+    assert all(b in manifest.metrics for m in manifest.metrics.values() for b in m.baselines)
+    loss = manifest.metrics["pretrain.val_loss"]
+    assert (loss.unit, loss.direction, loss.baselines) == (
+        "nats/token",
+        "lower",
+        ("pretrain.unigram.val_loss",),
+    )
+    assert manifest.metrics["pretrain.val_mlm_loss"].objective == "mlm"
