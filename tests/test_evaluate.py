@@ -111,7 +111,7 @@ def test_clm_loss_ppl_bpb_match_a_manual_computation(tmp_path):
     # An untrained model is near uniform, so the unigram baseline on skewed data beats it.
     assert flat["pretrain.unigram.val_loss"] < flat["pretrain.val_loss"]
     assert flat["pretrain.val_mlm_pseudo_ppl"] == "n/a"
-    assert "causal" in detail["na"]["val_mlm_pseudo_ppl"]
+    assert "causal" in detail["na"]["pretrain.val_mlm_pseudo_ppl"]
 
 
 def test_unigram_baseline_arithmetic():
@@ -125,14 +125,14 @@ def test_missing_bytes_and_short_valid_are_na_not_zero(tmp_path):
     write_tokens(tmp_path, n_bytes=False)
     save_clm(tmp_path / "models" / "pretrain")
     flat, detail = lm.evaluate_lm(Cfg, 1, "cpu", tmp_path / "data/tokens", tmp_path / "models/pretrain")
-    assert flat["pretrain.val_bpb"] == "n/a" and "n_bytes" in detail["na"]["val_bpb"]
+    assert flat["pretrain.val_bpb"] == "n/a" and "n_bytes" in detail["na"]["pretrain.val_bpb"]
     assert isinstance(flat["pretrain.val_loss"], float)
 
     short = tmp_path / "short"
     write_tokens(short, n_valid=5)
     save_clm(short / "models" / "pretrain")
     flat, detail = lm.evaluate_lm(Cfg, 1, "cpu", short / "data/tokens", short / "models/pretrain")
-    assert flat["pretrain.val_loss"] == "n/a" and "fewer than one window" in detail["na"]["val_loss"]
+    assert flat["pretrain.val_loss"] == "n/a" and "fewer than one window" in detail["na"]["pretrain.val_loss"]
     assert flat["pretrain.val_target_tokens"] == 0
 
 
@@ -149,7 +149,7 @@ def test_mlm_model_reports_pseudo_perplexity_only(tmp_path):
     runs = [lm.evaluate_lm(Cfg, 7, "cpu", tmp_path / "data/tokens", tmp_path / "m") for _ in range(2)]
     (flat, detail), (again, _) = runs
     assert flat["pretrain.val_loss"] == flat["pretrain.val_bpb"] == "n/a"
-    assert "masked LM" in detail["na"]["val_loss"]
+    assert "masked LM" in detail["na"]["pretrain.val_loss"]
     assert flat["pretrain.val_mlm_pseudo_ppl"] == pytest.approx(math.exp(flat["pretrain.val_mlm_loss"]))
     assert flat == again  # the mask is seeded
     assert "pseudo-perplexity" in detail["method"]
@@ -294,7 +294,10 @@ def test_empty_test_split_is_na_with_reason(workspace):
     flat = json.loads((workspace / "metrics/metrics.json").read_text())
     assert flat["classify.test.acc"] == flat["classify.tfidf.test.macro_f1"] == "n/a"
     detail = json.loads((workspace / "metrics/evaluate/classify.json").read_text())
-    assert "no rows" in detail["na"]["model"]
+    assert (
+        "no rows" in detail["na"]["classify.test.acc"]
+        and "no rows" in detail["na"]["classify.tfidf.test.acc"]
+    )
 
 
 def test_missing_finetuned_model_names_path_and_leaves_old_metrics(workspace):
@@ -326,3 +329,37 @@ def test_bad_evaluate_param_names_the_key():
         parse(EvaluateParams, {"lm": {"mask_prob": 1.5}}, "evaluate")
     with pytest.raises(ParamsError, match=r"unknown key\(s\) \['ppl_max_batches'\]"):
         parse(EvaluateParams, {"ppl_max_batches": 5}, "evaluate")
+
+
+def test_a_family_that_breaks_its_manifest_contract_is_named():
+    from stages.common.manifest import COUNT, FRACTION, SECONDS, Metric
+    from stages.evaluate.run import check_family
+
+    declared = [Metric("x.acc", "x", "accuracy", FRACTION, "higher"), Metric("x.n", "x", "rows", COUNT)]
+    check_family("x", {"x.acc": "n/a", "x.n": 3}, {"na": {"x.acc": "no model"}}, declared)  # holds
+    with pytest.raises(RuntimeError, match=r"family x: writes undeclared key\(s\) \['x.f1'\]"):
+        check_family("x", {"x.acc": 0.5, "x.n": 3, "x.f1": 0.4}, {}, declared)
+    with pytest.raises(RuntimeError, match=r"does not write declared key\(s\) \['x.n'\]"):
+        check_family("x", {"x.acc": 0.5}, {}, declared)
+    with pytest.raises(RuntimeError, match=r"n/a key\(s\) \['x.acc'\] with no reason"):
+        check_family("x", {"x.acc": "n/a", "x.n": 3}, {"na": {"acc": "filed under a short name"}}, declared)
+    with pytest.raises(ValueError, match="a timing .* takes no direction"):
+        Metric("x.train_time_s", "x", "training time", SECONDS, "lower")
+
+
+def test_manifest_declares_every_key_once_with_known_baselines(workspace):
+    from stages.common.manifest import read
+    from stages.evaluate.run import FAMILIES
+
+    run.main()
+    manifest = read(workspace / "metrics/manifest.json")
+    flat = json.loads((workspace / "metrics/metrics.json").read_text())
+    assert set(manifest.metrics) == set(flat) and len(manifest.families) == len(FAMILIES)
+    assert all(b in manifest.metrics for m in manifest.metrics.values() for b in m.baselines)
+    loss = manifest.metrics["pretrain.val_loss"]
+    assert (loss.unit, loss.direction, loss.baselines) == (
+        "nats/token",
+        "lower",
+        ("pretrain.unigram.val_loss",),
+    )
+    assert manifest.metrics["pretrain.val_mlm_loss"].objective == "mlm"

@@ -11,6 +11,7 @@ import pytest
 from test_evaluate import WORDS, save_clm, workspace  # noqa: F401 (workspace is a fixture)
 
 from stages.common.errors import DataError
+from stages.common.manifest import read as read_manifest
 from stages.evaluate import domain, run
 from stages.evaluate.config import EvaluateParams
 from stages.evaluate.context import Context
@@ -94,7 +95,7 @@ def test_missing_data_is_na_and_half_written_tuned_model_is_an_error(tmp_path, m
 
 
 def test_families_run_in_order_and_absent_ones_are_na_with_reasons(workspace):  # noqa: F811
-    names = [name for name, _ in run.FAMILIES]
+    names = [family.name for family in run.FAMILIES]
     assert names == ["pretrain", "domain", "classify", "adversarial", "ner", "fewshot", "robust", "privacy"]
     run.main()
     flat = json.loads((workspace / "metrics/metrics.json").read_text())
@@ -112,3 +113,13 @@ def test_families_run_in_order_and_absent_ones_are_na_with_reasons(workspace):  
     assert "does not build ner" in details["ner"]["na"]["ner.gold.f1"]
     assert isinstance(flat["fewshot.k1.acc"], float) and isinstance(flat["classify.attack.n_correct"], int)
     assert sorted(p.name for p in (workspace / "metrics/confusion").iterdir()) == ["classify.json"]
+    # The manifest describes exactly the keys written, each family's where it computes them.
+    manifest = read_manifest(workspace / "metrics/manifest.json")
+    assert list(manifest.metrics) and set(manifest.metrics) == set(flat)
+    assert [f.name for f in manifest.families] == names
+    assert manifest.family("adversarial").data == "data/tasks/classify/test.parquet"
+    assert manifest.metrics["classify.attack.success_rate"].family == "robust"
+    assert manifest.metrics["adversarial.test.acc"].baselines == (
+        "adversarial.majority.test.acc",
+        "adversarial.tfidf.test.acc",
+    )

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from stages.common.manifest import read as read_manifest
+from stages.common.params import parse, read_yaml
+from stages.evaluate.config import EvaluateParams
+from stages.evaluate.context import Context
+from stages.evaluate.run import build_manifest
 from stages.report import run
 from stages.report.diff import diff_markdown, direction, verdict
 from stages.report.sources import find_count
+
+REPO = Path(__file__).resolve().parents[1]
 
 PARAMS = "seed: 1\n" + "".join(
     f"{s}: {{}}\n"
@@ -40,12 +47,19 @@ def write(path: Path, obj) -> None:
     path.write_text(json.dumps(obj) if not isinstance(obj, str) else obj)
 
 
+def manifest_json(tasks=("classify", "adversarial", "domain", "ner")) -> dict:
+    """The manifest evaluate writes for the repository's params.yaml."""
+    cfg = parse(EvaluateParams, read_yaml(REPO / "params.yaml")["evaluate"], "evaluate")
+    return build_manifest(Context(cfg, 1, "cpu", tasks)).to_json()
+
+
 @pytest.fixture
 def fake_metrics(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "params.yaml", PARAMS)
     m = tmp_path / "metrics"
     write(m / "metrics.json", FLAT)
+    write(m / "manifest.json", manifest_json())
     write(m / "evaluate/pretrain.json", {
         "objective": "clm", "uniform_loss": 9.01, "target_tokens": 4096, "bytes_estimated": 16384, "windows": 16, "context_length": 256,
         "method": "causal LM", "na": {"val_mlm_loss": "the pretrained model is causal; masked-LM metrics do not apply to it"},
@@ -53,7 +67,8 @@ def fake_metrics(tmp_path, monkeypatch):
     write(m / "evaluate/classify.json", {
         "labels": ["negative", "positive"], "test_class_counts": [110, 90], "method": "bootstrap",
         "systems": {"model": {"confusion": [[90, 20], [18, 72]]}},
-        "na": {"tfidf": "data/tasks/classify/train.parquet has a single class"},
+        "na": {f"classify.tfidf.test.{k}": "data/tasks/classify/train.parquet has a single class"
+               for k in ("acc", "macro_f1", "acc_ci_low", "acc_ci_high", "macro_f1_ci_low", "macro_f1_ci_high")},
     })  # fmt: skip
     write(m / "collect.json", {"sources": {"wiki": {"docs": 200}}, "docs": 1000, "chars": 5_000_000})
     write(m / "clean.json", {"totals": {"docs_in": 1000, "docs_out": 800, "chars_out": 4_000_000}})
@@ -104,13 +119,20 @@ def test_find_count_prefers_shallow_and_sums_splits():
     assert find_count({"x": 1}, ("docs",)) == (None, None)
 
 
-def test_verdicts_follow_metric_direction():
-    assert direction("pretrain.val_bpb") == "lower" and direction("classify.test.macro_f1") == "higher"
-    assert verdict("pretrain.val_loss", 3.0, 2.5) == "better"
-    assert verdict("classify.test.acc", 0.8, 0.7) == "worse"
-    assert verdict("classify.test.n", 10, 12) == "changed"
-    assert verdict("classify.tfidf.test.acc", "n/a", 0.7) == "now measured"
-    assert verdict("x.acc", None, 0.7) == "added"
+def test_verdicts_follow_the_manifest_direction(tmp_path):
+    write(tmp_path / "manifest.json", manifest_json())
+    manifest = read_manifest(tmp_path / "manifest.json")
+    m = "metrics/metrics.json"
+    assert direction(m, "pretrain.val_bpb", manifest) == "lower"
+    assert direction(m, "classify.test.macro_f1", manifest) == "higher"
+    assert direction(m, "classify.test.n", manifest) is None
+    assert direction(m, "x.acc", manifest) is None  # a key the manifest does not describe
+    # Other metrics files are not in the manifest: no verdict, whatever their keys are called.
+    assert direction("metrics/pretrain.json", "val_loss", manifest) is None
+    assert direction(m, "pretrain.val_loss", None) is None
+    assert verdict(3.0, 2.5, "lower") == "better" and verdict(0.8, 0.7, "higher") == "worse"
+    assert verdict(10, 12, None) == "changed" and verdict(0.7, 0.7, "higher") == "same"
+    assert verdict("n/a", 0.7, "higher") == "now measured" and verdict(None, 0.7, "higher") == "added"
 
 
 def git(repo: Path, *args: str) -> None:
@@ -123,7 +145,9 @@ def test_against_diff_in_a_temporary_git_dvc_repo(tmp_path, monkeypatch):
     git(tmp_path, "config", "user.name", "Test")
     git(tmp_path, "config", "user.email", "test@example.com")
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True, env={**os.environ})
-    write(tmp_path / "dvc.yaml", "metrics:\n  - metrics/metrics.json\n")
+    write(tmp_path / "dvc.yaml", "metrics:\n  - metrics/metrics.json\n  - metrics/pretrain.json\n")
+    write(tmp_path / "metrics/manifest.json", manifest_json())
+    write(tmp_path / "metrics/pretrain.json", {"tokens_per_s": 2000.0, "train_time_s": 700.0})
     write(tmp_path / "params.yaml", "evaluate:\n  batch_size: 16\n")
     write(
         tmp_path / "metrics/metrics.json",
@@ -136,6 +160,7 @@ def test_against_diff_in_a_temporary_git_dvc_repo(tmp_path, monkeypatch):
         tmp_path / "metrics/metrics.json",
         {"pretrain.val_loss": 3.0, "classify.test.acc": 0.7, "classify.test.n": 10},
     )
+    write(tmp_path / "metrics/pretrain.json", {"tokens_per_s": 2500.0, "train_time_s": 600.0})
     git(tmp_path, "commit", "-qam", "second")
     monkeypatch.chdir(tmp_path)
     from stages.report.diff import against
@@ -146,6 +171,9 @@ def test_against_diff_in_a_temporary_git_dvc_repo(tmp_path, monkeypatch):
     assert "| `classify.test.acc` | 0.8 | 0.7 | -0.1 | worse |" in md
     assert "| `evaluate.batch_size` | 16 | 32 |" in md
     assert "classify.test.n" not in md  # unchanged metrics are left out
+    # Timings are not quality metrics: changed, never better or worse.
+    assert "| `tokens_per_s` | 2000 | 2500 | 500 | changed |" in md
+    assert "| `train_time_s` | 700 | 600 | -100 | changed |" in md
 
 
 def test_diff_markdown_groups_other_metric_files_by_name():
@@ -154,4 +182,4 @@ def test_diff_markdown_groups_other_metric_files_by_name():
         {"metrics/finetune/classify.json": {"best_valid_accuracy": {"old": 0.5, "new": 0.6, "diff": 0.1}}},
         {},
     )
-    assert "### finetune/classify" in md and "| better |" in md and "No params changed." in md
+    assert "### finetune/classify" in md and "| changed |" in md and "No params changed." in md

@@ -7,11 +7,12 @@ import math
 from pathlib import Path
 
 import pytest
-from test_report import PARAMS, write
+from test_report import PARAMS, manifest_json, write
 
+from stages.common.manifest import read as read_manifest
 from stages.report import run
 from stages.report.diff import diff_markdown, direction, group_of, verdict
-from stages.report.families import family_of, na_reason
+from stages.report.families import OTHER, family_of, na_reason
 from stages.report.sections import canary_chance
 
 NA = "n/a"
@@ -54,10 +55,11 @@ FLAT = {
     "mystery.score": 7,
 }  # fmt: skip
 DETAILS = {  # as evaluate writes them: reasons under "na", by full key or by system
-    "domain": {"method": "bpb over UTF-8 bytes", "na": {"domain.tuned.test_bpb": "byte count missing",
+    "domain": {"method": "bpb over UTF-8 bytes", "pretrain": {"objective": "clm"}, "tuned": {"objective": "clm"}, "na": {"domain.tuned.test_bpb": "byte count missing",
                "domain.pretrain.test_mlm_loss": CAUSAL, "domain.tuned.test_mlm_loss": CAUSAL}},
     "fewshot": {"na": {"fewshot.k8.acc": "prompts of 8 demonstrations exceed the context"}},
-    "ner": {"na": {"dictionary": "data/tasks/ner/train.parquet has no entities"},
+    "ner": {"na": {f"ner.dictionary.gold.{k}": "data/tasks/ner/train.parquet has no entities"
+                   for k in ("precision", "recall", "f1", "PER.f1", "ORG.f1")},
             "systems": {"model": {"types": {"PER": {"support": 180}, "ORG": {"support": 120}}}}},
     "robust": {"na": {"classify.tfidf.attack.success_rate": "no test example is classified correctly"}},
     "adversarial": {"labels": ["negative", "positive"], "systems": {"model": {"confusion": [[80, 20], [22, 78]]}}},
@@ -68,6 +70,7 @@ DETAILS = {  # as evaluate writes them: reasons under "na", by full key or by sy
 def make_metrics(root: Path, flat: dict, details: dict) -> None:
     write(root / "params.yaml", PARAMS)
     write(root / "metrics/metrics.json", flat)
+    write(root / "metrics/manifest.json", manifest_json())
     for name, detail in details.items():
         write(root / f"metrics/evaluate/{name}.json", detail)
 
@@ -128,13 +131,28 @@ def test_every_family_renders_its_table_beside_baselines(every_family):
 
 def test_a_family_key_no_table_shows_is_listed_beside_its_family(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    make_metrics(tmp_path, FLAT | {"ner.gold.words_past_max_length": 2, "classify.test.brier": 0.2}, DETAILS)
+    flat = FLAT | {"pretrain.val_target_tokens": 4096, "ner.gold.words_past_max_length": 2}
+    make_metrics(tmp_path, flat, DETAILS)
     write(tmp_path / "params.yaml", PARAMS.replace("plots: true", "plots: false"))
     run.main([])
     text = (tmp_path / "reports/report.md").read_text()
-    ner = text.split("## Named entities")[1].split("\n## ")[0]
-    assert "More `ner` figures:" in ner and "| `ner.gold.words_past_max_length` | 2 |" in ner
-    assert "| `classify.test.brier` | 0.2 |" in text.split("## Task `classify`")[1].split("\n## ")[0]
+    lm = text.split("## Language model")[1].split("\n## ")[0]
+    assert "More `pretrain` figures:" in lm and "| `pretrain.val_target_tokens` | 4,096 |" in lm
+    # A key the manifest does not describe is not guessed into a family by its name.
+    other = text.split("## Other metrics")[1]
+    assert (
+        "| `ner.gold.words_past_max_length` | 2 |" in other and "words_past" not in text.split("## Other")[0]
+    )
+
+
+def test_without_a_manifest_every_figure_is_listed_and_the_fix_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_metrics(tmp_path, FLAT, DETAILS)
+    (tmp_path / "metrics/manifest.json").unlink()
+    run.main([])
+    text = (tmp_path / "reports/report.md").read_text()
+    assert "metrics/manifest.json is missing" in text and "run `dvc repro evaluate`" in text
+    assert "| `ner.gold.f1` | 0.545 |" in text.split("## Other metrics")[1]
 
 
 def test_family_all_na_skips_its_plot_with_a_note(tmp_path, monkeypatch):
@@ -158,7 +176,7 @@ def test_missing_families_are_named_not_an_error(tmp_path, monkeypatch):
     )
     run.main([])
     text = (tmp_path / "reports/report.md").read_text()
-    assert "Not in metrics/metrics.json (not configured or not evaluated): `domain`, `fewshot`, `robust`, `ner`, `privacy`, `adversarial`." in text  # fmt: skip
+    assert "Not in metrics/metrics.json (not configured or not evaluated): `adversarial`, `domain`, `fewshot`, `robust`, `ner`, `privacy`." in text  # fmt: skip
     assert "## Task `classify`" in text and "## Few-shot" not in text and "## Robustness" not in text
     assert not any(
         (tmp_path / "reports" / p).exists() for p in ("fewshot.png", "robustness.png", "ner_f1.png")
@@ -174,24 +192,30 @@ def test_plots_off_draws_nothing(tmp_path, monkeypatch):
     assert "skipped" not in (tmp_path / "reports/report.md").read_text()
 
 
-def test_families_and_na_reasons():
-    assert family_of("classify.attack.success_rate") == "robust"
+@pytest.fixture
+def manifest(tmp_path):
+    write(tmp_path / "manifest.json", manifest_json())
+    return read_manifest(tmp_path / "manifest.json")
+
+
+def test_families_come_from_the_manifest_and_reasons_from_the_key(manifest):
+    assert family_of("classify.attack.success_rate", manifest) == "robust"
     assert (
-        family_of("classify.perturbed.acc") == "robust"
-        and family_of("classify.tfidf.attack.n_flipped") == "robust"
+        family_of("classify.perturbed.acc", manifest)
+        == family_of("classify.tfidf.attack.n_flipped", manifest)
+        == "robust"
     )
+    assert family_of("adversarial.test.acc", manifest) == "adversarial"
+    assert family_of("adversarial.perturbed.acc", manifest) == "robust"
     assert (
-        family_of("adversarial.test.acc") == "adversarial"
-        and family_of("adversarial.perturbed.acc") == "robust"
+        family_of("classify.tfidf.test.acc", manifest) == "classify"
+        and family_of("ner.gold.PER.f1", manifest) == "ner"
     )
-    assert family_of("classify.tfidf.test.acc") == "classify" and family_of("ner.gold.PER.f1") == "ner"
-    assert na_reason("ner.spacy.gold.f1", [None, {"na": {"spacy": "no model"}}]) == "no model"
-    assert (
-        na_reason("pretrain.unigram.val_mlm_loss", [{"na": {"unigram.val_mlm_loss": "causal"}}]) == "causal"
-    )
-    assert na_reason("privacy.canary.rank_mean", [{"na": {}, "reason": "count is 0"}]) == "count is 0"
-    assert na_reason("domain.tuned.test_ppl", [{"na": {"pretrain": "x"}}]) is None
-    assert na_reason("classify.test.acc", [{"na": {"tfidf": "one class", "model": "no rows"}}]) == "no rows"
+    assert family_of("mystery.score", manifest) == OTHER and family_of("pretrain.val_loss", None) == OTHER
+    assert na_reason("ner.spacy.gold.f1", {"na": {"ner.spacy.gold.f1": "no model"}}) == "no model"
+    assert na_reason("ner.spacy.gold.f1", {"na": "few-shot is off"}) == "few-shot is off"
+    assert na_reason("domain.tuned.test_ppl", {"na": {"domain.pretrain.test_ppl": "x"}}) is None
+    assert na_reason("classify.test.acc", None) is None
 
 
 def test_canary_chance_is_the_uniform_rank_expectation():
@@ -212,27 +236,34 @@ def test_canary_chance_is_the_uniform_rank_expectation():
         ("privacy.canary.rank_mean", "higher"),
         ("privacy.canary.exposure_max_possible", None), ("privacy.samples.n", None), ("ner.gold.n_sentences", None),
         ("ner.gold.n_entities", None), ("classify.test.n", None), ("privacy.canary.count", None),
-        ("privacy.canary.in_training_data", None), ("classify.attack.n_attacked", None),
+        ("privacy.canary.in_training_data", None), ("classify.attack.n_correct", None),
+        # Where the old name-based rules guessed wrong: sample size, redaction placeholders,
+        # prompts cut to fit and interval bounds say nothing about quality.
+        ("privacy.samples.chars", None), ("privacy.samples.placeholders", None), ("fewshot.k8.truncated", None),
+        ("classify.test.acc_ci_low", None), ("fewshot.chance.acc", None),
     ],
 )  # fmt: skip
-def test_direction_of_every_family_key(key, better):
-    assert direction(key) == better
+def test_direction_of_every_family_key(manifest, key, better):
+    assert direction("metrics/metrics.json", key, manifest) == better
 
 
-def test_verdicts_for_new_keys_and_na_transitions():
-    assert verdict("privacy.canary.rank_mean", 10.0, 400.0) == "better"
-    assert verdict("privacy.canary.exposure_mean", 2.0, 6.0) == "worse"
-    assert verdict("classify.attack.success_rate", 0.5, 0.3) == "better"
-    assert verdict("ner.gold.n_sentences", 100, 120) == "changed"
-    assert verdict("ner.gold.f1", 0.5, NA) == "now n/a" and verdict("ner.gold.f1", NA, 0.5) == "now measured"
+def test_verdicts_for_new_keys_and_na_transitions(manifest):
+    def judge(key, old, new):
+        return verdict(old, new, direction("metrics/metrics.json", key, manifest))
+
+    assert judge("privacy.canary.rank_mean", 10.0, 400.0) == "better"
+    assert judge("privacy.canary.exposure_mean", 2.0, 6.0) == "worse"
+    assert judge("classify.attack.success_rate", 0.5, 0.3) == "better"
+    assert judge("ner.gold.n_sentences", 100, 120) == "changed"
+    assert judge("ner.gold.f1", 0.5, NA) == "now n/a" and judge("ner.gold.f1", NA, 0.5) == "now measured"
 
 
-def test_diff_groups_metrics_by_family():
+def test_diff_groups_metrics_by_family(manifest):
     change = {"old": 0.5, "new": 0.3, "diff": -0.2}
     md = diff_markdown("main", {"metrics/metrics.json": {"classify.attack.success_rate": change,
-                                                          "classify.test.acc": change}}, {})  # fmt: skip
+                                                          "classify.test.acc": change}}, {}, manifest)  # fmt: skip
     assert "### robust (1 better)" in md and "### classify (1 worse)" in md
-    assert group_of("metrics/metrics.json", "adversarial.perturbed.acc") == "robust"
-    assert group_of("metrics/metrics.json", "adversarial.test.acc") == "adversarial"
-    assert group_of("metrics/finetune/ner.json", "best_valid") == "finetune/ner"
-    assert group_of("params.yaml", "evaluate.fewshot.ks") == "evaluate"
+    assert group_of("metrics/metrics.json", "adversarial.perturbed.acc", manifest) == "robust"
+    assert group_of("metrics/metrics.json", "adversarial.test.acc", manifest) == "adversarial"
+    assert group_of("metrics/finetune/ner.json", "best_valid", manifest) == "finetune/ner"
+    assert group_of("params.yaml", "evaluate.fewshot.ks", manifest) == "evaluate"

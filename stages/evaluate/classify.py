@@ -17,17 +17,52 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError
+from stages.common.manifest import COUNT, FRACTION, Metric
+from stages.common.na import NA
 from stages.common.runtime import progress
 from stages.evaluate import paths
-from stages.evaluate.context import NA, Context, Result, na_result, not_finetuned
+from stages.evaluate.context import Context, Result, na_result, not_finetuned
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, tokenizer_size
 from stages.evaluate.stats import bootstrap_ci, point_scores
 
 log = logging.getLogger(__name__)
 
-SCORE_KEYS = ("acc", "macro_f1", "acc_ci_low", "acc_ci_high", "macro_f1_ci_low", "macro_f1_ci_high")
+# score -> (label, direction); interval bounds describe uncertainty, so no better or worse.
+SCORES = {
+    "acc": ("accuracy", "higher"),
+    "macro_f1": ("macro-F1", "higher"),
+    "acc_ci_low": ("accuracy CI low", None),
+    "acc_ci_high": ("accuracy CI high", None),
+    "macro_f1_ci_low": ("macro-F1 CI low", None),
+    "macro_f1_ci_high": ("macro-F1 CI high", None),
+}
+SCORE_KEYS = tuple(SCORES)
 # system name -> the key prefix under the task: the model itself has none, baselines their name.
 SYSTEMS = {"model": "", "majority": "majority.", "tfidf": "tfidf."}
+SYSTEM_LABELS = {
+    "model": "fine-tuned model",
+    "majority": "majority class",
+    "tfidf": "TF-IDF + logistic regression",
+}
+
+
+def metrics(ctx: Context | None, task: str) -> list[Metric]:
+    """The `<task>.*` keys: each score of the fine-tuned model beside the majority and TF-IDF baselines'."""
+    out = [Metric(f"{task}.test.n", task, "test examples", COUNT)]
+    for system, prefix in SYSTEMS.items():
+        for key, (label, direction) in SCORES.items():
+            baselines = tuple(f"{task}.{p}test.{key}" for p in SYSTEMS.values() if p) if not prefix else ()
+            out.append(
+                Metric(
+                    f"{task}.{prefix}test.{key}",
+                    task,
+                    f"{label}, {SYSTEM_LABELS[system]}",
+                    FRACTION,
+                    direction,
+                    baselines,
+                )
+            )
+    return out
 
 
 def read_split(task_dir: Path, split: str) -> tuple[list[str], np.ndarray]:
@@ -174,12 +209,15 @@ def evaluate_classify(
         baselines(preds, na, train, texts, task_dir, cfg, seed)
     flat: dict[str, Any] = {f"{task}.test.n": int(len(y))}
     systems: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
     for system, prefix in SYSTEMS.items():
         scores = score(y, preds[system], cfg, seed) if system in preds else {}
         systems[system] = (
             {**scores, "confusion": confusion(y, preds[system], k)} if scores else {"na": na[system]}
         )
         flat |= {f"{task}.{prefix}test.{key}": scores.get(key, NA) for key in SCORE_KEYS}
+        if system in na:
+            reasons |= {f"{task}.{prefix}test.{key}": na[system] for key in SCORE_KEYS}
     detail = {
         "task": task,
         "model": str(model_dir),
@@ -192,7 +230,7 @@ def evaluate_classify(
             f"percentile bootstrap over {cfg.bootstrap} paired resamples (seed {seed}); baselines: majority "
             "class of train, TF-IDF + logistic regression fitted on train"
         ),
-        "na": na,
+        "na": reasons,
     }
     model_preds = preds.get("model", np.zeros(0, dtype=np.int64)).tolist()
     rows = [{"actual": names[a], "predicted": names[min(p, k - 1)]} for a, p in zip(y.tolist(), model_preds)]
@@ -228,7 +266,7 @@ CLASSIFICATION_TASKS = {"classify": "classify", "adversarial": "classify"}
 def family(ctx: Context, task: str) -> Result:
     """The classification family for one task; n/a when finetune does not train it."""
     if task not in ctx.tasks:
-        keys = [f"{task}.test.n"] + [f"{task}.{p}test.{k}" for p in SYSTEMS.values() for k in SCORE_KEYS]
+        keys = [m.key for m in metrics(ctx, task)]
         return na_result(keys, not_finetuned(task), task=task)
     return evaluate_classify(
         task,

@@ -1,8 +1,11 @@
-"""What every metric family receives and returns.
+"""What every metric family receives, declares and returns.
 
-A family is a function `(Context) -> Result`: flat `metrics.json` keys, the detail that goes
-to metrics/evaluate/<family>.json, and DVC plot rows (empty when it has none). A family whose
-inputs are absent reports its keys as "n/a", never 0, and says why in its detail.
+A family runs as a function `(Context) -> Result`: flat `metrics.json` keys, the detail that
+goes to metrics/evaluate/<family>.json, and DVC plot rows (empty when it has none). It
+declares its keys, with what each one means, in a function `(Context) -> list[Metric]`
+(stages/common/manifest.py); evaluate checks that it writes exactly those. A family whose
+inputs are absent reports its keys as n/a, never 0, with the reason under the same key in
+its detail's "na".
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from stages.common.manifest import Metric
+from stages.common.na import na_with_reason
 from stages.evaluate import paths
 from stages.evaluate.config import EvaluateParams
-
-NA = "n/a"
 
 Result = tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]
 
@@ -27,13 +30,22 @@ class Context:
     tasks: tuple[str, ...]  # finetune.tasks: the tasks that have a fine-tuned model
 
 
-Family = Callable[[Context], Result]
+@dataclass(frozen=True)
+class Family:
+    """One entry of evaluate's registry: what it is called, how report shows it, the data it
+    is scored on, how it runs and the keys it writes."""
+
+    name: str  # also its detail file, metrics/evaluate/<name>.json
+    kind: str  # the report section it gets: lm, classification, domain, fewshot, robust, ner, privacy
+    data: str
+    run: Callable[[Context], Result]
+    metrics: Callable[[Context], list[Metric]]
 
 
 def na_result(keys: Iterable[str], reason: str, **detail: Any) -> Result:
     """Every key n/a for one reason (kept in the detail under "na")."""
-    keys = list(keys)
-    return {k: NA for k in keys}, {**detail, "na": {k: reason for k in keys}}, []
+    flat, reasons = na_with_reason(keys, reason)
+    return flat, {**detail, "na": reasons}, []
 
 
 def not_finetuned(task: str) -> str:

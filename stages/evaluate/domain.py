@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError
+from stages.common.manifest import BPB, BYTES, COUNT, NATS, PPL, Metric
+from stages.common.na import NA
 from stages.evaluate import paths
-from stages.evaluate.context import NA, Context, Result, na_result, not_finetuned, task_not_built
+from stages.evaluate.context import Context, Result, na_result, not_finetuned, task_not_built
 from stages.evaluate.lm import clm_nats, mlm_nats, pick_windows, summarize
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of
 
@@ -26,6 +28,29 @@ TASK = "domain"
 MODELS = {"pretrain": "pretrain", "tuned": f"finetune@{TASK}"}  # key part -> the dvc stage that builds it
 CLM_KEYS = ("test_loss", "test_ppl", "test_bpb")
 MLM_KEYS = ("test_mlm_loss", "test_mlm_pseudo_ppl")
+# key part -> (label, unit, the objective it is measured on)
+DOMAIN_METRICS = {
+    "test_loss": ("loss (nats/token)", NATS, "clm"),
+    "test_ppl": ("perplexity", PPL, "clm"),
+    "test_bpb": ("bits per byte", BPB, "clm"),
+    "test_mlm_loss": ("masked-LM loss (nats/masked token)", NATS, "mlm"),
+    "test_mlm_pseudo_ppl": ("masked-LM pseudo-perplexity", PPL, "mlm"),
+}
+
+
+def metrics(ctx: Context | None = None) -> list[Metric]:
+    """The `domain.*` keys: the domain-tuned model's figures beside the pretrained model's."""
+    out = [
+        Metric(f"{TASK}.test.n_docs", TASK, "test documents", COUNT),
+        Metric(f"{TASK}.test.bytes", TASK, "test UTF-8 bytes", BYTES),
+    ]
+    for who in MODELS:
+        for part, (label, unit, objective) in DOMAIN_METRICS.items():
+            baselines = (f"{TASK}.pretrain.{part}",) if who == "tuned" else ()
+            out.append(
+                Metric(f"{TASK}.{who}.{part}", TASK, f"{label}, {who}", unit, "lower", baselines, objective)
+            )
+    return out
 
 
 def read_texts(path: Path) -> list[str]:
@@ -116,8 +141,7 @@ def model_scores(ctx: Context, model_dir: Path, stage: str, texts: list[str]) ->
 def family(ctx: Context) -> Result:
     """domain.<pretrain|tuned>.* on data/tasks/domain/test.parquet, n/a where a model or the data is absent."""
     task_dir = paths.TASKS_DIR / TASK
-    keys = ["domain.test.n_docs", "domain.test.bytes"]
-    keys += [f"domain.{who}.{key}" for who in MODELS for key in CLM_KEYS + MLM_KEYS]
+    keys = [m.key for m in metrics(ctx)]
     if not task_dir.is_dir():
         return na_result(keys, task_not_built(TASK))
     texts = read_texts(task_dir / "test.parquet")

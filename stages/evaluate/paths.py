@@ -11,5 +11,6 @@ TASKS_DIR = Path("data/tasks")
 CORPUS_DIR = Path("data/dedup")  # privacy: the deduplicated corpus, where planted canaries survived
 
 METRICS_FILE = Path("metrics/metrics.json")  # flat, stable keys: what `dvc metrics diff` compares
+MANIFEST_FILE = Path("metrics/manifest.json")  # what each key of METRICS_FILE is (stages/common/manifest.py)
 DETAIL_DIR = Path("metrics/evaluate")  # one JSON per metric family, with reasons for every n/a
 CONFUSION_DIR = Path("metrics/confusion")  # DVC plot files: <task>.json rows of {actual, predicted}

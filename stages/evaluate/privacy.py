@@ -34,11 +34,13 @@ from stages.clean.pii_rules import DETECTORS, Span
 from stages.common.canary import Canary, CanaryParams, candidates, exposure, make_canaries
 from stages.common.errors import DataError, ParamsError
 from stages.common.io import iter_docs
+from stages.common.manifest import BITS, CHARS, COUNT, PER_1K_CHARS, RANK, Metric
+from stages.common.na import NA, na_with_reason
 from stages.common.params import PARAMS_FILE, parse, read_yaml
 from stages.common.runtime import progress
 from stages.evaluate import paths
 from stages.evaluate.config import PrivacyParams
-from stages.evaluate.context import NA, Context, Result
+from stages.evaluate.context import Context, Result
 from stages.evaluate.lm import pick_windows
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of, tokenizer_size
 from stages.evaluate.tokens import open_split, read_meta
@@ -46,8 +48,26 @@ from stages.evaluate.tokens import open_split, read_meta
 PII_TYPES = tuple(DETECTORS)
 # What clean writes in place of a redacted span (stages/clean/pii.py), PERSON included.
 PLACEHOLDER = re.compile("<(?:" + "|".join((*PII_TYPES, "PERSON")) + ")>")
-TEXT_KEYS = ("n", "chars", *(t.lower() for t in PII_TYPES), "pii", "pii_per_1k_chars", "placeholders")
-CANARY_KEYS = ("count", "exposure_mean", "rank_mean", "exposure_max_possible", "in_training_data")
+SOURCES = {"samples": "model samples", "valid": "held-out validation text"}
+# text key -> (label, unit, direction): fewer PII-shaped strings is better, in samples and in clean's output.
+TEXT_METRICS = {
+    "n": ("texts", COUNT, None),
+    "chars": ("characters", CHARS, None),
+    **{t.lower(): (f"{t.lower()} (count)", COUNT, "lower") for t in PII_TYPES},
+    "pii": ("PII-shaped strings (count)", COUNT, "lower"),
+    "pii_per_1k_chars": ("PII-shaped strings per 1,000 characters", PER_1K_CHARS, "lower"),
+    "placeholders": ("redaction placeholders of clean (count)", COUNT, None),
+}
+# canary key -> (label, unit, direction); rank 1 is a memorised secret, so a higher rank is better.
+CANARY_METRICS = {
+    "count": ("canaries planted", COUNT, None),
+    "exposure_mean": ("exposure (bits, mean)", BITS, "lower"),
+    "rank_mean": ("rank of the secret (mean; 1 = most likely)", RANK, "higher"),
+    "exposure_max_possible": ("exposure of a fully memorised secret", BITS, None),
+    "in_training_data": ("canary insertions in the training data", COUNT, None),
+}
+TEXT_KEYS = tuple(TEXT_METRICS)
+CANARY_KEYS = tuple(CANARY_METRICS)
 EXAMPLES = 3  # redacted samples kept in the detail, for a reader to see what the model writes
 METHOD = (
     "samples: seeded top-k sampling from the start token, PII counted by the clean stage's rules "
@@ -314,8 +334,7 @@ def canary_exposure(
 
 def _na(keys: Sequence[str], reason: str, group: str = "canary") -> tuple[dict[str, Any], dict[str, str]]:
     """n/a flat values and reasons for `privacy.<group>.<key>` of every key."""
-    names = [f"privacy.{group}.{k}" for k in keys]
-    return {k: NA for k in names}, {k: reason for k in names}
+    return na_with_reason([f"privacy.{group}.{k}" for k in keys], reason)
 
 
 def _all_na(reason: str, detail: dict[str, Any]) -> tuple[dict, dict]:
@@ -325,6 +344,20 @@ def _all_na(reason: str, detail: dict[str, Any]) -> tuple[dict, dict]:
         flat |= g_flat
         na |= g_na
     return flat, {**detail, "na": na}
+
+
+def metrics(ctx: Context | None = None) -> list[Metric]:
+    """The `privacy.*` keys: PII in model samples beside held-out text, and canary exposure."""
+    out = []
+    for source, what in SOURCES.items():
+        for key, (label, unit, direction) in TEXT_METRICS.items():
+            baselines = (f"privacy.valid.{key}",) if source == "samples" and direction else ()
+            out.append(
+                Metric(f"privacy.{source}.{key}", "privacy", f"{label}, {what}", unit, direction, baselines)
+            )
+    for key, (label, unit, direction) in CANARY_METRICS.items():
+        out.append(Metric(f"privacy.canary.{key}", "privacy", label, unit, direction))
+    return out
 
 
 def canary_params(path: Path = PARAMS_FILE) -> CanaryParams:

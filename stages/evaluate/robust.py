@@ -22,18 +22,42 @@ import numpy as np
 
 from stages.common.errors import DataError, ParamsError
 from stages.common.io import read_json
+from stages.common.manifest import COUNT, FRACTION, Metric
+from stages.common.na import NA
 from stages.common.perturb import DISTRACTORS_FILE, KINDS, attack_variants
 from stages.common.runtime import progress
 from stages.evaluate import paths
 from stages.evaluate.classify import fit_tfidf, load_classifier, read_split
-from stages.evaluate.context import NA, Context, Result, not_finetuned, task_not_built
+from stages.evaluate.context import Context, Result, not_finetuned, task_not_built
 
 log = logging.getLogger(__name__)
 
 CLEAN, PERTURBED = "classify", "adversarial"  # task folders of the clean and the perturbed test
 # system -> key prefix; the two models are named after the task that trains them.
 SYSTEMS = {"classify": "classify", "adversarial": "adversarial", "tfidf": "classify.tfidf"}
-KEYS = ("perturbed.acc", "attack.success_rate", "attack.n_correct", "attack.n_flipped")
+SYSTEM_LABELS = {"classify": "plain fine-tuned", "adversarial": "adversarially trained", "tfidf": "TF-IDF"}
+# key part -> (label, unit, direction)
+MEASURES = {
+    "perturbed.acc": ("accuracy on the perturbed test", FRACTION, "higher"),
+    "attack.success_rate": ("attack success rate", FRACTION, "lower"),
+    "attack.n_correct": ("attacked (correct on clean)", COUNT, None),
+    "attack.n_flipped": ("flipped by the attack", COUNT, None),
+}
+KEYS = tuple(MEASURES)
+# Each model's figure sits beside those of the systems it is compared with.
+COMPARED_WITH = {"classify": ("tfidf",), "adversarial": ("classify", "tfidf"), "tfidf": ()}
+
+
+def metrics(ctx: Context | None = None) -> list[Metric]:
+    """The `<system>.perturbed.*` and `<system>.attack.*` keys of each classifier and the TF-IDF baseline."""
+    out = []
+    for system, prefix in SYSTEMS.items():
+        for part, (label, unit, direction) in MEASURES.items():
+            baselines = tuple(f"{SYSTEMS[b]}.{part}" for b in COMPARED_WITH[system]) if direction else ()
+            label = f"{label}, {SYSTEM_LABELS[system]}"
+            out.append(Metric(f"{prefix}.{part}", "robust", label, unit, direction, baselines))
+    return out
+
 
 Predictor = Callable[[list[str]], np.ndarray]
 

@@ -1,11 +1,12 @@
-"""Evaluate the pretrained and fine-tuned models; write metrics/metrics.json and the details.
+"""Evaluate the pretrained and fine-tuned models; write metrics/metrics.json, its manifest and the details.
 
     python -m stages.evaluate
 
 metrics/metrics.json is flat with stable keys (`pretrain.val_loss`, `classify.test.acc`,
 `classify.tfidf.test.acc`, ...): every figure sits beside its baseline, and a figure whose
-inputs are absent is the string "n/a", never 0, with its reason in metrics/evaluate/<family>.json.
-Each metric family is one function `(Context) -> (flat, detail, plot rows)` listed in FAMILIES.
+inputs are absent is n/a, never 0, with its reason in metrics/evaluate/<family>.json.
+metrics/manifest.json says what each key is (family, label, unit, direction, baselines), as
+the families in FAMILIES declare it; report reads keys through it alone.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import time
 from functools import partial
 from typing import Any
 
+from stages.common import manifest
 from stages.common.errors import ParamsError
 from stages.common.io import atomic_dir, write_json
+from stages.common.na import is_na
 from stages.common.params import PARAMS_FILE, load_section, load_seed, read_yaml
 from stages.common.runtime import pick_device, seed_everything
 from stages.evaluate import classify, domain, fewshot, lm, ner, paths, privacy, robust
@@ -36,14 +39,37 @@ def finetune_tasks(path=PARAMS_FILE) -> tuple[str, ...]:
 
 
 # The metric families, run in this order; each writes metrics/evaluate/<name>.json.
-FAMILIES: tuple[tuple[str, Family], ...] = (
-    ("pretrain", lm.family),
-    ("domain", domain.family),
-    *((task, partial(classify.family, task=task)) for task in classify.CLASSIFICATION_TASKS),
-    ("ner", ner.family),
-    ("fewshot", fewshot.family),
-    ("robust", robust.family),
-    ("privacy", privacy.family),
+FAMILIES: tuple[Family, ...] = (
+    Family("pretrain", "lm", str(paths.TOKENS_DIR / "valid.bin"), lm.family, lm.metrics),
+    Family(
+        "domain", "domain", str(paths.TASKS_DIR / domain.TASK / "test.parquet"), domain.family, domain.metrics
+    ),
+    *(
+        Family(
+            task,
+            "classification",
+            str(paths.TASKS_DIR / data / "test.parquet"),
+            partial(classify.family, task=task),
+            partial(classify.metrics, task=task),
+        )
+        for task, data in classify.CLASSIFICATION_TASKS.items()
+    ),
+    Family("ner", "ner", str(paths.TASKS_DIR / ner.TASK / "test.parquet"), ner.family, ner.metrics),
+    Family(
+        "fewshot",
+        "fewshot",
+        str(paths.TASKS_DIR / fewshot.TASK / "test.parquet"),
+        fewshot.family,
+        fewshot.metrics,
+    ),
+    Family(
+        "robust",
+        "robust",
+        str(paths.TASKS_DIR / robust.PERTURBED / "test.parquet"),
+        robust.family,
+        robust.metrics,
+    ),
+    Family("privacy", "privacy", str(paths.PRETRAIN_DIR), privacy.family, privacy.metrics),
 )
 # finetune tasks that some family above evaluates
 EVALUATED_TASKS = {*classify.CLASSIFICATION_TASKS, domain.TASK, ner.TASK}
@@ -61,16 +87,18 @@ def main() -> None:
     torch.manual_seed(seed)
     ctx = Context(cfg, seed, pick_device(cfg.device), tasks)
 
+    declared = build_manifest(ctx)  # before any work: a family declaring a key twice fails here
     flat: dict[str, Any] = {}
     details: dict[str, Any] = {}
     plots: dict[str, list] = {}
-    for name, family in FAMILIES:
+    for family in FAMILIES:
         start = time.perf_counter()
-        f_flat, details[name], rows = family(ctx)
+        f_flat, details[family.name], rows = family.run(ctx)
+        check_family(family.name, f_flat, details[family.name], declared.of_family(family.name))
         flat.update(f_flat)
         if rows:
-            plots[name] = rows
-        log.info("family %s: %d keys in %.1f s", name, len(f_flat), time.perf_counter() - start)
+            plots[family.name] = rows
+        log.info("family %s: %d keys in %.1f s", family.name, len(f_flat), time.perf_counter() - start)
     for key, value in sorted(flat.items()):
         log.info("%-40s %s", key, f"{value:.4f}" if isinstance(value, float) else value)
 
@@ -81,4 +109,29 @@ def main() -> None:
     with atomic_dir(paths.CONFUSION_DIR) as d:
         for task, rows in plots.items():
             write_json(d / f"{task}.json", rows)
+    write_json(paths.MANIFEST_FILE, declared.to_json())
     write_json(paths.METRICS_FILE, flat)
+
+
+def build_manifest(ctx: Context) -> manifest.Manifest:
+    """What every key evaluate writes is, as the families declare it."""
+    infos = [manifest.FamilyInfo(f.name, f.kind, f.data) for f in FAMILIES]
+    return manifest.build(infos, [m for f in FAMILIES for m in f.metrics(ctx)])
+
+
+def check_family(
+    name: str, flat: dict[str, Any], detail: dict[str, Any], declared: list[manifest.Metric]
+) -> None:
+    """The contract report relies on: a family writes exactly the keys it declares, and every n/a
+    figure has its reason under the same key in the detail's "na"."""
+    keys = {m.key for m in declared}
+    extra, missing = sorted(set(flat) - keys), sorted(keys - set(flat))
+    reasons = detail.get("na") or {}
+    unexplained = sorted(k for k, v in flat.items() if is_na(v) and not reasons.get(k))
+    problems = [
+        f"writes undeclared key(s) {extra}: declare them in its metrics()" if extra else "",
+        f"does not write declared key(s) {missing}" if missing else "",
+        f"has n/a key(s) {unexplained} with no reason in detail['na']" if unexplained else "",
+    ]
+    if any(problems):
+        raise RuntimeError(f"evaluate family {name}: " + "; ".join(p for p in problems if p))

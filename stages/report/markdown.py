@@ -7,27 +7,17 @@ report can list whatever no section showed: no figure is ever hidden.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
-from stages.report.families import FAMILIES, na_notes
+from stages.common.manifest import BPB, NATS, PPL, Manifest
+from stages.common.na import NA
+from stages.report.families import inapplicable, na_notes
 
-NA = "n/a"
-LM_ROWS = (
-    ("validation loss (nats/token)", "val_loss"),
-    ("perplexity", "val_ppl"),
-    ("bits per byte", "val_bpb"),
-    ("masked-LM loss (nats/masked token)", "val_mlm_loss"),
-    ("masked-LM pseudo-perplexity", "val_mlm_pseudo_ppl"),
-)
 SYSTEMS = (
     ("fine-tuned model", ""),
     ("majority class (baseline)", "majority."),
     ("TF-IDF + logistic regression (baseline)", "tfidf."),
 )
-# Classifiers scored on another task's test split (contracts: the adversarially trained model
-# is scored on the clean classify test), for the section title when the detail does not say.
-TASK_TEST = {"adversarial": "classify"}
 Lines = list[str]
 
 
@@ -72,48 +62,56 @@ def method_lines(detail: dict[str, Any] | None) -> Lines:
     return [f"Method: {detail['method']}.", ""] if detail and detail.get("method") else []
 
 
-def lm_section(flat: dict[str, Any], detail: dict[str, Any] | None, digits: int) -> tuple[Lines, set[str]]:
-    out = ["## Language model (pretrain) on data/tokens/valid.bin", ""]
+def lm_section(
+    family: str, flat: dict[str, Any], detail: dict[str, Any] | None, digits: int, manifest: Manifest
+) -> tuple[Lines, set[str]]:
+    """The language model's figures beside the unigram baseline and a uniform distribution."""
+    info = manifest.family(family)
+    out = [f"## Language model ({family}) on {info.data if info else 'its validation data'}", ""]
     used: set[str] = set()
-    if not any(k.startswith("pretrain.") for k in flat):
-        return out + ["No `pretrain.*` figures in metrics/metrics.json: run `dvc repro evaluate`.", ""], used
+    entries = manifest.of_family(family)
+    if not any(m.key in flat for m in entries):
+        return out + [f"No `{family}.*` figures in metrics/metrics.json: run `dvc repro evaluate`.", ""], used
     detail = detail or {}
-    uniform = detail.get("uniform_loss")
     objective = detail.get("objective")
-    rows = []
-    for label, key in LM_ROWS:
-        model = pick(flat, f"pretrain.{key}", used)
-        base = pick(flat, f"pretrain.unigram.{key}", used)
-        masked = "mlm" in key
-        if model is None or (model == NA and objective in ("clm", "mlm") and masked != (objective == "mlm")):
-            continue  # a family that does not apply to this objective (causal vs masked)
-        uni = None
-        if uniform is not None and key.endswith("loss"):
-            uni = uniform
-        elif uniform is not None and key.endswith("ppl"):
-            uni = math.exp(uniform)
-        elif uniform is not None and key == "val_bpb" and detail.get("bytes_estimated"):
-            uni = uniform * detail.get("target_tokens", 0) / math.log(2) / detail["bytes_estimated"]
-        rows.append([label, model, base, uni])
+    rows, skip = [], set()
+    for m in entries:
+        if not m.baselines:
+            continue  # a baseline's figure (in its column) or a count (listed below the table)
+        model, base = pick(flat, m.key, used), pick(flat, m.baselines[0], used)
+        if model is None:
+            continue
+        if inapplicable(m, model, objective):
+            skip |= {m.key, *m.baselines}
+            continue  # a figure of the other objective (causal vs masked)
+        rows.append([m.label, model, base, uniform_baseline(m.unit, detail)])
     out += table(["metric", "model", "unigram baseline", "uniform baseline"], rows, digits)
     if detail:
         out += [f"Objective: {detail.get('objective')}; {fmt(detail.get('target_tokens'))} target tokens "
                 f"in {fmt(detail.get('windows'))} windows of context {fmt(detail.get('context_length'))}.", ""]  # fmt: skip
         out += [f"Method: {detail.get('method', 'not recorded')}.", ""]
-    return out + na_notes(used, flat, {"pretrain": detail}, "pretrain"), used
+    return out + na_notes(used, flat, {family: detail}, family, skip), used
 
 
-def tasks_in(flat: dict[str, Any]) -> list[str]:
-    """Classification tasks: the families with a `<task>.test.acc` figure, `classify` first."""
-    found = {m.group(1) for k in flat if (m := re.fullmatch(r"([^.]+)\.test\.acc", k))}
-    return sorted(found - set(FAMILIES), key=lambda t: (t != "classify", t))
+def uniform_baseline(unit: str, detail: dict[str, Any]) -> float | None:
+    """A uniform distribution over the vocabulary, in `unit`, from the LM detail (None when unknown)."""
+    uniform = detail.get("uniform_loss")
+    if uniform is None:
+        return None
+    if unit == NATS:
+        return uniform
+    if unit == PPL:
+        return math.exp(uniform)
+    if unit == BPB and detail.get("bytes_estimated"):
+        return uniform * detail.get("target_tokens", 0) / math.log(2) / detail["bytes_estimated"]
+    return None
 
 
 def task_section(
-    task: str, flat: dict[str, Any], detail: dict[str, Any] | None, digits: int
+    task: str, flat: dict[str, Any], detail: dict[str, Any] | None, digits: int, manifest: Manifest
 ) -> tuple[Lines, set[str]]:
-    test = (detail or {}).get("test") or f"data/tasks/{TASK_TEST.get(task, task)}/test.parquet"
-    out = [f"## Task `{task}` on {test}", ""]
+    info = manifest.family(task)
+    out = [f"## Task `{task}` on {info.data if info else 'its test split'}", ""]
     used: set[str] = set()
     rows = []
     for label, prefix in SYSTEMS:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 METRICS_DIR = Path("metrics")
 METRICS_FILE = METRICS_DIR / "metrics.json"  # written by evaluate: flat, stable keys
+MANIFEST_FILE = METRICS_DIR / "manifest.json"  # written by evaluate: what each key of METRICS_FILE is
 DETAIL_DIR = METRICS_DIR / "evaluate"  # evaluate's per-family detail, with n/a reasons
 CURVES_DIR = METRICS_DIR / "curves"  # dvclive: <stage>[/<task>]/plots/metrics/**.tsv
 # The data funnel, in pipeline order: (stage, its metrics file).

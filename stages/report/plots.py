@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from stages.common.na import NA
+
 
 def _pyplot():
     import matplotlib
@@ -122,7 +124,7 @@ def grouped_bars(groups: dict[str, dict[str, Any]], ylabel: str, title: str, out
         values = [groups[group].get(name) for group in groups]
         heights = [v if _number(v) else 0 for v in values]
         bars = ax.bar(xs, heights, width, label=name)
-        ax.bar_label(bars, labels=[f"{v:.2f}" if _number(v) else "n/a" for v in values], fontsize=8)
+        ax.bar_label(bars, labels=[f"{v:.2f}" if _number(v) else NA for v in values], fontsize=8)
     ax.set_xticks(range(len(groups)), list(groups), rotation=10 if len(groups) > 4 else 0)
     ax.set_ylim(0, max(max(numbers), 0) * 1.25 or 1)  # headroom for the legend above the bars
     ax.set_ylabel(ylabel)

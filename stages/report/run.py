@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from stages.common.io import atomic_dir
+from stages.common.manifest import Manifest
+from stages.common.manifest import read as read_manifest
 from stages.common.params import load_section
 from stages.report import paths, plots
 from stages.report.diff import against
-from stages.report.families import CLASSIFIERS, FAMILIES, family_of
-from stages.report.markdown import flat_section, funnel_section, lm_section, task_section, tasks_in
+from stages.report.families import KINDS, OTHER, family_of
+from stages.report.markdown import flat_section, funnel_section, lm_section, task_section
 from stages.report.sections import SECTIONS, figure, leftover_section
 from stages.report.sources import flatten, funnel, load_json, read_curves
 
@@ -37,31 +39,43 @@ def build(out: Path, cfg: Any) -> list[str]:
               "Regenerate with `dvc repro report`.", ""]  # fmt: skip
     if not flat:
         lines += [f"{paths.METRICS_FILE} is missing or empty: run `dvc repro evaluate` first.", ""]
-    tasks = tasks_in(flat)
-    present = {family_of(k) for k in flat}
-    shown = [f for f in FAMILIES if f in present or f == "pretrain"]
-    absent = [f for f in (*FAMILIES, *CLASSIFIERS) if f not in shown and f not in tasks]
+    manifest = read_manifest(paths.MANIFEST_FILE)
+    if manifest is None:
+        lines += [
+            f"{paths.MANIFEST_FILE} is missing, so no figure can be interpreted: run `dvc repro evaluate`.",
+            "",
+        ]
+        manifest = Manifest((), {})
+    present = {family_of(k, manifest) for k in flat}
+    # Families in report order: by kind, classification tasks with `classify` first; the LM always.
+    families = sorted(manifest.families, key=lambda f: (KINDS.index(f.kind) if f.kind in KINDS else len(KINDS),
+                                                        f.kind != "lm" and f.name != "classify", f.name))  # fmt: skip
+    shown = [f for f in families if f.name in present or f.kind == "lm"]
+    absent = [f.name for f in families if f not in shown]
     if absent:
         lines += [f"Not in {paths.METRICS_FILE} (not configured or not evaluated): "
                   + ", ".join(f"`{f}`" for f in absent) + ".", ""]  # fmt: skip
-    details = {name: _detail(name) for name in [*FAMILIES, *tasks]}
+    details = {f.name: _detail(f.name) for f in manifest.families}
 
-    for family in shown[:1] + tasks + shown[1:]:
-        if family == "pretrain":
-            body, used = lm_section(flat, details["pretrain"], cfg.digits)
-        elif family in tasks:
-            body, used = task_section(family, flat, details[family], cfg.digits)
-            body += _confusion(family, details[family], plot_dir)
+    for family in shown:
+        name = family.name
+        if family.kind == "lm":
+            body, used = lm_section(name, flat, details[name], cfg.digits, manifest)
+        elif family.kind == "classification":
+            body, used = task_section(name, flat, details[name], cfg.digits, manifest)
+            body += _confusion(name, details[name], plot_dir)
+        elif family.kind in SECTIONS:
+            body, used = SECTIONS[family.kind](flat, details, cfg.digits, plot_dir, manifest)
         else:
-            body, used = SECTIONS[family](flat, details, cfg.digits, plot_dir)
+            body, used = [f"## `{name}`", ""], set()
         lines += body
-        rest = {k for k in flat if family_of(k) == family and k not in used}
-        lines += leftover_section(family, flat, rest, cfg.digits)
+        rest = {k for k in flat if family_of(k, manifest) == name and k not in used}
+        lines += leftover_section(name, flat, rest, cfg.digits)
 
     rows = funnel(paths.FUNNEL_FILES)
     lines += funnel_section(rows, cfg.plots and plots.funnel_plot(rows, out / "funnel.png"))
     lines += _training_section(out, cfg)
-    other = {k: v for k, v in flat.items() if family_of(k) not in {*shown, *tasks}}
+    other = {k: v for k, v in flat.items() if family_of(k, manifest) == OTHER}
     if other:
         lines += ["## Other metrics (metrics/metrics.json)", ""]
         lines += flat_section("keys of no known family", other, cfg.digits)[2:]

