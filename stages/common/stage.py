@@ -6,6 +6,7 @@ It sets the environment that offline, reproducible runs need, and turns a
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -29,8 +30,25 @@ def setup_env() -> None:
     os.environ.setdefault("TLDEXTRACT_CACHE", str(Path(".cache/tldextract").resolve()))
 
 
-def run_stage(name: str, main: Callable[[], None]) -> None:
-    """Run a stage's `main`, reporting user-fixable errors as one sentence."""
+def stage_parser(name: str, main: Callable[[], None]) -> argparse.ArgumentParser:
+    """The command line of `python -m stages.<name>`: `--help` from the module's docstring, no flags."""
+    doc = sys.modules[main.__module__].__doc__ or f"The {name} stage."
+    return argparse.ArgumentParser(
+        prog=f"python -m stages.{name}",
+        description=doc.strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"Params: the `{name}` section of params.yaml (check a file with "
+        f"`python -m stages.common.params FILE`). Deps and outs: stage `{name}` in dvc.yaml.",
+    )
+
+
+def run_stage(name: str, main: Callable[[], None], parser: argparse.ArgumentParser | None = None) -> None:
+    """Run a stage's `main`, reporting user-fixable errors as one sentence.
+
+    The command line is parsed first, so `--help` prints usage and an unknown flag stops with
+    exit status 2, both before any work. `main` reads its arguments from `sys.argv` itself.
+    """
+    (parser or stage_parser(name, main)).parse_args()
     setup_env()
     logging.basicConfig(
         level=os.environ.get("LOGLEVEL", "INFO"),

@@ -1,6 +1,6 @@
 """Run the report stage: `python -m stages.report [--against GIT_REV]`."""
 
 from stages.common.stage import run_stage
-from stages.report.run import main
+from stages.report.run import cli, main
 
-run_stage("report", main)
+run_stage("report", main, cli())

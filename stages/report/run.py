@@ -128,12 +128,22 @@ def _training_section(out: Path, cfg: Any) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.report", description=__doc__.splitlines()[0])
+def cli() -> argparse.ArgumentParser:
+    """The command line of `python -m stages.report`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m stages.report",
+        description=__doc__.strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Params: the `report` section of params.yaml. Deps and outs: stage `report` in dvc.yaml.",
+    )
     parser.add_argument(
         "--against", metavar="GIT_REV", help="print the metrics and params diff against GIT_REV"
     )
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = cli().parse_args(sys.argv[1:] if argv is None else argv)
     if args.against:
         print(against(args.against))
         return
