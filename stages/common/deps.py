@@ -119,13 +119,11 @@ class Closure:
                 if module != PARAMS_MODULE:
                     found.update(self._sections_loaded(node, called, rel))
         if by_name and module != PARAMS_MODULE:
-            found.update(
-                s.value
-                for s in ast.walk(tree)
-                if isinstance(s, ast.Constant)
-                and isinstance(s.value, str)
-                and _MODULE_NAME.fullmatch(s.value)
-            )
+            # a string that merely looks like a module name (a logger's, say) is no import
+            strings = {
+                s.value for s in ast.walk(tree) if isinstance(s, ast.Constant) and isinstance(s.value, str)
+            }
+            found.update(s for s in strings if _MODULE_NAME.fullmatch(s) and self.file_of(s))
         found = {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
         for m in found:
             if self.file_of(m) is None:
