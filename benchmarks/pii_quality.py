@@ -7,7 +7,7 @@ snippets) with PII planted at known offsets in many formats, and decoys (version
 times, hashes, ISBNs, order numbers, Luhn-invalid cards, bad-check IBANs, floats). Scoring
 is span level: a detection counts when it overlaps a planted span of the same type.
 
-Rows are printed for the clean stage's rules (stages/clean/pii_rules.py, overlaps resolved
+Rows are printed for the clean stage's rules (stages/common/pii.py, overlaps resolved
 as the pii step does) and for Presidio's analyzer (its pattern recognizers with
 phonenumbers, on the spaCy model of shared/DATA_SOURCES.md) when it can run: in this
 interpreter if presidio-analyzer is installed, else in the interpreter given by
@@ -34,7 +34,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from pii_fixtures import TYPES, PiiDoc, Span, misses_and_false_alarms, pii_docs, span_scores  # noqa: E402
 
 from stages.clean.config import PiiParams  # noqa: E402
-from stages.clean.pii import Pii, resolve  # noqa: E402
+from stages.clean.pii import Pii  # noqa: E402
+from stages.common.pii import resolve  # noqa: E402
 
 
 def rule_spans(docs: list[PiiDoc]) -> list[list[Span]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stages.clean.config import PiiParams
-from stages.clean.pii import Pii, redact, resolve
-from stages.clean.pii_rules import iban_ok, luhn_ok
+from stages.clean.pii import Pii
+from stages.common.pii import iban_ok, luhn_ok, redact, resolve
 
 # (piece, type): pieces with a type are PII and must be found exactly; None pieces hold decoys.
 PLANTED = [

@@ -7,7 +7,8 @@ import pytest
 from pii_fixtures import TYPES, misses_and_false_alarms, pii_docs, span_scores
 
 from stages.clean.config import PiiParams
-from stages.clean.pii import Pii, resolve
+from stages.clean.pii import Pii
+from stages.common.pii import resolve
 
 ISSUE_TYPES = ("EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN")
 

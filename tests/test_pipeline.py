@@ -179,6 +179,33 @@ def test_editing_clean_code_reruns_clean_not_collect(repo):
     commit(repo, "edit clean code")
 
 
+def test_editing_a_common_file_changes_exactly_the_stages_that_import_it(repo):
+    from stages.common.deps import stage_closures
+
+    def changed() -> set[str]:
+        return set(json.loads(sh(["dvc", "status", "--json"], repo).stdout))
+
+    closures = stage_closures(repo)
+    tasks = get_param(repo, "finetune.tasks")
+    common = sorted(
+        p for p in (repo / "stages" / "common").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
+    assert len(common) > 10 and changed() == set()
+    for path in common:
+        rel = path.relative_to(repo)
+        users = {name for name, files in closures.items() if rel in files}
+        # a foreach stage is reported once per item
+        want = {f"finetune@{t}" for t in tasks if "finetune" in users} | (users - {"finetune"})
+        before = path.read_bytes()
+        path.write_bytes(before + b"\n# edited by the e2e test\n")
+        try:
+            got = changed()
+        finally:
+            path.write_bytes(before)
+        assert got == want, f"{rel}: dvc status lists {sorted(got)}, its importers are {sorted(want)}"
+    assert changed() == set()
+
+
 def test_experiment_run_and_show(repo):
     steps = get_param(repo, "pretrain.train.max_steps")
     proc = sh(["dvc", "exp", "run", "-S", f"pretrain.train.max_steps={steps + 5}", "--name", "longer"], repo)

@@ -1,6 +1,6 @@
 """The PII step: replace personal data with typed placeholders such as <EMAIL>.
 
-Rule-based types come from `pii_rules`; PERSON comes from spaCy's NER (the model named
+Rule-based types come from `stages/common/pii.py`; PERSON comes from spaCy's NER (the model named
 in params) and is optional because it is ~60x slower than all the rules together (about 40 vs 2,600 docs/s
 of ~600 characters on one core, see benchmarks/clean_throughput.py --person). Where
 spans overlap, the longer one wins and rule spans beat PERSON spans (a rule match is
@@ -15,33 +15,11 @@ from collections.abc import Sequence
 
 from stages.clean.base import Outcome, Step, keep
 from stages.clean.config import PiiParams
-from stages.clean.pii_rules import DETECTORS, Span
 from stages.common.errors import ParamsError
+from stages.common.pii import DETECTORS, Span, redact, resolve
 
 # spaCy's default max_length; longer documents are split on paragraph breaks.
 _SPACY_CHUNK = 100_000
-
-
-def resolve(spans: Sequence[Span], person: Sequence[Span] = ()) -> list[Span]:
-    """Non-overlapping spans, longest first, rule spans before PERSON spans."""
-    ranked = sorted(spans, key=lambda s: (s[0] - s[1], s[0])) + sorted(
-        person, key=lambda s: (s[0] - s[1], s[0])
-    )
-    taken: list[Span] = []
-    for s in ranked:
-        if all(s[1] <= t[0] or s[0] >= t[1] for t in taken):
-            taken.append(s)
-    return sorted(taken)
-
-
-def redact(text: str, spans: list[Span]) -> str:
-    parts, pos = [], 0
-    for start, end, kind in spans:
-        parts.append(text[pos:start])
-        parts.append(f"<{kind}>")
-        pos = end
-    parts.append(text[pos:])
-    return "".join(parts)
 
 
 def _chunks(text: str) -> list[tuple[int, str]]:

@@ -29,14 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from stages.clean.pii import redact, resolve
-from stages.clean.pii_rules import DETECTORS, Span
 from stages.common.canary import Canary, CanaryParams, candidates, exposure, make_canaries
 from stages.common.errors import DataError, ParamsError
 from stages.common.io import iter_docs
 from stages.common.manifest import BITS, CHARS, COUNT, PER_1K_CHARS, RANK, Metric
 from stages.common.na import NA, na_with_reason
 from stages.common.params import PARAMS_FILE, parse, read_yaml
+from stages.common.pii import DETECTORS, Span, redact, resolve
 from stages.common.runtime import progress
 from stages.evaluate import paths
 from stages.evaluate.config import PrivacyParams

@@ -1,7 +1,9 @@
 """Rule-based PII detectors: regex candidates, then checksums and context to reject decoys.
 
-Each detector returns `(start, end, type)` spans over the text. What is deliberately NOT
-redacted, and why:
+Shared by clean, which redacts what they find, and evaluate, which counts what a model
+emits with the same rules. Each detector returns `(start, end, type)` spans over the text;
+`resolve` keeps the non-overlapping ones and `redact` writes `<TYPE>` placeholders in their
+place. What is deliberately NOT redacted, and why:
 - versions: a dotted quad right after "version", "ver", "release", "build", "firmware"
   (or glued to a "v") is a version number, not an IPv4 address;
 - dates (2024-01-15, 15/01/2024) and times (12:30:45): no pattern accepts their shapes,
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 
 Span = tuple[int, int, str]
 
@@ -212,3 +215,26 @@ DETECTORS = {
     "IBAN": find_ibans,
     "ID_NUMBER": find_id_numbers,
 }
+
+
+def resolve(spans: Sequence[Span], person: Sequence[Span] = ()) -> list[Span]:
+    """Non-overlapping spans, longest first, rule spans before PERSON spans."""
+    ranked = sorted(spans, key=lambda s: (s[0] - s[1], s[0])) + sorted(
+        person, key=lambda s: (s[0] - s[1], s[0])
+    )
+    taken: list[Span] = []
+    for s in ranked:
+        if all(s[1] <= t[0] or s[0] >= t[1] for t in taken):
+            taken.append(s)
+    return sorted(taken)
+
+
+def redact(text: str, spans: list[Span]) -> str:
+    """`text` with each span replaced by its `<TYPE>` placeholder; spans sorted, not overlapping."""
+    parts, pos = [], 0
+    for start, end, kind in spans:
+        parts.append(text[pos:start])
+        parts.append(f"<{kind}>")
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
