@@ -7,9 +7,9 @@ import json
 import pytest
 
 from stages.common.errors import DataError, ParamsError
+from stages.common.optim import cosine_schedule
 from stages.common.params import parse
 from stages.pretrain.config import PretrainParams, TrainParams
-from stages.pretrain.loop import lr_at
 from stages.pretrain.model import build_config
 from stages.pretrain.run import pretrain
 from stages.tokenizer.config import TokenizerParams
@@ -93,11 +93,12 @@ def test_mlm_needs_a_mask_token():
 
 
 def test_lr_schedule_warms_up_then_decays_to_min_lr():
-    t = TrainParams(max_steps=100, lr=1e-3, min_lr=1e-4, warmup_steps=10)
-    assert lr_at(0, 100, t) == pytest.approx(1e-4)
-    assert lr_at(9, 100, t) == pytest.approx(1e-3)
-    assert lr_at(99, 100, t) == pytest.approx(1e-4)
-    assert lr_at(50, 100, t) < lr_at(20, 100, t)
+    lr_at = cosine_schedule(lr=1e-3, min_lr=1e-4, warmup_steps=10, total=100)
+    assert lr_at(0) == pytest.approx(1e-4)
+    assert lr_at(9) == pytest.approx(1e-3)
+    assert lr_at(99) == pytest.approx(1e-4)
+    assert lr_at(50) < lr_at(20)
+    t = TrainParams(max_steps=100)
     assert t.total_steps(1000) == 100
     assert TrainParams(max_tokens=2500).total_steps(1000) == 3
 
@@ -201,16 +202,15 @@ def test_prefetch_hands_out_the_same_batches_and_saves_the_state_before_the_one_
     import numpy as np
     import torch
 
-    from stages.pretrain.loop import Batches
+    from stages.common.lm_train import Batches
+    from stages.pretrain.data import objective as objective_of
 
-    m = tiny(objective).model
-    meta = {"vocab_size": 300, "eos_id": 0, "pad_id": 1, "mask_id": 2}
+    obj = objective_of(tiny(objective).model, {"vocab_size": 300, "eos_id": 0, "pad_id": 1, "mask_id": 2})
     tokens = np.random.default_rng(0).integers(3, 300, size=2_000).astype(np.uint16)
 
     def source(prefetch: bool) -> Batches:
-        return Batches(
-            tokens, np.random.default_rng(5), torch.Generator().manual_seed(5), m, meta, prefetch=prefetch
-        )
+        gens = np.random.default_rng(5), torch.Generator().manual_seed(5)
+        return Batches(tokens, *gens, obj, prefetch=prefetch)
 
     def draw(src: Batches, n: int) -> list:
         return [src.next(4, "cpu") for _ in range(n)]
@@ -232,9 +232,9 @@ def test_prefetch_hands_out_the_same_batches_and_saves_the_state_before_the_one_
 
 @pytest.mark.parametrize("prefetch", [False, True])
 def test_resume_continues_the_same_curve(data, tmp_path, monkeypatch, prefetch):
-    from stages.pretrain import loop, run
+    from stages.pretrain import run
 
-    class Source(loop.Batches):  # run.py prefetches on CUDA only; the CPU takes the same path here
+    class Source(run.Batches):  # run.py prefetches on CUDA only; the CPU takes the same path here
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **{**kwargs, "prefetch": prefetch})
 
