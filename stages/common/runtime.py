@@ -18,8 +18,8 @@ T = TypeVar("T")
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (when imported) from params.
 
-    Python's str hashing is not seeded here: its seed is read once at interpreter start
-    (PYTHONHASHSEED), so no stage may depend on set or dict order of strings."""
+    Python's str hashing is not seeded here: the interpreter reads its seed (PYTHONHASHSEED)
+    once, at start-up."""
     random.seed(seed)
     try:
         import numpy as np
