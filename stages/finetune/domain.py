@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -98,13 +97,11 @@ def spread(windows, k: int):
     return windows[[round(i * (len(windows) - 1) / (k - 1)) if k > 1 else 0 for i in range(k)]]
 
 
-def lm_batches(windows, batch_size: int, objective: str, rng: random.Random | None, masker) -> Iterator[dict]:
-    """(input_ids, labels) batches: shifted for clm, masked by `masker(window)` for mlm."""
-    order = list(range(len(windows)))
-    if rng is not None:
-        rng.shuffle(order)
-    for s in range(0, len(order), batch_size):
-        w = windows[order[s : s + batch_size]]
+def valid_batches(windows, batch_size: int, objective: str, masker) -> Iterator[dict]:
+    """(input_ids, labels) batches of the windows in order: shifted for clm, masked by
+    `masker(window)` for mlm."""
+    for s in range(0, len(windows), batch_size):
+        w = windows[s : s + batch_size]
         if objective == "clm":
             yield {"input_ids": w[:, :-1], "labels": w[:, 1:]}
         else:
@@ -141,7 +138,7 @@ def lm_strategy(train: np.ndarray, valid, d: DomainParams, obj: LmObjective, env
         valid_mask = masker(torch.Generator().manual_seed(env.seed + 1))
         total, n = 0.0, 0
         for batch, logits in eval_outputs(
-            model, lm_batches(valid, d.batch_size, obj.kind, None, valid_mask), env
+            model, valid_batches(valid, d.batch_size, obj.kind, valid_mask), env
         ):
             labels = batch["labels"].flatten()
             total += F.cross_entropy(logits.flatten(0, 1), labels, ignore_index=-100, reduction="sum").item()
