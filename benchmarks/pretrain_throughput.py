@@ -3,7 +3,7 @@
     python benchmarks/pretrain_throughput.py [--steps 20] [--vocab 65] [--precisions fp32,bf16]
 
 For each shape (layers x heads x width, context, batch) and precision it times the real
-`stages.pretrain.loop.train_step` (forward, backward, clipping, AdamW) on random tokens,
+`stages.common.lm_train.train_step` (forward, backward, clipping, AdamW) on random tokens,
 and prints the median tokens/s over the steps, achieved GFLOP/s (PaLM FLOPs per token) and
 the share of the best large-matmul FLOP/s measured in the same dtype on the same device.
 Beside it, in the same process, nanoGPT's GPT and step (benchmarks/nanogpt_ref.py) in
@@ -25,10 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.common.lm_train import Batches, StepSettings, train_step  # noqa: E402
+from stages.common.optim import PRETRAIN_BETAS, TrainState, cosine_schedule, make_optimizer  # noqa: E402
 from stages.common.params import parse  # noqa: E402
 from stages.pretrain.config import PretrainParams  # noqa: E402
+from stages.pretrain.data import objective  # noqa: E402
 from stages.pretrain.flops import measure_peak_flops, train_flops_per_token  # noqa: E402
-from stages.pretrain.loop import Batches, Run, make_optimizer, train_step  # noqa: E402
 from stages.pretrain.model import build_model, compiled, matmul_params  # noqa: E402
 
 # (layers, heads, width, context, batch, nanoGPT fp32 tokens/s on the reference 2-core CPU)
@@ -84,13 +86,20 @@ def make_ours(
     meta = {"vocab_size": vocab, "eos_id": 0, "pad_id": 0, "mask_id": 0, "n_tokens": {}}
     torch.manual_seed(0)
     model = (build or build_model)(cfg.model, meta).to(device)
-    opt = make_optimizer(model, cfg.train, device)
+    t = cfg.train
     tokens = np.random.default_rng(0).integers(0, vocab, size=200_000).astype(np.uint16)
-    src = Batches(tokens, np.random.default_rng(0), torch.Generator().manual_seed(0), cfg.model, meta)
+    state = TrainState(
+        model,
+        make_optimizer(model, t.lr, t.weight_decay, PRETRAIN_BETAS, fused=device in ("cpu", "cuda")),
+        cosine_schedule(t.lr, t.min_lr, t.warmup_steps, steps + 3),
+        batches=Batches(
+            tokens, np.random.default_rng(0), torch.Generator().manual_seed(0), objective(cfg.model, meta)
+        ),
+    )
     fpt = train_flops_per_token(matmul_params(model, cfg.model), layers, width, ctx)
-    runner = compiled(model, cfg.train)
-    run = Run(cfg, src, src, device, precision, 0, steps + 3, fpt, 1.0)
-    return (lambda s: train_step(runner, opt, run, s)), fpt
+    runner = compiled(model, t)
+    how = StepSettings(t.batch_size, t.grad_accum, t.grad_clip, device, precision)
+    return (lambda _: train_step(state, how, runner)), fpt
 
 
 def interleaved(steppers: dict, steps: int, device: str, first: dict | None = None) -> dict[str, list[float]]:

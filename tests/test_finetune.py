@@ -242,3 +242,29 @@ def test_stage_cli_on_tiny_profile(pretrained, tmp_path, monkeypatch):
     assert m["train_examples"] == 240 and m["steps"] == 15  # 240 / batch 16
     assert Path("models/finetune/classify/model.safetensors").is_file()
     assert Path("metrics/curves/finetune/classify/plots/metrics/train/loss.tsv").is_file()
+
+
+@pytest.mark.parametrize("total, warmup_ratio", [(10, 0.1), (7, 0.0), (45, 0.3)])
+def test_the_shared_linear_schedule_gives_torchs_lambdalr_rates_exactly(total, warmup_ratio):
+    """Fine-tunes keep their numbers: the rate of each step equals, bit for bit, that of the
+    LambdaLR (warmup, then linear decay to 0) they were measured with."""
+    import math
+
+    import torch
+
+    from stages.common.optim import linear_schedule
+
+    warmup = math.ceil(total * warmup_ratio)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=3e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    lr_at = linear_schedule(3e-4, total, warmup_ratio)
+    for step in range(total + 2):
+        assert lr_at(step) == opt.param_groups[0]["lr"], step
+        opt.step()
+        sched.step()

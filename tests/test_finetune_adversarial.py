@@ -48,7 +48,7 @@ def batch_and_model(base: Path):
     return model, batch
 
 
-ENV = TrainEnv(device="cpu", bf16=False, seed=0, live=None)
+ENV = TrainEnv(device="cpu", precision="fp32", seed=0, live=None)
 
 
 def test_delta_starts_small_on_real_tokens_and_projects_to_the_ball():

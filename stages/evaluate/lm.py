@@ -19,10 +19,10 @@ from stages.common.errors import DataError
 from stages.common.manifest import BPB, COUNT, NATS, PPL, Metric
 from stages.common.na import NA
 from stages.common.runtime import progress
+from stages.common.tokens import open_split, read_meta, split_bytes
 from stages.evaluate import paths
 from stages.evaluate.context import Context, Result
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of, tokenizer_size
-from stages.evaluate.tokens import open_split, read_meta, split_bytes
 
 
 def pick_windows(tokens: np.ndarray, length: int, max_windows: int) -> np.ndarray:

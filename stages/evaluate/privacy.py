@@ -37,12 +37,12 @@ from stages.common.na import NA, na_with_reason
 from stages.common.params import PARAMS_FILE, parse, read_yaml
 from stages.common.pii import DETECTORS, Span, redact, resolve
 from stages.common.runtime import progress
+from stages.common.tokens import open_split, read_meta
 from stages.evaluate import paths
 from stages.evaluate.config import PrivacyParams
 from stages.evaluate.context import Context, Result
 from stages.evaluate.lm import pick_windows
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of, tokenizer_size
-from stages.evaluate.tokens import open_split, read_meta
 
 PII_TYPES = tuple(DETECTORS)
 # What clean writes in place of a redacted span (stages/clean/pii.py), PERSON included.

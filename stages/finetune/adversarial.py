@@ -26,12 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stages.common.optim import autocast
 from stages.finetune import paths
 from stages.finetune.classify import classification_loss, train_classifier
 from stages.finetune.config import AdversarialParams, FinetuneParams
 from stages.finetune.data import read_columns
 from stages.finetune.session import save
-from stages.finetune.train import TrainEnv, autocast
+from stages.finetune.train import TrainEnv
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def ascend(delta, grad, mask, adv_lr: float, eps: float):
 
 
 def _loss(model, embeds, batch: dict, env: TrainEnv):
-    with autocast(env):
+    with autocast(env.device, env.precision):
         return classification_loss(model, batch, embeds)
 
 

@@ -91,7 +91,7 @@ def train_classifier(
             log.info("%s: %d of %d texts truncated to %d tokens", s, e.truncated, len(e.ids), max_length)
     with train_env(task, cfg, seed) as env:
         kind, size = model.config.model_type, model.num_parameters() / 1e6
-        log.info("%s: %s, %.2fM params, %s, %s", task, kind, size, env.device, "bf16" if env.bf16 else "fp32")
+        log.info("%s: %s, %.2fM params, %s, %s", task, kind, size, env.device, env.precision)
         strategy = classification_strategy(
             enc["train"], enc["valid"], tp.batch_size, tok.pad_token_id, env, pad_left
         )

@@ -1,9 +1,15 @@
 """Domain adaptation: continued pretraining on data/tasks/domain/ (Python's own documentation).
 
-The objective is the pretraining one: clm on packed next-token windows (texts joined with
-eos, cut into windows of context_length), or mlm with pretrain's own masking. The valid
-loss on domain/valid drives early stopping; evaluate compares test perplexity before and
-after.
+Training runs pretrain's own step (stages/common/lm_train.py) on the domain text: the
+texts are tokenized and joined with eos into one stream, as the tokenizer stage packs
+pretrain's data, and each step draws batch_size windows of context_length + 1 tokens at
+seeded random offsets, shifted for clm or masked with pretrain's masking for mlm, with
+pretrain's AdamW (betas, fused kernel). An epoch is as many steps as the stream holds
+windows; the lr warms up and decays linearly over the planned steps (warmup_ratio).
+
+The valid loss on domain/valid, over fixed windows (the valid text cut into consecutive
+windows, `valid_windows` of them spread evenly), drives early stopping and picks the
+weights kept; evaluate compares test perplexity before and after.
 
 `finetune.domain.init_from` picks the starting model: "pretrain" (models/pretrain), a local
 Hugging Face model folder, a local .gguf file (transformers dequantizes it; the tokenizer
@@ -19,22 +25,24 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stages.common.errors import DataError
 from stages.common.init_from import PypiGguf
+from stages.common.lm_train import Batches, LmObjective, StepSettings, mask_tokens, train_step
+from stages.common.optim import PRETRAIN_BETAS, TrainState
 from stages.finetune import paths
 from stages.finetune.config import DomainParams, FinetuneParams
 from stages.finetune.data import read_columns
 from stages.finetune.model import load_tokenizer
 from stages.finetune.session import fit_length, fit_metrics, save, seeded, train_env
 from stages.finetune.train import Strategy, TrainEnv, eval_outputs, fit
-from stages.pretrain.data import mask_tokens
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +69,21 @@ def load_lm(d: DomainParams, pretrain_dir: Path) -> tuple[Any, Any, str]:
     return model, tok, objective
 
 
-def pack(tokenizer, texts: list[str], context: int, objective: str) -> Any:
-    """The texts tokenized, each followed by eos, concatenated and cut into windows: [n, context]
-    for mlm; [n, context + 1] for clm, overlapping by one token so every token is a target once."""
-    import torch
-
+def stream(tokenizer, texts: list[str]) -> np.ndarray:
+    """The texts tokenized, each followed by eos, concatenated: the layout of pretrain's token files."""
     ids: list[int] = []
     # verbose=False: texts longer than the model are expected here, they are cut into windows
     for x in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]:
         ids += x + [tokenizer.eos_token_id]
+    return np.asarray(ids, dtype=np.int64)
+
+
+def pack(tokenizer, texts: list[str], context: int, objective: str) -> Any:
+    """The stream of `texts` cut into consecutive windows: [n, context] for mlm; [n, context + 1]
+    for clm, overlapping by one token so every token is a target once."""
+    import torch
+
+    ids = stream(tokenizer, texts).tolist()
     width = context + 1 if objective == "clm" else context
     n = max(0, (len(ids) - (width - context)) // context)
     rows = [ids[i * context : i * context + width] for i in range(n)]
@@ -83,13 +97,11 @@ def spread(windows, k: int):
     return windows[[round(i * (len(windows) - 1) / (k - 1)) if k > 1 else 0 for i in range(k)]]
 
 
-def lm_batches(windows, batch_size: int, objective: str, rng: random.Random | None, masker) -> Iterator[dict]:
-    """(input_ids, labels) batches: shifted for clm, masked by `masker(window)` for mlm."""
-    order = list(range(len(windows)))
-    if rng is not None:
-        rng.shuffle(order)
-    for s in range(0, len(order), batch_size):
-        w = windows[order[s : s + batch_size]]
+def valid_batches(windows, batch_size: int, objective: str, masker) -> Iterator[dict]:
+    """(input_ids, labels) batches of the windows in order: shifted for clm, masked by
+    `masker(window)` for mlm."""
+    for s in range(0, len(windows), batch_size):
+        w = windows[s : s + batch_size]
         if objective == "clm":
             yield {"input_ids": w[:, :-1], "labels": w[:, 1:]}
         else:
@@ -97,33 +109,36 @@ def lm_batches(windows, batch_size: int, objective: str, rng: random.Random | No
             yield {"input_ids": x, "labels": y}
 
 
-def lm_strategy(train, valid, d: DomainParams, objective: str, tok, env: TrainEnv) -> Strategy:
-    """The pretraining loss on domain windows; the valid loss (lower is better) picks the best pass."""
+def objective_of(model, tok, d: DomainParams, objective: str, context: int) -> LmObjective:
+    """The pretraining objective on this model and tokenizer (pad falls back to eos as a special)."""
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    return LmObjective(
+        kind=objective,
+        context_length=context,
+        mask_id=tok.mask_token_id,
+        vocab_size=len(tok),
+        mask_prob=d.mask_prob,
+        special_ids=(tok.eos_token_id, pad),
+        # MoE models: the balance loss with the weight the model was configured with.
+        aux_loss_weight=getattr(model.config, "router_aux_loss_coef", 0.0) or 0.0,
+    )
+
+
+def lm_strategy(train: np.ndarray, valid, d: DomainParams, obj: LmObjective, env: TrainEnv) -> Strategy:
+    """pretrain's step on windows of the `train` stream; the valid loss (lower is better) on the
+    fixed `valid` windows picks the best pass."""
     import torch
     import torch.nn.functional as F
 
     def masker(gen):
-        specials = (tok.eos_token_id, tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-        return lambda w: mask_tokens(w, gen, tok.mask_token_id, len(tok), d.mask_prob, specials)
-
-    train_mask = masker(torch.Generator().manual_seed(env.seed))
-    use_cache = {"use_cache": False} if objective == "clm" else {}
-
-    def loss(model, batch):
-        out = model(input_ids=batch["input_ids"], **use_cache)
-        logits = out.logits.float()
-        value = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100)
-        aux = getattr(out, "aux_loss", None)  # MoE models: the balance loss, unscaled
-        if aux is not None:
-            value = value + model.config.router_aux_loss_coef * aux
-        return value
+        return lambda w: mask_tokens(w, gen, obj.mask_id, obj.vocab_size, obj.mask_prob, obj.special_ids)
 
     def validate(model) -> dict[str, float]:
         # The same masks every pass (a fresh seeded generator), so passes are comparable.
         valid_mask = masker(torch.Generator().manual_seed(env.seed + 1))
         total, n = 0.0, 0
         for batch, logits in eval_outputs(
-            model, lm_batches(valid, d.batch_size, objective, None, valid_mask), env
+            model, valid_batches(valid, d.batch_size, obj.kind, valid_mask), env
         ):
             labels = batch["labels"].flatten()
             total += F.cross_entropy(logits.flatten(0, 1), labels, ignore_index=-100, reduction="sum").item()
@@ -131,13 +146,22 @@ def lm_strategy(train, valid, d: DomainParams, objective: str, tok, env: TrainEn
         mean = total / max(n, 1)
         return {"loss": mean, "ppl": math.exp(min(mean, 50.0))}
 
+    gens = np.random.default_rng(env.seed), torch.Generator().manual_seed(env.seed)
+    how = StepSettings(d.batch_size, 1, d.grad_clip, env.device, env.precision)
+
+    def step(state: TrainState) -> tuple[float, int]:
+        return train_step(state, how), d.batch_size * obj.context_length
+
+    windows = len(train) // obj.context_length  # an epoch: as many windows as the stream holds
     return Strategy(
         metric="loss",
         higher_is_better=False,
-        n_batches=-(-len(train) // d.batch_size),
-        train_batches=lambda rng: lm_batches(train, d.batch_size, objective, rng, train_mask),
-        loss=loss,
+        n_batches=max(1, -(-windows // d.batch_size)),
         validate=validate,
+        step=step,
+        batches=Batches(train, *gens, obj),
+        betas=PRETRAIN_BETAS,
+        fused=env.device in ("cpu", "cuda"),
     )
 
 
@@ -170,21 +194,26 @@ def run(
     if objective == "mlm" and tok.mask_token_id is None:
         raise DataError(f"finetune.domain.init_from {init!r}: an mlm model whose tokenizer has no mask token")
     context = fit_length(d.context_length, model.config, f"finetune.{task}.context_length")
-    windows = {s: pack(tok, t, context, objective) for s, t in texts.items()}
-    for s, w in windows.items():
-        if len(w) == 0:
-            raise DataError(
-                f"task {task}: {task_dir / s}.parquet holds fewer than {context + 1} tokens, not one window; "
-                f"lower finetune.{task}.context_length or add domain texts"
-            )
-    valid = spread(windows["valid"], d.valid_windows)
+    train = stream(tok, texts["train"])
+    if len(train) < context + 2:
+        raise DataError(
+            f"task {task}: {task_dir / 'train'}.parquet holds fewer than {context + 2} tokens, not one "
+            f"window; lower finetune.{task}.context_length or add domain texts"
+        )
+    windows = pack(tok, texts["valid"], context, objective)
+    if len(windows) == 0:
+        raise DataError(
+            f"task {task}: {task_dir / 'valid'}.parquet holds fewer than {context + 1} tokens, not one window; "
+            f"lower finetune.{task}.context_length or add domain texts"
+        )
+    valid = spread(windows, d.valid_windows)
     with train_env(task, cfg, seed) as env:
         log.info(
-            "%s: %s (%s) from %s, %.1fM params, %d train / %d valid windows of %d, %s",
+            "%s: %s (%s) from %s, %.1fM params, %d train tokens, %d valid windows of %d, %s",
             *(task, model.config.model_type, objective, d.init_from, model.num_parameters() / 1e6),
-            *(len(windows["train"]), len(valid), context, env.device),
+            *(len(train), len(valid), context, env.device),
         )
-        strategy = lm_strategy(windows["train"], valid, d, objective, tok, env)
+        strategy = lm_strategy(train, valid, d, objective_of(model, tok, d, objective, context), env)
         model.to(env.device)
         before = strategy.validate(model)
         log.info("before training: valid loss %.4f, ppl %.2f", before["loss"], before["ppl"])
@@ -198,7 +227,7 @@ def run(
         "init_from": init,
         "load_time_s": round(load_s, 2),
         "context_length": context,
-        "train_windows": len(windows["train"]),
+        "train_windows": len(train) // context,  # steps of batch_size windows in an epoch: this / batch_size
         "valid_windows": len(valid),
         "initial_valid_loss": round(before["loss"], 4),
         "initial_valid_ppl": round(before["ppl"], 2),

@@ -30,10 +30,10 @@ def seeded(seed: int) -> None:
 def train_env(task: str, cfg: FinetuneParams, seed: int) -> Iterator[TrainEnv]:
     """Device, precision and the task's dvclive curves, closed when the block ends."""
     device = pick_device(cfg.device)
-    bf16 = pick_precision(cfg.precision, device) == "bf16"
+    precision = pick_precision(cfg.precision, device)
     live = open_live(paths.curves_name(task))
     try:
-        yield TrainEnv(device=device, bf16=bf16, seed=seed, live=live)
+        yield TrainEnv(device=device, precision=precision, seed=seed, live=live)
     finally:
         live.end()
 
@@ -53,7 +53,7 @@ def fit_metrics(task: str, model, env: TrainEnv, res: FitResult, metric: str) ->
         "model_type": model.config.model_type,
         "parameters": model.num_parameters(),
         "device": env.device,
-        "precision": "bf16" if env.bf16 else "fp32",
+        "precision": env.precision,
         "best_valid": round(res.best_valid, 4),
         "valid_metric": metric,
         "best_epoch": res.best_epoch,

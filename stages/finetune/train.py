@@ -1,17 +1,18 @@
 """One plain torch training loop for every task, with early stopping on a valid score.
 
 Plain torch rather than the HF Trainer: on a 2-core CPU it starts faster, and every knob
-is a param we can read here. AdamW (decay on matrices only), linear warmup then linear
-decay, optional bf16 autocast, gradient clipping; a valid pass once per epoch (or every
+is a param we can read here. The optimizer, schedule and precision are the shared ones of
+stages/common/optim.py: AdamW (decay on matrices only), linear warmup then linear decay,
+optional bf16 autocast, gradient clipping. A valid pass runs once per epoch (or every
 `eval_every` steps); the best pass's weights are kept and restored at the end.
 
 What differs between tasks is a `Strategy`: its batches, its loss, how it scores the
-valid split, and (adversarial training) how one batch's gradients are made.
+valid split, and (adversarial training) how one batch's gradients are made. A strategy
+that draws its own batches (domain adaptation: pretrain's step) gives the whole step.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import random
@@ -21,6 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stages.common.errors import PipelineError
+from stages.common.optim import (
+    FINETUNE_BETAS,
+    TrainState,
+    autocast,
+    finish_step,
+    linear_schedule,
+    make_optimizer,
+    start_step,
+)
 from stages.common.runtime import progress
 from stages.finetune.config import TrainParams
 
@@ -29,10 +39,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainEnv:
-    """Where and how to train: device, bf16 autocast, the seed, a dvclive Live."""
+    """Where and how to train: device, precision ("bf16" autocast or "fp32"), the seed, a dvclive Live."""
 
     device: str
-    bf16: bool
+    precision: str
     seed: int
     live: Any
 
@@ -45,15 +55,23 @@ class Strategy:
     returns a scalar tensor. `backward(model, batch)`, when given, replaces `loss(...).backward()`
     and returns the loss to log (adversarial training runs several passes per batch).
     `validate(model)` returns the valid scores, `metric` names the one that picks the best
-    weights."""
+    weights.
+
+    A strategy that draws its own batches gives `step(state) -> (loss, tokens)`, one whole
+    optimizer step on the TrainState, instead of `train_batches` and `loss`; `batches` is
+    then its seeded batch source, and `betas`/`fused` its optimizer's (make_optimizer)."""
 
     metric: str
     higher_is_better: bool
-    n_batches: int  # training batches per epoch
-    train_batches: Callable[[random.Random], Iterable[dict]]
-    loss: Callable[[Any, dict], Any]
+    n_batches: int  # training batches (optimizer steps) per epoch
     validate: Callable[[Any], dict[str, float]]
+    train_batches: Callable[[random.Random], Iterable[dict]] | None = None
+    loss: Callable[[Any, dict], Any] | None = None
     backward: Callable[[Any, dict], float] | None = None
+    step: Callable[[TrainState], tuple[float, int]] | None = None
+    batches: Any = None
+    betas: tuple[float, float] = FINETUNE_BETAS
+    fused: bool | None = None
 
 
 @dataclass
@@ -69,41 +87,6 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def make_optimizer(model, tp: TrainParams):
-    import torch
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    # Decay weight matrices only: decaying biases and norm gains only hurts.
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": tp.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=tp.lr)
-
-
-def make_schedule(optimizer, total_steps: int, warmup_ratio: float):
-    """Linear warmup over `warmup_ratio` of all planned steps, then linear decay to 0."""
-    import torch
-
-    warmup = math.ceil(total_steps * warmup_ratio)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def autocast(env: TrainEnv):
-    """bf16 autocast when the env asks for it, else nothing."""
-    import torch
-
-    if env.bf16:
-        return torch.autocast(device_type=env.device, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def to_device(batch: dict, device: str) -> dict:
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -117,7 +100,7 @@ def eval_outputs(model, batches: Iterable[dict], env: TrainEnv) -> Iterator[tupl
         for batch in batches:
             batch = to_device(batch, env.device)
             inputs = {k: v for k, v in batch.items() if k != "labels"}
-            with autocast(env):
+            with autocast(env.device, env.precision):
                 logits = model(**inputs).logits
             yield batch, logits.float()
     model.train()
@@ -148,30 +131,31 @@ class _Run:
     window: list[float] = field(default_factory=list)
     since_valid: list[float] = field(default_factory=list)
 
-    def step(self, batch: dict, opt, sched) -> None:
-        import torch
-
-        batch = to_device(batch, self.env.device)
-        opt.zero_grad(set_to_none=True)
-        if self.task.backward is not None:
-            loss = self.task.backward(self.model, batch)
+    def step(self, state: TrainState, batch: dict | None) -> None:
+        """One optimizer step: the strategy's own, or the backward pass of `batch`."""
+        if self.task.step is not None:
+            loss, tokens = self.task.step(state)
         else:
-            with autocast(self.env):
-                out = self.task.loss(self.model, batch)
-            out.backward()
-            loss = out.item()
-        if self.tp.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tp.grad_clip)
-        opt.step()
-        sched.step()
+            start_step(state)
+            batch = to_device(batch, self.env.device)
+            if self.task.backward is not None:
+                loss = self.task.backward(self.model, batch)
+            else:
+                with autocast(self.env.device, self.env.precision):
+                    out = self.task.loss(self.model, batch)
+                out.backward()
+                loss = out.item()
+            tokens = n_tokens(batch)
+            finish_step(state, self.tp.grad_clip, tokens)
         self.res.steps += 1
-        self.res.train_tokens += n_tokens(batch)
+        self.res.train_tokens += tokens
         self.window.append(loss)
         self.since_valid.append(loss)
         if self.res.steps % self.tp.log_every == 0:
             self.env.live.step = self.res.steps
             self.env.live.log_metric("train/loss", sum(self.window) / len(self.window))
-            self.env.live.log_metric("train/lr", sched.get_last_lr()[0])
+            # The rate of the next step, as torch's LambdaLR reports after its step().
+            self.env.live.log_metric("train/lr", state.schedule(state.step))
             self.window = []
 
     def validate(self, epoch: int) -> bool:
@@ -231,15 +215,20 @@ def fit(
         run.best_state = cpu_copy(model)
     model.to(env.device)
     model.train()
-    opt = make_optimizer(model, tp)
-    sched = make_schedule(opt, planned, tp.warmup_ratio)
+    state = TrainState(
+        model,
+        make_optimizer(model, tp.lr, tp.weight_decay, task.betas, task.fused),
+        linear_schedule(tp.lr, planned, tp.warmup_ratio),
+        batches=task.batches,
+    )
     rng = random.Random(env.seed)
     start, stop = time.perf_counter(), False
     while run.res.epochs_run < tp.epochs and run.res.steps < planned and not stop:
         epoch = run.res.epochs_run + 1
         n = min(task.n_batches, planned - run.res.steps)
-        for batch in progress(task.train_batches(rng), f"epoch {epoch}", "batches", total=n):
-            run.step(batch, opt, sched)
+        batches = task.train_batches(rng) if task.step is None else (None for _ in range(n))
+        for batch in progress(batches, f"epoch {epoch}", "batches", total=n):
+            run.step(state, batch)
             at_end = run.res.steps >= planned
             if eval_every and run.res.steps % eval_every == 0 and not at_end:
                 stop = run.validate(epoch)

@@ -1,4 +1,7 @@
-"""Checkpoints for resuming: weights (safetensors), optimizer + torch RNG (tensors only), state (JSON).
+"""Checkpoints for resuming: one TrainState (stages/common/optim.py) saved and loaded whole.
+
+The folder holds the weights (safetensors), the optimizer state and the torch generators
+(tensors only, optimizer.pt) and the step, token count and numpy generator (state.json).
 
 Loading uses torch.load(weights_only=True), which refuses anything but tensors and plain
 containers, so a checkpoint can never run code. A checkpoint is used only when its
@@ -20,16 +23,20 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from stages.common import lm_train, optim, tokens
 from stages.common.io import atomic_dir, read_json, restore_dir
+from stages.common.optim import TrainState
 from stages.pretrain.parallel import World, barrier, unwrap
 
 log = logging.getLogger(__name__)
 
 
 def fingerprint(params: dict[str, Any], seed: int, meta: dict[str, Any], init: str = "scratch") -> str:
-    """What a checkpoint must match to be resumed: params, seed, data sizes, start weights, this stage's code."""
+    """What a checkpoint must match to be resumed: params, seed, data sizes, start weights, the
+    code that trains (this stage's and the shared training core it runs)."""
     code = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    shared = [Path(m.__file__) for m in (lm_train, optim, tokens)]
+    for path in [*sorted(Path(__file__).parent.glob("*.py")), *shared]:
         code.update(path.read_bytes())
     blob = json.dumps(
         {
@@ -68,41 +75,31 @@ def _full_state(model, opt) -> tuple[dict[str, Any], dict[str, Any]]:
     return get_model_state_dict(model, options=opts), get_optimizer_state_dict(model, opt, options=opts)
 
 
-def save_checkpoint(
-    ckpt_dir: Path,
-    model,
-    opt,
-    batches: dict[str, Any],
-    step: int,
-    tokens_seen: int,
-    fp: str,
-    world: World,
-    finished: bool = False,
-) -> None:
-    """Write the whole resumable state of step `step` atomically into `ckpt_dir` (rank 0 writes).
+def save_checkpoint(ckpt_dir: Path, state: TrainState, fp: str, world: World, finished: bool = False) -> None:
+    """Write `state` atomically into `ckpt_dir` (every rank calls this; rank 0 writes).
 
     `finished` marks the checkpoint of a completed run, which a rerun does not resume.
     """
     import torch
     from safetensors.torch import save_file
 
-    weights, optim = _full_state(model, opt)
+    weights, optim_state = _full_state(state.model, state.optimizer)
     if world.main:
-        for name in _aliases(model):
+        for name in _aliases(state.model):
             weights.pop(name, None)
+        gens = state.generators()
         with atomic_dir(ckpt_dir) as tmp:
             save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp / "model.safetensors"))
-            rng = batches["train"].rng_state()
-            extra = {"optimizer": optim, "torch_rng": torch.get_rng_state(), "mask_gen": rng["mask_gen"]}
-            torch.save(extra, tmp / "optimizer.pt")
-            state = {
-                "step": step,
-                "tokens_seen": tokens_seen,
+            tensors = {"optimizer": optim_state, "torch_rng": gens["torch"], "mask_gen": gens["mask_gen"]}
+            torch.save(tensors, tmp / "optimizer.pt")
+            meta = {
+                "step": state.step,
+                "tokens_seen": state.tokens_seen,
                 "fingerprint": fp,
                 "finished": finished,
-                "numpy_rng": rng["numpy"],
+                "numpy_rng": gens["numpy"],
             }
-            (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
+            (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
     barrier(world)  # nobody reads or rewrites the folder before it is in place
 
 
@@ -114,8 +111,9 @@ def clear_partial(ckpt_dir: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_checkpoint(ckpt_dir: Path, model, opt, batches: dict[str, Any], fp: str) -> tuple[int, int]:
-    """Restore a matching checkpoint on every rank; returns (step, tokens_seen), or (0, 0) to start fresh."""
+def load_checkpoint(ckpt_dir: Path, state: TrainState, fp: str) -> bool:
+    """Restore a matching, unfinished checkpoint into `state` on every rank; False (and `state`
+    untouched) when there is none, so training starts at step 0."""
     import torch
     from safetensors.torch import load_file
     from torch.distributed.checkpoint.state_dict import (
@@ -125,22 +123,24 @@ def load_checkpoint(ckpt_dir: Path, model, opt, batches: dict[str, Any], fp: str
     )
 
     if not (ckpt_dir / "state.json").exists():
-        return 0, 0
-    state = read_json(ckpt_dir / "state.json")
-    if state.get("fingerprint") != fp:
+        return False
+    meta = read_json(ckpt_dir / "state.json")
+    if meta.get("fingerprint") != fp:
         log.warning("%s: written for other params, data or code; starting from step 0", ckpt_dir)
-        return 0, 0
-    if state.get("finished"):
+        return False
+    if meta.get("finished"):
         log.info("%s: holds a finished run; training again from step 0", ckpt_dir)
-        return 0, 0
+        return False
     weights = load_file(str(ckpt_dir / "model.safetensors"))
-    for name, target in _aliases(model).items():
+    for name, target in _aliases(state.model).items():
         weights[name] = weights[target]
-    extra = torch.load(ckpt_dir / "optimizer.pt", weights_only=True)
+    tensors = torch.load(ckpt_dir / "optimizer.pt", weights_only=True)
     opts = StateDictOptions(full_state_dict=True)  # every rank reads the file and keeps its shard
-    set_model_state_dict(model, weights, options=opts)
-    set_optimizer_state_dict(model, opt, extra["optimizer"], options=opts)
-    torch.set_rng_state(extra["torch_rng"])
-    batches["train"].set_rng_state({"numpy": state["numpy_rng"], "mask_gen": extra["mask_gen"]})
-    log.info("resumed from %s at step %d", ckpt_dir, state["step"])
-    return int(state["step"]), int(state["tokens_seen"])
+    set_model_state_dict(state.model, weights, options=opts)
+    set_optimizer_state_dict(state.model, state.optimizer, tensors["optimizer"], options=opts)
+    state.set_generators(
+        {"torch": tensors["torch_rng"], "numpy": meta["numpy_rng"], "mask_gen": tensors["mask_gen"]}
+    )
+    state.step, state.tokens_seen = int(meta["step"]), int(meta["tokens_seen"])
+    log.info("resumed from %s at step %d", ckpt_dir, state.step)
+    return True

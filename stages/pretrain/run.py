@@ -22,17 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from stages.common.errors import PipelineError
 from stages.common.init_from import fingerprint as init_fingerprint
 from stages.common.io import atomic_dir, write_json
+from stages.common.lm_train import Batches, LmObjective, StepSettings
+from stages.common.optim import PRETRAIN_BETAS, TrainState, cosine_schedule, make_optimizer
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import pick_device, pick_precision, seed_everything
+from stages.common.tokens import read_meta
 from stages.pretrain import parallel
 from stages.pretrain.checkpoint import clear_partial, fingerprint, load_checkpoint, save_checkpoint
 from stages.pretrain.config import PretrainParams
-from stages.pretrain.data import load_meta, open_tokens
+from stages.pretrain.data import objective, open_tokens
 from stages.pretrain.flops import measure_peak_flops, train_flops_per_token
-from stages.pretrain.loop import Batches, History, Run, make_optimizer, train
+from stages.pretrain.loop import History, Run, train
 from stages.pretrain.model import compiled, count_params, initial_model, matmul_params
 from stages.pretrain.moe import resolve_impl, use_megablocks
 from stages.pretrain.parallel import World
@@ -61,83 +63,106 @@ def pretrain(
     `open_curves(start_step)` opens the dvclive logger once the resume step is known, so a
     resumed run continues its curves instead of starting them again.
     """
-    import torch
+    import torch  # noqa: F401  (before seed_everything, which seeds torch once it is imported)
 
     t_start = time.perf_counter()
     m, t = cfg.model, cfg.train
-    meta = load_meta(tokens_dir)  # read first: a bad vocab or missing mask id fails before any work
+    meta = read_meta(tokens_dir)  # read first: a bad vocab or missing mask id fails before any work
     device = pick_device(cfg.device)
     precision = pick_precision(t.precision, device)
     tokens = {s: open_tokens(tokens_dir, s, meta, m.context_length) for s in ("train", "valid")}
     world = parallel.init(cfg.gpus, device)
     seed_everything(seed)
-    torch.manual_seed(seed)
-    model = initial_model(cfg, meta, tokenizer_dir, out_dir).to(device)
-    moe_impl = resolve_impl(m.moe.impl, device, m.moe.n_experts)
-    if moe_impl == "megablocks":
-        log.info("megablocks runs the experts of %d MoE blocks", use_megablocks(model, precision))
-    n_params = count_params(model)
-    flops_per_token = train_flops_per_token(
-        matmul_params(model, m), m.n_layers, m.hidden_size, m.context_length
-    )
-    peak = measure_peak_flops(device, precision)
-    # DDP/FSDP wrap before the optimizer: FSDP2 turns the parameters into shards.
-    model = parallel.wrap(model, cfg.parallel, device, world)
-    opt = make_optimizer(model, t, device)
-    batches = {
-        s: Batches(
-            tokens[s],
-            np.random.default_rng(seed),
-            torch.Generator().manual_seed(seed),
-            m,
-            meta,
-            world,
-            prefetch=s == "train" and device == "cuda",
-        )
-        for s in tokens
-    }
+    model, built = _build(cfg, meta, tokenizer_dir, out_dir, device, precision, world)
+    how = StepSettings(t.batch_size, t.grad_accum, t.grad_clip, device, precision)
     tokens_per_step = t.batch_size * t.grad_accum * m.context_length * world.size
     total = t.total_steps(tokens_per_step)
+    state = TrainState(
+        model,
+        make_optimizer(model, t.lr, t.weight_decay, PRETRAIN_BETAS, fused=device in ("cpu", "cuda")),
+        cosine_schedule(t.lr, t.min_lr, t.warmup_steps, total),
+        batches=_batches(tokens["train"], seed, objective(m, meta), world, prefetch=device == "cuda"),
+    )
     fp = fingerprint(dataclasses.asdict(cfg), seed, meta, init_fingerprint(cfg.init_from))
-    start, seen = 0, 0
     if ckpt_dir is not None and t.checkpoint_every:
         if world.main:
             clear_partial(ckpt_dir)
         parallel.barrier(world)  # every rank reads the folder as rank 0 left it
-        start, seen = load_checkpoint(ckpt_dir, model, opt, batches, fp)
+        load_checkpoint(ckpt_dir, state, fp)
+    seen_before = state.tokens_seen
     if open_curves is not None and world.main:
-        live = open_curves(start)
-    runner = compiled(model, t)
-    on_step = _checkpoint_hook(ckpt_dir, t, model, opt, batches, total, seen, fp, world)
+        live = open_curves(state.step)
     log.info("%s %s: %.2fM parameters, %d steps of %d tokens on %s x %d (%s)", m.objective, type(parallel.unwrap(model)).__name__,
-             n_params["total"] / 1e6, total, tokens_per_step, device, world.size, precision)  # fmt: skip
-    run = Run(cfg, batches["train"], batches["valid"], device, precision, seed, total, flops_per_token, peak,
-              live, on_step)  # fmt: skip
+             built["params"]["total"] / 1e6, total, tokens_per_step, device, world.size, precision)  # fmt: skip
+    run = Run(
+        cfg=cfg,
+        how=how,
+        valid=_batches(tokens["valid"], seed, objective(m, meta), world, prefetch=False),
+        world=world,
+        seed=seed,
+        total_steps=total,
+        flops_per_token=built["flops_per_token"],
+        peak_flops=built["peak_flops"],
+        live=live,
+        on_step=_checkpoint_every(ckpt_dir, t.checkpoint_every, total, fp, world),
+    )
     t_train = time.perf_counter()
-    hist = train(runner, opt, run, start_step=start)
+    hist = train(state, run, forward=compiled(model, t))
     train_seconds = time.perf_counter() - t_train
     if ckpt_dir is not None:
         # Always leave the declared out (also with checkpoints off), marked finished so no rerun resumes it.
-        save_checkpoint(
-            ckpt_dir, model, opt, batches, total, seen + hist.tokens_seen, fp, world, finished=True
-        )
+        save_checkpoint(ckpt_dir, state, fp, world, finished=True)
     save_model(model, tokenizer_dir, out_dir, m.context_length, world)
     # MFU of the whole job: global tokens/s against the peak of all its devices.
-    peak_all = peak * world.size
+    peak_all = built["peak_flops"] * world.size
     metrics = _metrics(
-        hist, seen, n_params, flops_per_token, peak_all, precision, device, train_seconds, t_start
-    )
-    return {**metrics, "processes": world.size, "moe_impl": moe_impl if m.moe.n_experts else None}
+        hist, seen_before, built["params"], built["flops_per_token"], peak_all, precision, device,
+        train_seconds, t_start,
+    )  # fmt: skip
+    moe_impl = built["moe_impl"] if m.moe.n_experts else None
+    return {**metrics, "processes": world.size, "moe_impl": moe_impl}
 
 
-def _checkpoint_hook(ckpt_dir: Path | None, t, model, opt, batches, total: int, seen: int, fp: str, world):
-    """The loop's per-step callback that writes a checkpoint every checkpoint_every steps, or None."""
-    if ckpt_dir is None or t.checkpoint_every <= 0:
+def _build(
+    cfg: PretrainParams, meta: dict[str, Any], tokenizer_dir: Path, out_dir: Path, device: str,
+    precision: str, world: World,
+) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """The model training steps (wrapped for DDP/FSDP) and what was measured on it: params,
+    flops_per_token, peak_flops of one device, moe_impl."""
+    m = cfg.model
+    model = initial_model(cfg, meta, tokenizer_dir, out_dir).to(device)
+    moe_impl = resolve_impl(m.moe.impl, device, m.moe.n_experts)
+    if moe_impl == "megablocks":
+        log.info("megablocks runs the experts of %d MoE blocks", use_megablocks(model, precision))
+    built = {
+        "params": count_params(model),
+        "flops_per_token": train_flops_per_token(
+            matmul_params(model, m), m.n_layers, m.hidden_size, m.context_length
+        ),
+        # After the model is built: the measurement draws from torch's generator.
+        "peak_flops": measure_peak_flops(device, precision),
+        "moe_impl": moe_impl,
+    }
+    # DDP/FSDP wrap before the optimizer: FSDP2 turns the parameters into shards.
+    return parallel.wrap(model, cfg.parallel, device, world), built
+
+
+def _batches(tokens, seed: int, obj: LmObjective, world: World, prefetch: bool) -> Batches:
+    """Seeded batches of one split; every rank seeds the same generators and keeps its own rows."""
+    import torch
+
+    gens = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    return Batches(tokens, *gens, obj, rank=world.rank, ranks=world.size, prefetch=prefetch)
+
+
+def _checkpoint_every(ckpt_dir: Path | None, every: int, total: int, fp: str, world: World):
+    """The loop's per-step callback that saves the TrainState every `every` steps, or None."""
+    if ckpt_dir is None or every <= 0:
         return None
 
-    def on_step(done: int, hist: History) -> None:
-        if done % t.checkpoint_every == 0 and done < total:
-            save_checkpoint(ckpt_dir, model, opt, batches, done, seen + hist.tokens_seen, fp, world)
+    def on_step(state: TrainState) -> None:
+        if state.step % every == 0 and state.step < total:
+            save_checkpoint(ckpt_dir, state, fp, world)
 
     return on_step
 
@@ -175,11 +200,6 @@ def _metrics(
     train_seconds: float,
     t_start: float,
 ) -> dict[str, Any]:
-    if not hist.train_loss:
-        raise PipelineError(
-            "pretrain: no step ran (the checkpoint is already at the budget); "
-            "raise pretrain.train.max_steps or delete models/pretrain_ckpt"
-        )
     # The first steps pay for warm-up (allocations, kernel selection): leave them out of speed.
     steady = hist.step_seconds[min(2, len(hist.step_seconds) - 1) :]
     tokens_per_step = hist.tokens_seen / len(hist.step_seconds)

@@ -1,4 +1,8 @@
-"""Read the packed token data written by the tokenizer stage: meta.json and the .bin memmaps."""
+"""Read the packed token data the tokenizer stage writes: meta.json and one .bin memmap a split.
+
+pretrain samples training windows from these files and evaluate scores the model on them;
+both read them here, so a file that does not match its meta.json fails the same way in both.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,21 @@ import numpy as np
 from stages.common.errors import DataError
 from stages.common.io import read_json
 
+# What the tokenizer stage always writes and what the readers rely on.
+META_KEYS = ("dtype", "vocab_size", "eos_id", "pad_id", "n_tokens")
+
 
 def read_meta(tokens_dir: Path) -> dict[str, Any]:
-    meta = read_json(tokens_dir / "meta.json")
-    if not isinstance(meta, dict) or "dtype" not in meta:
-        raise DataError(f"{tokens_dir / 'meta.json'}: has no 'dtype'; rerun `dvc repro tokenizer`")
+    """meta.json of `tokens_dir`, checked to hold every key in META_KEYS."""
+    path = tokens_dir / "meta.json"
+    meta = read_json(path)
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: is not a JSON object; rerun the tokenizer stage (dvc repro tokenizer)")
+    for key in META_KEYS:
+        if key not in meta:
+            raise DataError(
+                f"{path}: key {key!r} is missing; rerun the tokenizer stage (dvc repro tokenizer)"
+            )
     return meta
 
 
@@ -22,7 +36,7 @@ def open_split(tokens_dir: Path, split: str, meta: dict[str, Any]) -> np.ndarray
     """The split's tokens as a read-only memmap, checked against the count in meta.json."""
     path = tokens_dir / f"{split}.bin"
     if not path.is_file():
-        raise DataError(f"{path}: not found; run `dvc repro tokenizer`")
+        raise DataError(f"{path}: not found; run the tokenizer stage (dvc repro tokenizer)")
     try:
         dtype = np.dtype(meta["dtype"])
     except TypeError:
@@ -35,8 +49,8 @@ def open_split(tokens_dir: Path, split: str, meta: dict[str, Any]) -> np.ndarray
     n = size // dtype.itemsize
     want = (meta.get("n_tokens") or {}).get(split)
     if want is not None and int(want) != n:
-        raise DataError(f"{path}: holds {n} tokens but meta.json says {want}; rerun `dvc repro tokenizer`")
-    if n == 0:
+        raise DataError(f"{path}: holds {n} tokens but meta.json says {want}; rerun the tokenizer stage")
+    if n == 0:  # np.memmap refuses an empty file
         return np.zeros(0, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r")
 
