@@ -9,7 +9,7 @@ from typing import Any
 
 from stages.collect import readers, web
 from stages.collect.config import SourceParams
-from stages.collect.docs import Tally
+from stages.collect.docs import Tally, describe_error
 from stages.collect.readers import Record
 from stages.common.errors import DataError
 
@@ -33,8 +33,16 @@ def read_parquet(data: bytes, where: str, src: SourceParams, tally: Tally) -> It
         return
     cols = [src.text_field, *[f for f in (*src.meta_fields, "id") if f in names and f != src.text_field]]
     i = 0
-    for batch in pf.iter_batches(columns=list(dict.fromkeys(cols))):
-        for row in batch.to_pylist():
+    # Row group by row group: a damaged group loses its own rows, not the groups after it.
+    for group in range(pf.num_row_groups):
+        try:
+            rows = pf.read_row_group(group, columns=list(dict.fromkeys(cols))).to_pylist()
+        except Exception as e:  # pyarrow raises several types on damaged pages
+            n = pf.metadata.row_group(group).num_rows
+            tally.skip("bad_row_group", f"{where} row group {group}", f"{n} rows lost: {describe_error(e)}")
+            i += n
+            continue
+        for row in rows:
             i += 1
             value = row.get(src.text_field)
             if not isinstance(value, str):
