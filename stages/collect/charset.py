@@ -83,12 +83,21 @@ def mostly_utf8(data: bytes) -> bool:
 
 def detect(data: bytes) -> str:
     """The charset of undeclared bytes: UTF-8 when they are (mostly) UTF-8, else the best
-    ASCII-compatible guess of charset-normalizer, else UTF-8 (damage replaced, counted)."""
+    ASCII-compatible guess of charset-normalizer, else UTF-8 (damage replaced, counted).
+
+    Where charset-normalizer scores several charsets alike (Western prose is as plausible
+    in cp1250 as in cp1252 when it holds no letter on which they differ), windows-1252 is
+    taken, as browsers do for unlabelled Western text.
+    """
     if mostly_utf8(data):
         return "utf-8"
     import charset_normalizer
 
-    for match in charset_normalizer.from_bytes(data):
+    matches = list(charset_normalizer.from_bytes(data))
+    tied = [m for m in matches if (m.chaos, m.coherence) == (matches[0].chaos, matches[0].coherence)]
+    if any("cp1252" in m.could_be_from_charset for m in tied):
+        return "cp1252"
+    for match in matches:
         name = known_codec(match.encoding)
         # A text file without a BOM in an ASCII-incompatible charset (UTF-16, EBCDIC) is far
         # rarer than damaged bytes that happen to decode as one.
