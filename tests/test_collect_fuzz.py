@@ -61,7 +61,11 @@ def _join(pieces: list[bytes], head: bytes = b"", tail: bytes = b"") -> tuple[by
 
 
 def build_jsonl(tag: str):
-    return _join([json.dumps({"id": i, "text": record_text(i, tag)}).encode() + b"\n" for i in range(N)])
+    data, spans = _join(
+        [json.dumps({"id": i, "text": record_text(i, tag)}).encode() + b"\n" for i in range(N)]
+    )
+    # The newline belongs to no record: damage to it joins two lines, which spares neither.
+    return data, [(start, end - 1) for start, end in spans]
 
 
 def build_csv(tag: str):

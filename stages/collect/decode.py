@@ -10,7 +10,7 @@ import lzma
 import re
 import zlib
 
-from stages.collect.charset import charset_from_bom, charset_from_meta, detect
+from stages.collect.charset import charset_from_bom, charset_from_meta, detect, mostly_utf8
 from stages.collect.docs import Tally
 
 COMPRESSED = (".gz", ".bz2", ".zst", ".xz")
@@ -112,12 +112,14 @@ def decompress(data: bytes, name: str, where: str, tally: Tally) -> tuple[bytes,
 
 
 def looks_binary(data: bytes) -> bool:
-    """True for payloads that are not text: many NULs (without a UTF-16/32 BOM) or image magic."""
+    """True for payloads that are not text: many NULs (without a UTF-16/32 BOM), or the magic
+    bytes of an image, PDF or zip followed by bytes that are not UTF-8."""
     head = data[:4096]
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF8)):
         return False
+    # Magic bytes alone do not make a file binary: a text file may start with "%PDF".
     if head.startswith((b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"%PDF", b"PK\x03\x04", b"RIFF")):
-        return True
+        return not mostly_utf8(head)
     return bool(head) and head.count(0) > len(head) // 10
 
 
