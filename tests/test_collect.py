@@ -112,8 +112,8 @@ def test_local_jsonl_keeps_record_ids_and_writes_the_document_schema(tmp_path):
     assert docs[0]["id"] == doc_id("first doc") and docs[0]["license"] == "CC0"
     assert docs[1]["origin"] == f"{tmp_path}/d.jsonl#2" and docs[0]["source"] == "src"
     assert m["sources"]["src"] == {
-        "bytes": 19, "characters": 19, "documents": 2, "files": 1,
-        "repaired": {}, "skipped": {}, "skipped_total": 0,
+        "bytes": 19, "characters": 19, "charsets": {}, "documents": 2, "files": 1,
+        "repaired": {}, "repaired_characters": {}, "skipped": {}, "skipped_total": 0,
     }  # fmt: skip
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from stages.collect.canaries import plant_canaries
 from stages.collect.config import CollectParams, SourceParams
-from stages.collect.decode import decode_text, decompress, looks_binary
-from stages.collect.docs import Tally, make_doc
+from stages.collect.decode import decode_text, decompress, looks_binary, sanitize
+from stages.collect.docs import Tally, describe_error, make_doc
 from stages.collect.registry import READERS, pick_reader
 from stages.collect.sources import hf_rows, source_files
-from stages.common.errors import DataError
+from stages.common.errors import DataError, PipelineError
 from stages.common.io import ShardWriter, atomic_dir, write_json
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress
@@ -34,21 +34,43 @@ Candidate = tuple[str, str, dict[str, Any]]  # text, origin, meta
 
 
 def file_records(src: SourceParams, tally: Tally) -> Iterator[Candidate]:
-    """Candidate documents of a pypi/local/url source, file by file."""
+    """Candidate documents of a pypi/local/url source, file by file. An error inside one
+    file skips the rest of that file (reason bad_file); the records before it and the
+    other files are kept."""
     for origin, name, data in source_files(src):
         tally.files += 1
-        data, name = decompress(data, name, origin, tally)
-        reader = pick_reader(src, name)
-        fn, takes_bytes = READERS[reader]
-        if not data.strip():
-            tally.skip("empty_file", origin, "file is empty")
-            continue
-        if not takes_bytes and looks_binary(data):
-            tally.skip("binary_file", origin, f"binary content, not text for the {reader} reader")
-            continue
-        content = data if takes_bytes else decode_text(data, origin, tally)
-        for text, rec, meta in fn(content, origin, src, tally):
-            yield text, f"{origin}#{rec}", meta
+        yield from guard_file(_read_file(src, origin, name, data, tally), origin, tally)
+
+
+def _read_file(src: SourceParams, origin: str, name: str, data: bytes, tally: Tally) -> Iterator[Candidate]:
+    unpacked = decompress(data, name, origin, tally)
+    if unpacked is None:
+        return
+    data, name = unpacked
+    reader = pick_reader(src, name)
+    fn, takes_bytes = READERS[reader]
+    if not data.strip():
+        tally.skip("empty_file", origin, "file is empty")
+        return
+    if not takes_bytes and looks_binary(data):
+        tally.skip("binary_file", origin, f"binary content, not text for the {reader} reader")
+        return
+    content = data if takes_bytes else decode_text(data, origin, tally)
+    for text, rec, meta in fn(content, origin, src, tally):
+        yield text, f"{origin}#{rec}", meta
+
+
+def guard_file(records: Iterator[Candidate], origin: str, tally: Tally) -> Iterator[Candidate]:
+    """`records` of one file, until an unexpected error: that skips the rest of the file."""
+    n = 0
+    try:
+        for record in records:
+            n += 1
+            yield record
+    except PipelineError:
+        raise
+    except Exception as e:
+        tally.skip("bad_file", origin, f"reading stopped after {n} records: {describe_error(e)}")
 
 
 def hf_records(src: SourceParams, tally: Tally) -> Iterator[Candidate]:
@@ -65,18 +87,35 @@ def hf_records(src: SourceParams, tally: Tally) -> Iterator[Candidate]:
         yield value.strip(), f"{base}#{i}", meta
 
 
+def sanitize_meta(value: Any, where: str, tally: Tally) -> Any:
+    """`value` (a meta dict, list or scalar) with every string in it sanitised."""
+    if isinstance(value, str):
+        return sanitize(value, where, tally)
+    if isinstance(value, dict):
+        return {sanitize(str(k), where, tally): sanitize_meta(v, where, tally) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [sanitize_meta(v, where, tally) for v in value]
+    return value
+
+
 def collect_source(src: SourceParams, tally: Tally, writer: ShardWriter) -> None:
-    """Write the documents of one source, stopping at max_docs; skips are tallied."""
+    """Write the documents of one source, stopping at max_docs; skips are tallied.
+
+    Every record of every reader passes here: its text, origin and meta are sanitised
+    (no lone surrogate, NUL or BOM), so no record can fail at the id or the parquet writer.
+    """
     records = hf_records(src, tally) if src.kind == "hf" else file_records(src, tally)
     for text, origin, meta in progress(records, desc=f"collect {src.name}", unit="doc"):
-        text = text.replace("\x00", "")
+        # A local file name can hold undecodable bytes (as lone surrogates); name it printably.
+        origin = sanitize(origin, origin.encode("utf-8", "replace").decode(), tally)
+        text = sanitize(text, origin, tally)
         if len(text) < src.min_chars:
             tally.skip("empty" if not text else "too_short", origin, f"{len(text)} characters")
             continue
         if len(text) > src.max_chars:
             tally.skip("too_long", origin, f"{len(text)} characters > max_chars {src.max_chars}")
             continue
-        writer.write(make_doc(text, src.name, origin, src.license, meta))
+        writer.write(make_doc(text, src.name, origin, src.license, sanitize_meta(meta, origin, tally)))
         tally.keep(text)
         if src.max_docs and tally.documents >= src.max_docs:
             break

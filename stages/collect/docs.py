@@ -3,14 +3,16 @@ per-source tally of kept documents, skips and repairs that becomes metrics/colle
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from stages.common.errors import DataError
+from stages.common.errors import DataError, PipelineError
 
 log = logging.getLogger("stages.collect")
 
@@ -48,7 +50,11 @@ def encode_meta(meta: dict[str, Any]) -> str:
 class Tally:
     """What happened to one source: kept documents and sizes, skips and repairs by reason.
 
-    With `fail=True` the first skip raises a DataError naming the file and record instead.
+    With `fail=True` (collect.on_error: fail) the first skip raises a DataError naming the
+    file and record instead. A repair never stops the run, under fail as under skip: the
+    record is kept with the repair made (bytes that are not text replaced by U+FFFD, NUL and
+    BOM characters removed), counted in `repaired` and logged, since nothing of it is lost
+    that a reader of the text could use.
     """
 
     source: str
@@ -59,6 +65,8 @@ class Tally:
     files: int = 0
     skipped: Counter = field(default_factory=Counter)
     repaired: Counter = field(default_factory=Counter)
+    repaired_characters: Counter = field(default_factory=Counter)
+    charsets: Counter = field(default_factory=Counter)
 
     def keep(self, text: str) -> None:
         self.documents += 1
@@ -81,11 +89,27 @@ class Tally:
                 "skip [%s] more in source %s; see metrics/collect.json for the count", reason, self.source
             )
 
-    def repair(self, reason: str, where: str, detail: str) -> None:
-        """Count a record that is kept after a fix (e.g. invalid UTF-8 replaced)."""
+    def repair(self, reason: str, where: str, detail: str, characters: int = 0) -> None:
+        """Count a record (or file) kept after a fix of `characters` characters (e.g.
+        invalid UTF-8 replaced with U+FFFD, NUL characters removed)."""
         self.repaired[reason] += 1
+        self.repaired_characters[reason] += characters
         if self.repaired[reason] <= LOG_FIRST:
             log.warning("repair [%s] %s: %s", reason, where, detail)
+
+    @contextlib.contextmanager
+    def record(self, where: str) -> Iterator[None]:
+        """Guard one record of a reader: an unexpected error inside the block skips that
+        record (reason bad_record) and the reader goes on with the next one.
+
+        Errors of our own (DataError, e.g. a skip under on_error: fail) pass through.
+        """
+        try:
+            yield
+        except PipelineError:
+            raise
+        except Exception as e:
+            self.skip("bad_record", where, describe_error(e))
 
     def as_metrics(self) -> dict[str, Any]:
         return {
@@ -96,4 +120,16 @@ class Tally:
             "skipped": dict(sorted(self.skipped.items())),
             "skipped_total": sum(self.skipped.values()),
             "repaired": dict(sorted(self.repaired.items())),
+            "repaired_characters": dict(sorted(self.repaired_characters.items())),
+            "charsets": dict(sorted(self.charsets.items())),
         }
+
+
+def describe_error(e: Exception) -> str:
+    """One line for an error raised inside a reader or a library it calls."""
+    if isinstance(e, RecursionError):
+        return "nested too deeply to parse (RecursionError)"
+    if isinstance(e, MemoryError):
+        return "too large to parse in memory (MemoryError)"
+    text = str(e).splitlines()[0][:200] if str(e) else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -2,7 +2,9 @@
 
 A reader is `fn(text, where, src, tally)` and yields `(text, record, meta)`: the document
 text, its record index inside the file (appended to the origin as `#record`) and a meta
-dict. Bad records are counted with `tally.skip` and the good ones beside them survive.
+dict. Bad records are counted with `tally.skip`, and the work on each record runs inside
+`tally.record(...)`, so that an unexpected error (a line nested too deeply for the JSON
+parser, say) skips that record alone and the good ones beside it survive.
 Readers that need raw bytes (warc, parquet, mediawiki, email) are in web.py and files.py.
 """
 
@@ -130,44 +132,48 @@ def read_csv(text: str, where: str, src: SourceParams, tally: Tally) -> Iterator
         if len(row) <= col:
             tally.skip("missing_text", rec, f"row has {len(row)} columns, the text is column {col + 1}")
             continue
-        value = html_value(row[col], src)
-        if value is None:
-            tally.skip("no_main_text", rec, "HTML value has no extractable main text")
-            continue
-        yield value.strip(), str(i), {f: row[c] for f, c in meta_cols if c < len(row)}
+        with tally.record(rec):
+            value = html_value(row[col], src)
+            if value is None:
+                tally.skip("no_main_text", rec, "HTML value has no extractable main text")
+                continue
+            yield value.strip(), str(i), {f: row[c] for f, c in meta_cols if c < len(row)}
 
 
 def read_jsonl(text: str, where: str, src: SourceParams, tally: Tally) -> Iterator[Record]:
     """One document per JSON line; a record's own `id` is kept in meta as `record_id`."""
     for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        rec = f"{where} line {i}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            tally.skip("bad_json", rec, f"not valid JSON ({e.msg} at column {e.colno})")
-            continue
-        if not isinstance(obj, dict):
-            tally.skip("bad_json", rec, f"expected a JSON object, got {type(obj).__name__}")
-            continue
-        value = obj.get(src.text_field)
-        if value is None:
-            tally.skip("missing_text", rec, f"no field {src.text_field!r}")
-            continue
-        if not isinstance(value, str):
-            tally.skip(
-                "non_string_text", rec, f"field {src.text_field!r} is a {type(value).__name__}, not a string"
-            )
-            continue
-        value = html_value(value, src)
-        if value is None:
-            tally.skip("no_main_text", rec, "HTML value has no extractable main text")
-            continue
-        meta = {f: obj[f] for f in src.meta_fields if f in obj}
-        if "id" in obj:
-            meta["record_id"] = obj["id"]
-        yield value.strip(), str(i), meta
+        if line.strip():
+            with tally.record(f"{where} line {i}"):
+                yield from _jsonl_record(line, i, f"{where} line {i}", src, tally)
+
+
+def _jsonl_record(line: str, i: int, rec: str, src: SourceParams, tally: Tally) -> Iterator[Record]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        tally.skip("bad_json", rec, f"not valid JSON ({e.msg} at column {e.colno})")
+        return
+    if not isinstance(obj, dict):
+        tally.skip("bad_json", rec, f"expected a JSON object, got {type(obj).__name__}")
+        return
+    value = obj.get(src.text_field)
+    if value is None:
+        tally.skip("missing_text", rec, f"no field {src.text_field!r}")
+        return
+    if not isinstance(value, str):
+        tally.skip(
+            "non_string_text", rec, f"field {src.text_field!r} is a {type(value).__name__}, not a string"
+        )
+        return
+    value = html_value(value, src)
+    if value is None:
+        tally.skip("no_main_text", rec, "HTML value has no extractable main text")
+        return
+    meta = {f: obj[f] for f in src.meta_fields if f in obj}
+    if "id" in obj:
+        meta["record_id"] = obj["id"]
+    yield value.strip(), str(i), meta
 
 
 def read_python_docstrings(text: str, where: str, src: SourceParams, tally: Tally) -> Iterator[Record]:

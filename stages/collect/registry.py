@@ -9,7 +9,7 @@ from typing import Any
 
 from stages.collect import readers, web
 from stages.collect.config import SourceParams
-from stages.collect.docs import Tally
+from stages.collect.docs import Tally, describe_error
 from stages.collect.readers import Record
 from stages.common.errors import DataError
 
@@ -33,8 +33,15 @@ def read_parquet(data: bytes, where: str, src: SourceParams, tally: Tally) -> It
         return
     cols = [src.text_field, *[f for f in (*src.meta_fields, "id") if f in names and f != src.text_field]]
     i = 0
-    for batch in pf.iter_batches(columns=list(dict.fromkeys(cols))):
-        for row in batch.to_pylist():
+    # Row group by row group: a damaged group loses its own rows, not the groups after it;
+    # damaged meta columns lose the meta, not the text.
+    for group in range(pf.num_row_groups):
+        n = pf.metadata.row_group(group).num_rows
+        rows = _row_group(pf, group, list(dict.fromkeys(cols)), f"{where} row group {group}", tally)
+        if rows is None:
+            i += n
+            continue
+        for row in rows:
             i += 1
             value = row.get(src.text_field)
             if not isinstance(value, str):
@@ -46,6 +53,25 @@ def read_parquet(data: bytes, where: str, src: SourceParams, tally: Tally) -> It
             if "id" in row and src.text_field != "id":
                 meta["record_id"] = row["id"]
             yield value.strip(), str(i), meta
+
+
+def _row_group(pf, group: int, cols: list[str], where: str, tally: Tally) -> list[dict[str, Any]] | None:
+    """The rows of one row group; its text column alone when a meta column is damaged;
+    None (a counted skip) when the text column is."""
+    try:
+        return pf.read_row_group(group, columns=cols).to_pylist()
+    except Exception as e:  # pyarrow raises several types on damaged pages
+        error = describe_error(e)
+    if len(cols) > 1:
+        try:
+            rows = pf.read_row_group(group, columns=cols[:1]).to_pylist()
+        except Exception as e:
+            error = describe_error(e)
+        else:
+            tally.repair("meta_lost", where, f"meta columns {cols[1:]} unreadable ({error}); text kept")
+            return rows
+    tally.skip("bad_row_group", where, f"{pf.metadata.row_group(group).num_rows} rows lost: {error}")
+    return None
 
 
 # name -> (reader, takes_bytes). Text readers get the file decoded by decode_text.

@@ -8,6 +8,7 @@ import io
 import re
 from collections.abc import Iterator
 
+from stages.collect.charset import charset_from_header
 from stages.collect.config import SourceParams
 from stages.collect.decode import decode_text, looks_binary
 from stages.collect.docs import Tally
@@ -29,8 +30,9 @@ def _title(data: bytes) -> str:
 
 
 def read_html(data: bytes, where: str, src: SourceParams, tally: Tally) -> Iterator[Record]:
-    """One document per HTML page: its main text."""
-    text = html_to_text(decode_text(data, where, tally))
+    """One document per HTML page: its main text, decoded in the charset its BOM or meta
+    tag declares, else the detected one."""
+    text = html_to_text(decode_text(data, where, tally, html=True))
     if not text:
         tally.skip("no_main_text", where, "trafilatura found no main text in the page")
         return
@@ -43,8 +45,11 @@ _TEXTUAL = ("text/html", "application/xhtml+xml", "text/plain")
 def read_warc(data: bytes, where: str, src: SourceParams, tally: Tally) -> Iterator[Record]:
     """One document per WARC response record with an HTML (or plain text) payload.
 
-    Other payloads (images, PDFs, binaries) are skipped and counted as binary_payload; a
-    record cut short by a truncated file is skipped as truncated_record.
+    A response whose HTTP status is not 2xx (a 404 page, a redirect) is skipped as
+    http_status; other payloads (images, PDFs, binaries) are skipped and counted as
+    binary_payload; a record cut short by a truncated file is skipped as truncated_record.
+    The charset is the Content-Type header's, else the BOM's, else the meta tag's, else the
+    detected one (stages/collect/charset.py).
     """
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
@@ -60,25 +65,36 @@ def read_warc(data: bytes, where: str, src: SourceParams, tally: Tally) -> Itera
             break
         i += 1
         rec = f"{where} record {i}"
-        uri = record.headers.get("WARC-Target-URI", "")
-        payload = record.reader.read()
-        if _cut_off(record, payload, len(data)):
-            tally.skip("truncated_record", rec, f"{uri}: payload ends early (file truncated)")
-            continue
-        ctype = (record.http_headers.get("Content-Type", "") if record.http_headers else "").lower()
-        if not ctype.startswith(_TEXTUAL) or looks_binary(payload):
-            tally.skip("binary_payload", rec, f"{uri}: {ctype or 'no content type'} is not an HTML page")
-            continue
-        meta = {"url": uri, "warc_date": record.headers.get("WARC-Date", ""), "content_type": ctype}
-        if ctype.startswith("text/plain"):
-            text = decode_text(payload, rec, tally)
-        else:
-            text = html_to_text(decode_text(payload, rec, tally))
-            meta["title"] = _title(payload)
-        if not text:
-            tally.skip("no_main_text", rec, f"{uri}: no main text in the page")
-            continue
-        yield text, str(i), meta
+        with tally.record(rec):
+            yield from _warc_record(record, i, rec, len(data), tally)
+
+
+def _warc_record(record, i: int, rec: str, size: int, tally: Tally) -> Iterator[Record]:
+    uri = record.headers.get("WARC-Target-URI", "")
+    payload = record.reader.read()
+    if _cut_off(record, payload, size):
+        tally.skip("truncated_record", rec, f"{uri}: payload ends early (file truncated)")
+        return
+    http = record.http_headers
+    status = http.status_code if http else None
+    if status is not None and not 200 <= status < 300:
+        tally.skip("http_status", rec, f"{uri}: HTTP status {status}, not a page the server sent as such")
+        return
+    ctype = (http.get("Content-Type", "") if http else "").lower()
+    if not ctype.startswith(_TEXTUAL) or looks_binary(payload):
+        tally.skip("binary_payload", rec, f"{uri}: {ctype or 'no content type'} is not an HTML page")
+        return
+    meta = {"url": uri, "warc_date": record.headers.get("WARC-Date", ""), "content_type": ctype}
+    declared = charset_from_header(ctype)
+    if ctype.startswith("text/plain"):
+        text = decode_text(payload, rec, tally, declared=declared)
+    else:
+        text = html_to_text(decode_text(payload, rec, tally, declared=declared, html=True))
+        meta["title"] = _title(payload)
+    if not text:
+        tally.skip("no_main_text", rec, f"{uri}: no main text in the page")
+        return
+    yield text, str(i), meta
 
 
 def _cut_off(record, payload: bytes, size: int) -> bool:
@@ -158,7 +174,8 @@ def read_mediawiki(data: bytes, where: str, src: SourceParams, tally: Tally) -> 
                 tally.skip("non_article_namespace", rec, f"namespace {ns} is not an article")
             else:
                 pid = (page["id"].text or "").strip() if "id" in page else ""
-                yield f"{title}\n\n{wikitext_to_text(body)}", str(i), {"title": title, "page_id": pid}
+                with tally.record(rec):
+                    yield f"{title}\n\n{wikitext_to_text(body)}", str(i), {"title": title, "page_id": pid}
     except ET.ParseError as e:
         tally.skip("truncated_file", where, f"XML ends early or is malformed after page {i} ({e})")
 
@@ -170,24 +187,52 @@ _MBOX_SPLIT = re.compile(rb"^From \S+.*\r?\n", re.M)
 def read_email(data: bytes, where: str, src: SourceParams, tally: Tally) -> Iterator[Record]:
     """One document per message (a single RFC 822 file or an mbox): the body is the text,
     selected headers (`meta_fields`, default From/To/Subject/Date/Message-ID) go to meta."""
+    msgs = [m for m in _MBOX_SPLIT.split(data) if m.strip()] if data.startswith(b"From ") else [data]
+    for i, raw in enumerate(msgs):
+        with tally.record(f"{where} message {i}"):
+            yield from _message(raw, i, f"{where} message {i}", src, tally)
+
+
+# The standard library's header parser takes time that grows faster than linearly with a
+# header's length (minutes for 80 kB of brackets); RFC 5322 caps a line at 998 bytes, and
+# real headers (References in a long thread) stay well under this.
+MAX_HEADER_BYTES = 8192
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_FIELD_START = re.compile(rb"^(?=[^ \t\r\n])", re.M)
+
+
+def _drop_long_headers(raw: bytes, rec: str, tally: Tally) -> bytes:
+    """`raw` without the header fields longer than MAX_HEADER_BYTES (counted as a repair)."""
+    end = _HEAD_END.search(raw)
+    head, rest = (raw[: end.start()], raw[end.start() :]) if end else (raw, b"")
+    if len(head) <= MAX_HEADER_BYTES:
+        return raw
+    fields = [f for f in _FIELD_START.split(head) if f]
+    kept = [f for f in fields if len(f) <= MAX_HEADER_BYTES]
+    if len(kept) < len(fields):
+        dropped = [
+            f.split(b":", 1)[0][:40].decode("ascii", "replace") for f in fields if len(f) > MAX_HEADER_BYTES
+        ]
+        tally.repair("long_header", rec, f"header fields over {MAX_HEADER_BYTES} bytes dropped: {dropped}")
+    return b"".join(kept) + rest
+
+
+def _message(raw: bytes, i: int, rec: str, src: SourceParams, tally: Tally) -> Iterator[Record]:
     from email import policy
     from email.parser import BytesParser
 
-    msgs = [m for m in _MBOX_SPLIT.split(data) if m.strip()] if data.startswith(b"From ") else [data]
-    for i, raw in enumerate(msgs):
-        rec = f"{where} message {i}"
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
-        part = msg.get_body(preferencelist=("plain", "html"))
-        if part is None:
-            tally.skip("missing_text", rec, "no text/plain or text/html body")
-            continue
-        try:
-            body = part.get_content()
-        except (LookupError, ValueError) as e:
-            tally.skip("bad_record", rec, f"body cannot be decoded ({e})")
-            continue
-        if part.get_content_subtype() == "html":
-            body = html_to_text(body) or ""
-        names = src.meta_fields or DEFAULT_HEADERS
-        meta = {h.lower(): str(msg[h]) for h in names if msg[h] is not None}
-        yield body.strip(), str(i), meta
+    msg = BytesParser(policy=policy.default).parsebytes(_drop_long_headers(raw, rec, tally))
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        tally.skip("missing_text", rec, "no text/plain or text/html body")
+        return
+    try:
+        body = part.get_content()
+    except (LookupError, ValueError) as e:
+        tally.skip("bad_record", rec, f"body cannot be decoded ({e})")
+        return
+    if part.get_content_subtype() == "html":
+        body = html_to_text(body) or ""
+    names = src.meta_fields or DEFAULT_HEADERS
+    meta = {h.lower(): str(msg[h]) for h in names if msg[h] is not None}
+    yield body.strip(), str(i), meta
