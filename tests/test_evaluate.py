@@ -335,7 +335,10 @@ def test_a_family_that_breaks_its_manifest_contract_is_named():
     from stages.common.manifest import COUNT, FRACTION, SECONDS, Metric
     from stages.evaluate.run import check_family
 
-    declared = [Metric("x.acc", "x", "accuracy", FRACTION, "higher"), Metric("x.n", "x", "rows", COUNT)]
+    declared = [
+        Metric("x.acc", "x", "accuracy", FRACTION, "higher", measure="acc"),
+        Metric("x.n", "x", "rows", COUNT, measure="n"),
+    ]
     check_family("x", {"x.acc": "n/a", "x.n": 3}, {"na": {"x.acc": "no model"}}, declared)  # holds
     with pytest.raises(RuntimeError, match=r"family x: writes undeclared key\(s\) \['x.f1'\]"):
         check_family("x", {"x.acc": 0.5, "x.n": 3, "x.f1": 0.4}, {}, declared)
@@ -344,7 +347,7 @@ def test_a_family_that_breaks_its_manifest_contract_is_named():
     with pytest.raises(RuntimeError, match=r"n/a key\(s\) \['x.acc'\] with no reason"):
         check_family("x", {"x.acc": "n/a", "x.n": 3}, {"na": {"acc": "filed under a short name"}}, declared)
     with pytest.raises(ValueError, match="a timing .* takes no direction"):
-        Metric("x.train_time_s", "x", "training time", SECONDS, "lower")
+        Metric("x.train_time_s", "x", "training time", SECONDS, "lower", measure="train_time_s")
 
 
 def test_manifest_declares_every_key_once_with_known_baselines(workspace):

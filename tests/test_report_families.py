@@ -267,3 +267,36 @@ def test_diff_groups_metrics_by_family(manifest):
     assert group_of("metrics/metrics.json", "adversarial.test.acc", manifest) == "adversarial"
     assert group_of("metrics/finetune/ner.json", "best_valid", manifest) == "finetune/ner"
     assert group_of("params.yaml", "evaluate.fewshot.ks", manifest) == "evaluate"
+
+
+def test_tables_come_from_the_manifest_not_from_the_spelling_of_keys(tmp_path, monkeypatch):
+    """Every key renamed to a meaningless one, in metrics.json, the manifest and the n/a reasons
+    alike: every table and plot of the report stays as it was."""
+    manifest = manifest_json()
+    rename = {m["key"]: f"m{i}" for i, m in enumerate(manifest["metrics"])}
+    for m in manifest["metrics"]:
+        m["key"], m["baselines"] = rename[m["key"]], [rename[b] for b in m["baselines"]]
+        m["reference"] = rename[m["reference"]] if m["reference"] else None
+    details = {
+        name: {**d, "na": {rename.get(k, k): why for k, why in d["na"].items()}} if "na" in d else d
+        for name, d in DETAILS.items()
+    }
+    reports = {}
+    for run_dir, flat, detail in (("named", FLAT, DETAILS), ("renamed", None, details)):
+        root = tmp_path / run_dir
+        make_metrics(root, FLAT, detail)
+        if flat is None:
+            write(root / "metrics/metrics.json", {rename.get(k, k): v for k, v in FLAT.items()})
+            write(root / "metrics/manifest.json", manifest)
+        monkeypatch.chdir(root)
+        run.main([])
+        reports[run_dir] = root / "reports"
+
+    def tables(path: Path) -> list[str]:
+        return [line for line in path.read_text().splitlines() if line.startswith("|") and "`" not in line]
+
+    named = tables(reports["named"] / "report.md")
+    assert len(named) > 50 and "| overall f1 | 0.545 | 0.77 | n/a | 300 |" in named
+    assert tables(reports["renamed"] / "report.md") == named
+    for png in ("fewshot.png", "robustness.png", "ner_f1.png"):
+        assert (reports["renamed"] / png).read_bytes() == (reports["named"] / png).read_bytes(), png

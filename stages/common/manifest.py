@@ -3,21 +3,28 @@
 Each metric family of evaluate declares its entries where it computes them: the key, its
 family, a short label, the unit, whether higher or lower is better (none for a count, a size
 or a timing), the keys of its baselines, and the LM objective it is measured on when it
-applies to one only. report builds its sections and the `--against` verdicts from these
-entries alone, so a key is never interpreted from its spelling.
+applies to one only. Each entry also gives the coordinates a table needs: the system whose
+figure it is (our model, a baseline, a text source; declared with its display label by the
+family), the measure (acc, f1, test_ppl, ...), a point on the family's axis (k demonstrations
+for few-shot, the entity type for NER), which end of an interval it is, and the key of the
+reference figure it is read against (a perturbed-test accuracy against the clean one).
+report builds its sections and the `--against` verdicts from these entries alone, so a key
+is never interpreted from its spelling.
 
     {"families": [{"name": "classify", "kind": "classification",
-                   "data": "data/tasks/classify/test.parquet"}, ...],
+                   "data": "data/tasks/classify/test.parquet",
+                   "systems": [{"name": "model", "label": "fine-tuned model", "short": ""}, ...]}, ...],
      "metrics": [{"key": "classify.test.acc", "family": "classify", "label": "accuracy",
                   "unit": "fraction", "direction": "higher",
                   "baselines": ["classify.majority.test.acc", "classify.tfidf.test.acc"],
-                  "objective": null}, ...]}
+                  "objective": null, "system": "model", "measure": "acc", "axis": null,
+                  "at": null, "bound": null, "reference": null}, ...]}
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +45,32 @@ SECONDS = "s"
 UNITS = (FRACTION, NATS, PPL, BPB, BITS, COUNT, RANK, BYTES, CHARS, PER_1K_CHARS, SECONDS)
 DIRECTIONS = ("higher", "lower", None)
 OBJECTIVES = ("clm", "mlm", None)
+# Axes a family lays its entries along, with the type of a point on each.
+AXES: dict[str, type] = {"k": int, "type": str}  # k demonstrations (few-shot); entity type (NER)
+BOUNDS = ("low", "high")  # the two ends of an interval (the bootstrap CI of a measure)
+MODEL = "model"  # the system name of our own model where a family sets it beside baselines
+
+
+@dataclass(frozen=True)
+class System:
+    """Whose figures a family reports: our model, a baseline, or a source of text."""
+
+    name: str
+    label: str  # how a table names it
+    short: str = ""  # how a plot names it where the label is too long for one
+
+    @property
+    def plot_label(self) -> str:
+        return self.short or self.label
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One key of metrics/metrics.json and what it means."""
+    """One key of metrics/metrics.json and what it means.
+
+    `label` names the measure (the interval, for a bound), not the system or the axis point:
+    a table shows it as a row or column header and takes the rest from the coordinates.
+    """
 
     key: str
     family: str
@@ -51,9 +79,29 @@ class Metric:
     direction: str | None = None  # "higher" or "lower" is better; None: a count, a size, a timing
     baselines: tuple[str, ...] = ()  # keys of the same measure for the baselines beside it
     objective: str | None = None  # "clm" / "mlm": measured only on a causal / masked LM
+    system: str | None = None  # one of its family's systems; None: a figure of the data itself
+    measure: str = ""  # what is measured: acc, f1, test_ppl, n_docs, ...
+    axis: str | None = None  # one of AXES, along which the family lays this measure out
+    at: int | str | None = None  # the point on `axis`
+    bound: str | None = None  # "low" / "high": this end of the interval of `measure`
+    reference: str | None = None  # the key of the figure this one is read against
 
     def __post_init__(self) -> None:
         problems = []
+        if not self.measure:
+            problems.append("measure is empty: name what is measured (acc, f1, test_ppl, ...)")
+        if (self.axis is None) != (self.at is None):
+            problems.append(f"axis {self.axis!r} and point {self.at!r} go together: give both or neither")
+        elif self.axis is not None and self.axis not in AXES:
+            problems.append(f"axis {self.axis!r} is not one of {list(AXES)}")
+        elif self.axis is not None and not isinstance(self.at, AXES[self.axis]):
+            problems.append(f"point {self.at!r} on axis {self.axis!r} is not a {AXES[self.axis].__name__}")
+        if self.bound not in (*BOUNDS, None):
+            problems.append(f"bound {self.bound!r} is not 'low', 'high' or None")
+        if self.bound is not None and (self.direction is not None or self.baselines):
+            problems.append("an interval bound describes uncertainty: it takes no direction and no baselines")
+        if self.reference == self.key:
+            problems.append("a metric is not its own reference")
         if self.unit not in UNITS:
             problems.append(f"unit {self.unit!r} is not one of {list(UNITS)}")
         if self.direction not in DIRECTIONS:
@@ -67,15 +115,32 @@ class Metric:
         if problems:
             raise ValueError(f"manifest entry {self.key!r}: " + "; ".join(problems))
 
+    def coordinates(self) -> tuple[str, str | None, str, str | None, int | str | None, str | None]:
+        """Where the entry sits in its family's tables; no two entries share them."""
+        return self.family, self.system, self.measure, self.axis, self.at, self.bound
+
+
+def interval(point: Metric, label: str) -> list[Metric]:
+    """The entries of `point`'s interval, `<key>_ci_low` and `<key>_ci_high`, both labelled `label`."""
+    return [
+        replace(point, key=f"{point.key}_ci_{b}", label=label, direction=None, baselines=(), bound=b)
+        for b in BOUNDS
+    ]
+
 
 @dataclass(frozen=True)
 class FamilyInfo:
     """One metric family: its name (the detail file metrics/evaluate/<name>.json), the kind of
-    report section it gets, and the data it is scored on."""
+    report section it gets, the data it is scored on, and the systems its figures belong to,
+    in the order a table shows them."""
 
     name: str
     kind: str
     data: str
+    systems: tuple[System, ...] = ()
+
+    def system(self, name: str) -> System | None:
+        return next((s for s in self.systems if s.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -89,6 +154,14 @@ class Manifest:
     def of_family(self, name: str) -> list[Metric]:
         return [m for m in self.metrics.values() if m.family == name]
 
+    def interval(self, entry: Metric) -> tuple[Metric, Metric] | None:
+        """The low and high bound entries of `entry`'s interval, or None when it has none."""
+        ends = [
+            next((m for m in self.metrics.values() if m.coordinates() == (*entry.coordinates()[:5], b)), None)
+            for b in BOUNDS
+        ]
+        return (ends[0], ends[1]) if ends[0] and ends[1] else None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "families": [asdict(f) for f in self.families],
@@ -97,24 +170,42 @@ class Manifest:
 
 
 def build(families: list[FamilyInfo], metrics: list[Metric]) -> Manifest:
-    """A manifest; ValueError naming the key when one is declared twice or names an unknown
-    family or baseline."""
-    names = {f.name for f in families}
+    """A manifest; ValueError naming the key when one is declared twice, names an unknown family,
+    system, baseline or reference, shares its coordinates with another, or bounds an interval
+    whose measure is not declared."""
+    by_name = {f.name: f for f in families}
     by_key: dict[str, Metric] = {}
+    by_place: dict[tuple, str] = {}
     for m in metrics:
         if m.key in by_key:
             raise ValueError(
                 f"manifest: {m.key!r} is declared twice (families {by_key[m.key].family}, {m.family})"
             )
-        if m.family not in names:
+        if m.family not in by_name:
             raise ValueError(
-                f"manifest: {m.key!r} names family {m.family!r}, which is not one of {sorted(names)}"
+                f"manifest: {m.key!r} names family {m.family!r}, which is not one of {sorted(by_name)}"
             )
-        by_key[m.key] = m
+        if m.system is not None and by_name[m.family].system(m.system) is None:
+            known = [s.name for s in by_name[m.family].systems]
+            raise ValueError(
+                f"manifest: {m.key!r} names system {m.system!r}, which family {m.family!r} does not "
+                f"declare (it declares {known})"
+            )
+        if m.coordinates() in by_place:
+            raise ValueError(
+                f"manifest: {m.key!r} and {by_place[m.coordinates()]!r} have the same coordinates "
+                f"(family, system, measure, axis, point, bound) {m.coordinates()}: a table could show only one"
+            )
+        by_key[m.key], by_place[m.coordinates()] = m, m.key
     for m in metrics:
-        missing = [b for b in m.baselines if b not in by_key]
+        missing = [b for b in (*m.baselines, m.reference) if b is not None and b not in by_key]
         if missing:
-            raise ValueError(f"manifest: {m.key!r} names baseline(s) {missing} that no family declares")
+            raise ValueError(
+                f"manifest: {m.key!r} names baseline or reference key(s) {missing} that no family declares"
+            )
+        point = (*m.coordinates()[:5], None)
+        if m.bound is not None and point not in by_place:
+            raise ValueError(f"manifest: {m.key!r} is a bound of an interval whose measure is not declared")
     return Manifest(tuple(families), by_key)
 
 
@@ -124,7 +215,10 @@ def parse(data: Any, path: Path) -> Manifest:
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), list):
         raise DataError(f"{path}: expected {{'families': [...], 'metrics': [...]}}; {rerun}")
     try:
-        families = [FamilyInfo(**f) for f in data.get("families") or []]
+        families = [
+            FamilyInfo(**{**f, "systems": tuple(System(**s) for s in f.get("systems") or ())})
+            for f in data.get("families") or []
+        ]
         known = {f.name for f in fields(Metric)}
         metrics = []
         for entry in data["metrics"]:

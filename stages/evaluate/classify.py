@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError
-from stages.common.manifest import COUNT, FRACTION, Metric
+from stages.common.manifest import BOUNDS, COUNT, FRACTION, MODEL, Metric, System, interval
 from stages.common.na import NA
 from stages.common.runtime import progress
 from stages.evaluate import paths
@@ -27,41 +27,27 @@ from stages.evaluate.stats import bootstrap_ci, point_scores
 
 log = logging.getLogger(__name__)
 
-# score -> (label, direction); interval bounds describe uncertainty, so no better or worse.
-SCORES = {
-    "acc": ("accuracy", "higher"),
-    "macro_f1": ("macro-F1", "higher"),
-    "acc_ci_low": ("accuracy CI low", None),
-    "acc_ci_high": ("accuracy CI high", None),
-    "macro_f1_ci_low": ("macro-F1 CI low", None),
-    "macro_f1_ci_high": ("macro-F1 CI high", None),
-}
-SCORE_KEYS = tuple(SCORES)
+# score -> (label, direction); each has a bootstrap interval, `<score>_ci_low` / `_ci_high`.
+SCORES = {"acc": ("accuracy", "higher"), "macro_f1": ("macro-F1", "higher")}
+SCORE_KEYS = (*SCORES, *(f"{score}_ci_{bound}" for score in SCORES for bound in BOUNDS))
 # system name -> the key prefix under the task: the model itself has none, baselines their name.
 SYSTEMS = {"model": "", "majority": "majority.", "tfidf": "tfidf."}
-SYSTEM_LABELS = {
-    "model": "fine-tuned model",
-    "majority": "majority class",
-    "tfidf": "TF-IDF + logistic regression",
-}
+SYSTEM_LABELS = (
+    System(MODEL, "fine-tuned model"),
+    System("majority", "majority class (baseline)"),
+    System("tfidf", "TF-IDF + logistic regression (baseline)"),
+)
 
 
 def metrics(ctx: Context | None, task: str) -> list[Metric]:
     """The `<task>.*` keys: each score of the fine-tuned model beside the majority and TF-IDF baselines'."""
-    out = [Metric(f"{task}.test.n", task, "test examples", COUNT)]
+    out = [Metric(f"{task}.test.n", task, "test examples", COUNT, measure="n")]
     for system, prefix in SYSTEMS.items():
-        for key, (label, direction) in SCORES.items():
-            baselines = tuple(f"{task}.{p}test.{key}" for p in SYSTEMS.values() if p) if not prefix else ()
-            out.append(
-                Metric(
-                    f"{task}.{prefix}test.{key}",
-                    task,
-                    f"{label}, {SYSTEM_LABELS[system]}",
-                    FRACTION,
-                    direction,
-                    baselines,
-                )
-            )
+        for score, (label, direction) in SCORES.items():
+            baselines = tuple(f"{task}.{p}test.{score}" for p in SYSTEMS.values() if p) if not prefix else ()
+            key = f"{task}.{prefix}test.{score}"
+            point = Metric(key, task, label, FRACTION, direction, baselines, system=system, measure=score)
+            out += [point, *interval(point, f"{label} CI")]
     return out
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from stages.common.manifest import Metric
+from stages.common.manifest import Metric, System
 from stages.common.na import na_with_reason
 from stages.evaluate import paths
 from stages.evaluate.config import EvaluateParams
@@ -33,13 +33,14 @@ class Context:
 @dataclass(frozen=True)
 class Family:
     """One entry of evaluate's registry: what it is called, how report shows it, the data it
-    is scored on, how it runs and the keys it writes."""
+    is scored on, how it runs, the keys it writes and the systems they belong to."""
 
     name: str  # also its detail file, metrics/evaluate/<name>.json
     kind: str  # the report section it gets: lm, classification, domain, fewshot, robust, ner, privacy
     data: str
     run: Callable[[Context], Result]
     metrics: Callable[[Context], list[Metric]]
+    systems: tuple[System, ...]
 
 
 def na_result(keys: Iterable[str], reason: str, **detail: Any) -> Result:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError
-from stages.common.manifest import BPB, BYTES, COUNT, NATS, PPL, Metric
+from stages.common.manifest import BPB, BYTES, COUNT, NATS, PPL, Metric, System
 from stages.common.na import NA
 from stages.evaluate import paths
 from stages.evaluate.context import Context, Result, na_result, not_finetuned, task_not_built
@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 TASK = "domain"
 MODELS = {"pretrain": "pretrain", "tuned": f"finetune@{TASK}"}  # key part -> the dvc stage that builds it
+SYSTEM_LABELS = (
+    System("pretrain", "pretrained (models/pretrain)"),
+    System("tuned", f"domain-tuned (models/finetune/{TASK})"),
+)
 CLM_KEYS = ("test_loss", "test_ppl", "test_bpb")
 MLM_KEYS = ("test_mlm_loss", "test_mlm_pseudo_ppl")
 # key part -> (label, unit, the objective it is measured on)
@@ -41,14 +45,14 @@ DOMAIN_METRICS = {
 def metrics(ctx: Context | None = None) -> list[Metric]:
     """The `domain.*` keys: the domain-tuned model's figures beside the pretrained model's."""
     out = [
-        Metric(f"{TASK}.test.n_docs", TASK, "test documents", COUNT),
-        Metric(f"{TASK}.test.bytes", TASK, "test UTF-8 bytes", BYTES),
+        Metric(f"{TASK}.test.n_docs", TASK, "test documents", COUNT, measure="n_docs"),
+        Metric(f"{TASK}.test.bytes", TASK, "test UTF-8 bytes", BYTES, measure="bytes"),
     ]
     for who in MODELS:
         for part, (label, unit, objective) in DOMAIN_METRICS.items():
             baselines = (f"{TASK}.pretrain.{part}",) if who == "tuned" else ()
             out.append(
-                Metric(f"{TASK}.{who}.{part}", TASK, f"{label}, {who}", unit, "lower", baselines, objective)
+                Metric(f"{TASK}.{who}.{part}", TASK, label, unit, "lower", baselines, objective, who, part)
             )
     return out
 

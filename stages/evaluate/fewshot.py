@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError, ParamsError
-from stages.common.manifest import COUNT, FRACTION, Metric
+from stages.common.manifest import COUNT, FRACTION, MODEL, Metric, System, interval
 from stages.common.runtime import progress
 from stages.evaluate import paths
 from stages.evaluate.classify import label_names, read_split
@@ -31,14 +31,14 @@ log = logging.getLogger(__name__)
 TASK = "classify"
 TARGET_DELIMITER = " "  # between the prompt and the label word, as lm-evaluation-harness does
 BASELINES = ("fewshot.chance.acc", "fewshot.majority.acc")
-# per-k measure -> (label, unit, direction); interval bounds describe uncertainty, so no better or worse.
+SYSTEM_LABELS = (System(MODEL, "model"), System("chance", "chance"), System("majority", "majority class"))
+# per-k measure -> (label, unit, direction)
 PER_K = {
     "acc": ("accuracy", FRACTION, "higher"),
     "acc_norm": ("accuracy (byte-length normalised)", FRACTION, "higher"),
-    "acc_ci_low": ("accuracy CI low", FRACTION, None),
-    "acc_ci_high": ("accuracy CI high", FRACTION, None),
     "truncated": ("prompts truncated", COUNT, None),
 }
+WITH_INTERVAL = {"acc": "accuracy CI"}  # per-k measure -> the label of its bootstrap interval
 
 
 def metrics(ctx: Context) -> list[Metric]:
@@ -47,13 +47,21 @@ def metrics(ctx: Context) -> list[Metric]:
     for k in ctx.cfg.fewshot.ks:
         for part, (label, unit, direction) in PER_K.items():
             baselines = BASELINES if direction else ()
-            out.append(
-                Metric(f"fewshot.k{k}.{part}", "fewshot", f"{label}, k={k}", unit, direction, baselines)
-            )
+            point = Metric(f"fewshot.k{k}.{part}", "fewshot", label, unit, direction, baselines,
+                           system=MODEL, measure=part, axis="k", at=k)  # fmt: skip
+            out += [point, *(interval(point, WITH_INTERVAL[part]) if part in WITH_INTERVAL else [])]
     return out + [
-        Metric("fewshot.n_test", "fewshot", "test queries", COUNT),
-        Metric("fewshot.chance.acc", "fewshot", "accuracy of chance", FRACTION),
-        Metric("fewshot.majority.acc", "fewshot", "accuracy of the majority class", FRACTION, "higher"),
+        Metric("fewshot.n_test", "fewshot", "test queries", COUNT, measure="n_test"),
+        Metric("fewshot.chance.acc", "fewshot", "accuracy", FRACTION, system="chance", measure="acc"),
+        Metric(
+            "fewshot.majority.acc",
+            "fewshot",
+            "accuracy",
+            FRACTION,
+            "higher",
+            system="majority",
+            measure="acc",
+        ),
     ]
 
 

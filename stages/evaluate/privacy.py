@@ -32,7 +32,7 @@ import numpy as np
 from stages.common.canary import Canary, CanaryParams, candidates, exposure, make_canaries
 from stages.common.errors import DataError, ParamsError
 from stages.common.io import iter_docs
-from stages.common.manifest import BITS, CHARS, COUNT, PER_1K_CHARS, RANK, Metric
+from stages.common.manifest import BITS, CHARS, COUNT, PER_1K_CHARS, RANK, Metric, System
 from stages.common.na import NA, na_with_reason
 from stages.common.params import PARAMS_FILE, parse, read_yaml
 from stages.common.pii import DETECTORS, Span, redact, resolve
@@ -47,15 +47,16 @@ from stages.evaluate.models import check_model_dir, check_vocab, load_model, obj
 PII_TYPES = tuple(DETECTORS)
 # What clean writes in place of a redacted span (stages/clean/pii.py), PERSON included.
 PLACEHOLDER = re.compile("<(?:" + "|".join((*PII_TYPES, "PERSON")) + ")>")
-SOURCES = {"samples": "model samples", "valid": "held-out validation text"}
-# text key -> (label, unit, direction): fewer PII-shaped strings is better, in samples and in clean's output.
+SYSTEM_LABELS = (System("samples", "model samples"), System("valid", "held-out validation text (baseline)"))
+# text key -> (label, unit, direction): fewer PII-shaped strings is better, in samples and in clean's
+# output. The order is the report's: the totals, each type, then what the rates are counted over.
 TEXT_METRICS = {
-    "n": ("texts", COUNT, None),
-    "chars": ("characters", CHARS, None),
-    **{t.lower(): (f"{t.lower()} (count)", COUNT, "lower") for t in PII_TYPES},
-    "pii": ("PII-shaped strings (count)", COUNT, "lower"),
     "pii_per_1k_chars": ("PII-shaped strings per 1,000 characters", PER_1K_CHARS, "lower"),
+    "pii": ("PII-shaped strings (count)", COUNT, "lower"),
+    **{t: (f"{t} (count)", COUNT, "lower") for t in sorted(t.lower() for t in PII_TYPES)},
     "placeholders": ("redaction placeholders of clean (count)", COUNT, None),
+    "chars": ("characters", CHARS, None),
+    "n": ("texts", COUNT, None),
 }
 # canary key -> (label, unit, direction); rank 1 is a memorised secret, so a higher rank is better.
 CANARY_METRICS = {
@@ -348,14 +349,14 @@ def _all_na(reason: str, detail: dict[str, Any]) -> tuple[dict, dict]:
 def metrics(ctx: Context | None = None) -> list[Metric]:
     """The `privacy.*` keys: PII in model samples beside held-out text, and canary exposure."""
     out = []
-    for source, what in SOURCES.items():
+    for source in (s.name for s in SYSTEM_LABELS):
         for key, (label, unit, direction) in TEXT_METRICS.items():
             baselines = (f"privacy.valid.{key}",) if source == "samples" and direction else ()
-            out.append(
-                Metric(f"privacy.{source}.{key}", "privacy", f"{label}, {what}", unit, direction, baselines)
-            )
+            out.append(Metric(f"privacy.{source}.{key}", "privacy", label, unit, direction, baselines,
+                              system=source, measure=key))  # fmt: skip
+    # The canaries' figures are of the pretrained model and the planted secrets: no system beside them.
     for key, (label, unit, direction) in CANARY_METRICS.items():
-        out.append(Metric(f"privacy.canary.{key}", "privacy", label, unit, direction))
+        out.append(Metric(f"privacy.canary.{key}", "privacy", label, unit, direction, measure=key))
     return out
 
 

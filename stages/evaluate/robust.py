@@ -22,7 +22,7 @@ import numpy as np
 
 from stages.common.errors import DataError, ParamsError
 from stages.common.io import read_json
-from stages.common.manifest import COUNT, FRACTION, Metric
+from stages.common.manifest import COUNT, FRACTION, Metric, System
 from stages.common.na import NA
 from stages.common.perturb import DISTRACTORS_FILE, KINDS, attack_variants
 from stages.common.runtime import progress
@@ -35,15 +35,21 @@ log = logging.getLogger(__name__)
 CLEAN, PERTURBED = "classify", "adversarial"  # task folders of the clean and the perturbed test
 # system -> key prefix; the two models are named after the task that trains them.
 SYSTEMS = {"classify": "classify", "adversarial": "adversarial", "tfidf": "classify.tfidf"}
-SYSTEM_LABELS = {"classify": "plain fine-tuned", "adversarial": "adversarially trained", "tfidf": "TF-IDF"}
-# key part -> (label, unit, direction)
+SYSTEM_LABELS = (
+    System("classify", f"plain fine-tuned (models/finetune/{CLEAN})", "plain"),
+    System("adversarial", f"adversarially trained (models/finetune/{PERTURBED})", "adversarially trained"),
+    System("tfidf", "TF-IDF + logistic regression (baseline)", "TF-IDF baseline"),
+)
+# key part -> (measure, label, unit, direction)
 MEASURES = {
-    "perturbed.acc": ("accuracy on the perturbed test", FRACTION, "higher"),
-    "attack.success_rate": ("attack success rate", FRACTION, "lower"),
-    "attack.n_correct": ("attacked (correct on clean)", COUNT, None),
-    "attack.n_flipped": ("flipped by the attack", COUNT, None),
+    "perturbed.acc": ("perturbed_acc", "accuracy on the perturbed test", FRACTION, "higher"),
+    "attack.success_rate": ("success_rate", "attack success rate", FRACTION, "lower"),
+    "attack.n_correct": ("n_correct", "attacked (correct on clean)", COUNT, None),
+    "attack.n_flipped": ("n_flipped", "flipped by the attack", COUNT, None),
 }
 KEYS = tuple(MEASURES)
+# key part -> the key part, under the same system, of the clean-test figure it is read against
+REFERENCES = {"perturbed.acc": "test.acc"}
 # Each model's figure sits beside those of the systems it is compared with.
 COMPARED_WITH = {"classify": ("tfidf",), "adversarial": ("classify", "tfidf"), "tfidf": ()}
 
@@ -52,10 +58,11 @@ def metrics(ctx: Context | None = None) -> list[Metric]:
     """The `<system>.perturbed.*` and `<system>.attack.*` keys of each classifier and the TF-IDF baseline."""
     out = []
     for system, prefix in SYSTEMS.items():
-        for part, (label, unit, direction) in MEASURES.items():
+        for part, (measure, label, unit, direction) in MEASURES.items():
             baselines = tuple(f"{SYSTEMS[b]}.{part}" for b in COMPARED_WITH[system]) if direction else ()
-            label = f"{label}, {SYSTEM_LABELS[system]}"
-            out.append(Metric(f"{prefix}.{part}", "robust", label, unit, direction, baselines))
+            reference = f"{prefix}.{REFERENCES[part]}" if part in REFERENCES else None
+            out.append(Metric(f"{prefix}.{part}", "robust", label, unit, direction, baselines,
+                              system=system, measure=measure, reference=reference))  # fmt: skip
     return out
 
 

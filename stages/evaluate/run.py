@@ -5,7 +5,8 @@
 metrics/metrics.json is flat with stable keys (`pretrain.val_loss`, `classify.test.acc`,
 `classify.tfidf.test.acc`, ...): every figure sits beside its baseline, and a figure whose
 inputs are absent is n/a, never 0, with its reason in metrics/evaluate/<family>.json.
-metrics/manifest.json says what each key is (family, label, unit, direction, baselines), as
+metrics/manifest.json says what each key is (family, label, unit, direction, baselines, and
+its place in a table: system, measure, axis point), as
 the families in FAMILIES declare it; report reads keys through it alone.
 """
 
@@ -40,9 +41,14 @@ def finetune_tasks(path=PARAMS_FILE) -> tuple[str, ...]:
 
 # The metric families, run in this order; each writes metrics/evaluate/<name>.json.
 FAMILIES: tuple[Family, ...] = (
-    Family("pretrain", "lm", str(paths.TOKENS_DIR / "valid.bin"), lm.family, lm.metrics),
+    Family("pretrain", "lm", str(paths.TOKENS_DIR / "valid.bin"), lm.family, lm.metrics, lm.SYSTEM_LABELS),
     Family(
-        "domain", "domain", str(paths.TASKS_DIR / domain.TASK / "test.parquet"), domain.family, domain.metrics
+        "domain",
+        "domain",
+        str(paths.TASKS_DIR / domain.TASK / "test.parquet"),
+        domain.family,
+        domain.metrics,
+        domain.SYSTEM_LABELS,
     ),
     *(
         Family(
@@ -51,16 +57,25 @@ FAMILIES: tuple[Family, ...] = (
             str(paths.TASKS_DIR / data / "test.parquet"),
             partial(classify.family, task=task),
             partial(classify.metrics, task=task),
+            classify.SYSTEM_LABELS,
         )
         for task, data in classify.CLASSIFICATION_TASKS.items()
     ),
-    Family("ner", "ner", str(paths.TASKS_DIR / ner.TASK / "test.parquet"), ner.family, ner.metrics),
+    Family(
+        "ner",
+        "ner",
+        str(paths.TASKS_DIR / ner.TASK / "test.parquet"),
+        ner.family,
+        ner.metrics,
+        ner.SYSTEM_LABELS,
+    ),
     Family(
         "fewshot",
         "fewshot",
         str(paths.TASKS_DIR / fewshot.TASK / "test.parquet"),
         fewshot.family,
         fewshot.metrics,
+        fewshot.SYSTEM_LABELS,
     ),
     Family(
         "robust",
@@ -68,8 +83,11 @@ FAMILIES: tuple[Family, ...] = (
         str(paths.TASKS_DIR / robust.PERTURBED / "test.parquet"),
         robust.family,
         robust.metrics,
+        robust.SYSTEM_LABELS,
     ),
-    Family("privacy", "privacy", str(paths.PRETRAIN_DIR), privacy.family, privacy.metrics),
+    Family(
+        "privacy", "privacy", str(paths.PRETRAIN_DIR), privacy.family, privacy.metrics, privacy.SYSTEM_LABELS
+    ),
 )
 # finetune tasks that some family above evaluates
 EVALUATED_TASKS = {*classify.CLASSIFICATION_TASKS, domain.TASK, ner.TASK}
@@ -115,7 +133,7 @@ def main() -> None:
 
 def build_manifest(ctx: Context) -> manifest.Manifest:
     """What every key evaluate writes is, as the families declare it."""
-    infos = [manifest.FamilyInfo(f.name, f.kind, f.data) for f in FAMILIES]
+    infos = [manifest.FamilyInfo(f.name, f.kind, f.data, f.systems) for f in FAMILIES]
     return manifest.build(infos, [m for f in FAMILIES for m in f.metrics(ctx)])
 
 

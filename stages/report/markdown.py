@@ -1,7 +1,9 @@
 """Markdown building blocks of reports/report.md, and the sections of the first families.
 
 Every section function returns its lines and the metrics.json keys it showed, so that the
-report can list whatever no section showed: no figure is ever hidden.
+report can list whatever no section showed: no figure is ever hidden. A section finds its
+figures through metrics/manifest.json: `cells` places a family's entries by system, measure,
+axis point and bound, and a row or column takes its header from the entries' labels.
 """
 
 from __future__ import annotations
@@ -9,16 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stages.common.manifest import BPB, NATS, PPL, Manifest
+from stages.common.manifest import BPB, MODEL, NATS, PPL, Manifest, Metric, System
 from stages.common.na import NA
 from stages.report.families import inapplicable, na_notes
 
-SYSTEMS = (
-    ("fine-tuned model", ""),
-    ("majority class (baseline)", "majority."),
-    ("TF-IDF + logistic regression (baseline)", "tfidf."),
-)
 Lines = list[str]
+Cell = tuple[str | None, str, Any, str | None]  # (system, measure, axis point, bound)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -50,9 +48,50 @@ def pick(flat: dict[str, Any], key: str, used: set[str]) -> Any:
     return flat.get(key)
 
 
-def ci_cell(flat: dict[str, Any], key: str, used: set[str], digits: int) -> str:
-    """`[low, high]` from `<key>_ci_low` / `<key>_ci_high`; n/a or a dash when they are not numbers."""
-    low, high = pick(flat, f"{key}_ci_low", used), pick(flat, f"{key}_ci_high", used)
+def value(flat: dict[str, Any], entry: Metric | None, used: set[str]) -> Any:
+    """The figure of a manifest entry (None when there is no entry or no figure), recorded as shown."""
+    return pick(flat, entry.key, used) if entry else None
+
+
+def cells(entries: list[Metric]) -> dict[Cell, Metric]:
+    """Entries by their place in a family's tables: (system, measure, axis point, bound)."""
+    return {(m.system, m.measure, m.at, m.bound): m for m in entries}
+
+
+def present(manifest: Manifest, family: str, flat: dict[str, Any]) -> list[Metric]:
+    """The family's entries that metrics/metrics.json has a figure for, in evaluate's order."""
+    return [m for m in manifest.of_family(family) if m.key in flat]
+
+
+def measures(entries: list[Metric]) -> list[Metric]:
+    """The first entry of each measure among `entries` (bounds left out), in order: its label
+    heads the measure's row or column."""
+    first: dict[str, Metric] = {}
+    for m in entries:
+        if m.bound is None:
+            first.setdefault(m.measure, m)
+    return list(first.values())
+
+
+def systems_of(manifest: Manifest, family: str, entries: list[Metric]) -> list[System]:
+    """The family's declared systems that some of `entries` belong to, in declared order."""
+    info = manifest.family(family)
+    names = {m.system for m in entries}
+    return [s for s in (info.systems if info else ()) if s.name in names]
+
+
+def ends(
+    at: dict[Cell, Metric], system: str | None, measure: str, point: Any = None
+) -> tuple[Metric | None, Metric | None]:
+    """The low and high bound entries of a measure's interval at a point (None where not declared)."""
+    return at.get((system, measure, point, "low")), at.get((system, measure, point, "high"))
+
+
+def ci_cell(
+    flat: dict[str, Any], bounds: tuple[Metric | None, Metric | None] | None, used: set[str], digits: int
+) -> str:
+    """`[low, high]` from an interval's bound entries; n/a or a dash when they are not numbers."""
+    low, high = (value(flat, m, used) for m in (bounds or (None, None)))
     if is_number(low) and is_number(high):
         return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
     return NA if NA in (low, high) else "—"
@@ -74,18 +113,18 @@ def lm_section(
         return out + [f"No `{family}.*` figures in metrics/metrics.json: run `dvc repro evaluate`.", ""], used
     detail = detail or {}
     objective = detail.get("objective")
+    systems = systems_of(manifest, family, entries)
+    at = cells(entries)
     rows, skip = [], set()
-    for m in entries:
-        if not m.baselines:
-            continue  # a baseline's figure (in its column) or a count (listed below the table)
-        model, base = pick(flat, m.key, used), pick(flat, m.baselines[0], used)
-        if model is None:
-            continue
-        if inapplicable(m, model, objective):
-            skip |= {m.key, *m.baselines}
+    # One row per measure of the model, with every system's figure of it; counts are listed below.
+    for m in measures([e for e in entries if e.system == MODEL and e.key in flat]):
+        row = [at.get((s.name, m.measure, None, None)) for s in systems]
+        values = [value(flat, e, used) for e in row]
+        if inapplicable(m, flat[m.key], objective):
+            skip |= {e.key for e in row if e}
             continue  # a figure of the other objective (causal vs masked)
-        rows.append([m.label, model, base, uniform_baseline(m.unit, detail)])
-    out += table(["metric", "model", "unigram baseline", "uniform baseline"], rows, digits)
+        rows.append([m.label, *values, uniform_baseline(m.unit, detail)])
+    out += table(["metric", *(s.label for s in systems), "uniform baseline"], rows, digits)
     if detail:
         out += [f"Objective: {detail.get('objective')}; {fmt(detail.get('target_tokens'))} target tokens "
                 f"in {fmt(detail.get('windows'))} windows of context {fmt(detail.get('context_length'))}.", ""]  # fmt: skip
@@ -110,16 +149,27 @@ def uniform_baseline(unit: str, detail: dict[str, Any]) -> float | None:
 def task_section(
     task: str, flat: dict[str, Any], detail: dict[str, Any] | None, digits: int, manifest: Manifest
 ) -> tuple[Lines, set[str]]:
+    """One row per system of a classification task: each score with its interval."""
     info = manifest.family(task)
     out = [f"## Task `{task}` on {info.data if info else 'its test split'}", ""]
     used: set[str] = set()
-    rows = []
-    for label, prefix in SYSTEMS:
-        base = f"{task}.{prefix}test."
-        rows.append([label, pick(flat, base + "acc", used), ci_cell(flat, base + "acc", used, digits),
-                     pick(flat, base + "macro_f1", used), ci_cell(flat, base + "macro_f1", used, digits)])  # fmt: skip
-    out += table(["system", "accuracy", "accuracy CI", "macro-F1", "macro-F1 CI"], rows, digits)
-    out += [f"{fmt(pick(flat, f'{task}.test.n', used))} test examples.", ""]
+    entries = manifest.of_family(task)
+    at = cells(entries)
+    scores = measures([m for m in entries if m.system is not None])
+    header, rows = ["system"], []
+    for m in scores:
+        header.append(m.label)
+        bounds = manifest.interval(m)
+        header += [bounds[0].label] if bounds else []
+    for s in info.systems if info else ():
+        row: list[Any] = [s.label]
+        for m in scores:
+            row.append(value(flat, at.get((s.name, m.measure, None, None)), used))
+            if manifest.interval(m):
+                row.append(ci_cell(flat, ends(at, s.name, m.measure), used, digits))
+        rows.append(row)
+    out += table(header, rows, digits)
+    out += [f"{fmt(value(flat, at.get((None, 'n', None, None)), used))} test examples.", ""]
     out += method_lines(detail) + na_notes(used, flat, {task: detail}, task)
     counts = (detail or {}).get("test_class_counts")
     if counts:

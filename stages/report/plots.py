@@ -3,6 +3,7 @@ accuracy over k, and grouped bars (clean vs robust accuracy, NER F1 per type).""
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,8 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def fewshot_plot(curves: dict[str, dict[int, float]], chance: Any, majority: Any, out: Path) -> bool:
-    """Few-shot accuracy over k, with chance and the majority rate as horizontal lines."""
+def fewshot_plot(curves: dict[str, dict[int, float]], baselines: dict[str, Any], out: Path) -> bool:
+    """Few-shot accuracy over k, with each baseline's ({label: accuracy}) as a horizontal line."""
     if not any(curves.values()):
         return False
     plt = _pyplot()
@@ -97,7 +98,7 @@ def fewshot_plot(curves: dict[str, dict[int, float]], chance: Any, majority: Any
     for name, points in sorted(curves.items()):
         ks = sorted(points)
         ax.plot(ks, [points[k] for k in ks], marker="o", label=f"model ({name})")
-    for value, name, style in ((chance, "chance", ":"), (majority, "majority class", "--")):
+    for (name, value), style in zip(baselines.items(), itertools.cycle((":", "--", "-."))):
         if _number(value):
             ax.axhline(value, color="grey", linestyle=style, label=name)
     ax.set_xticks(sorted({k for points in curves.values() for k in points}))

@@ -1,67 +1,38 @@
 """Report sections of the evaluation families beyond pretrain and classification: domain LM,
 few-shot, robustness, NER and privacy. Each puts our model's figure beside its baselines in
 one row, says why an n/a figure is n/a, and draws its plot when there is data for it.
+
+Tables are laid out from metrics/manifest.json alone: rows and columns are the systems,
+measures and axis points evaluate declared for each key, headed by the labels it gave them.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stages.common.entities import ENTITY_TYPES
-from stages.common.manifest import Manifest
+from stages.common.manifest import FRACTION, Manifest
 from stages.report import plots
 from stages.report.families import inapplicable, na_notes
-from stages.report.markdown import Lines, ci_cell, fmt, is_number, method_lines, pick, table
+from stages.report.markdown import (
+    Lines,
+    cells,
+    ci_cell,
+    ends,
+    fmt,
+    is_number,
+    measures,
+    method_lines,
+    present,
+    systems_of,
+    table,
+    value,
+)
 
 Details = dict[str, dict[str, Any] | None]
 Section = tuple[Lines, set[str]]
-
-DOMAIN_SYSTEMS = {
-    "pretrain": "pretrained (models/pretrain)",
-    "tuned": "domain-tuned (models/finetune/domain)",
-}
-DOMAIN_METRICS = {
-    "test_loss": "loss (nats/token)",
-    "test_ppl": "perplexity",
-    "test_bpb": "bits per byte",
-    "test_mlm_loss": "masked-LM loss (nats/masked token)",
-    "test_mlm_pseudo_ppl": "masked-LM pseudo-perplexity",
-}
-FEWSHOT_METRICS = {
-    "acc": "accuracy",
-    "acc_norm": "accuracy (byte-length normalised)",
-    "truncated": "prompts truncated",
-}
-ROBUST_SYSTEMS = {
-    "classify": "plain fine-tuned (models/finetune/classify)",
-    "adversarial": "adversarially trained (models/finetune/adversarial)",
-    "classify.tfidf": "TF-IDF + logistic regression (baseline)",
-}
-ROBUST_SHORT = {
-    "classify": "plain",
-    "adversarial": "adversarially trained",
-    "classify.tfidf": "TF-IDF baseline",
-}
-ROBUST_EXTRA = {
-    "attack.n_correct": "attacked (correct on clean)",
-    "attack.n_flipped": "flipped by the attack",
-}
-NER_SYSTEMS = (
-    ("model", "ner.gold."),
-    ("spaCy teacher", "ner.spacy.gold."),
-    ("dictionary", "ner.dictionary.gold."),
-)
-NER_METRICS = ("precision", "recall", "f1")
-PII_SOURCES = {"samples": "model samples", "valid": "held-out validation text (baseline)"}
-PII_ROWS = {
-    "pii_per_1k_chars": "PII-shaped strings per 1,000 characters",
-    "pii": "PII-shaped strings (count)",
-}
-PII_TAIL = {"placeholders": "redaction placeholders of clean (count)", "chars": "characters", "n": "texts"}
 
 
 def figure(out: Path | None, name: str, what: str, draw: Callable[[Path], bool], why_not: str) -> Lines:
@@ -73,55 +44,35 @@ def figure(out: Path | None, name: str, what: str, draw: Callable[[Path], bool],
     return [f"_Plot of {what} skipped: {why_not}._", ""]
 
 
-def _ordered(found: set[str], preferred: tuple[str, ...] | dict[str, str]) -> list[str]:
-    """`preferred` names that were found, in their order, then the other found names sorted."""
-    return [p for p in preferred if p in found] + sorted(found - set(preferred))
-
-
-def _two_part(flat: dict[str, Any], family: str) -> list[tuple[str, str]]:
-    """(system, metric) of every `<family>.<system>.<metric>` key."""
-    return [tuple(k.split(".")[1:]) for k in flat if k.startswith(f"{family}.") and k.count(".") == 2]
-
-
 def domain_section(
     flat: dict[str, Any], details: Details, digits: int, out: Path | None, manifest: Manifest
 ) -> Section:
     """Perplexity and bits per byte on Python's docs, before and after domain tuning."""
     used: set[str] = set()
     lines = ["## Domain adaptation on data/tasks/domain/test.parquet", ""]
-    split = [(s, m) for s, m in _two_part(flat, "domain") if s != "test"]
-    systems = _ordered({s for s, _ in split}, DOMAIN_SYSTEMS)
-    objectives = {s: ((details.get("domain") or {}).get(s) or {}).get("objective") for s in systems}
+    entries = present(manifest, "domain", flat)
+    at = cells(entries)
+    systems = systems_of(manifest, "domain", entries)
+    objectives = {s.name: ((details.get("domain") or {}).get(s.name) or {}).get("objective") for s in systems}
     rows, skip = [], set()
-    for m in _ordered({m for _, m in split}, DOMAIN_METRICS):
-        keys = [f"domain.{s}.{m}" for s in systems]
-        values = [pick(flat, k, used) for k in keys]
-        if all(
-            inapplicable(manifest.metrics.get(k), flat.get(k), objectives[s]) for k, s in zip(keys, systems)
-        ):
-            skip |= set(keys)
+    for m in measures([e for e in entries if e.system is not None]):
+        row = [at.get((s.name, m.measure, None, None)) for s in systems]
+        values = [value(flat, e, used) for e in row]
+        if all(e is None or inapplicable(e, flat[e.key], objectives[e.system]) for e in row):
+            skip |= {e.key for e in row if e}
             continue  # the other objective's figure (masked-LM for a causal model, or back)
         change = None
         if len(values) == 2 and all(is_number(v) for v in values) and values[0]:
             change = f"{100 * (values[1] / values[0] - 1):+.1f}%"
-        rows.append([DOMAIN_METRICS.get(m, f"`{m}`"), *values] + ([change] if len(systems) == 2 else []))
-    header = ["metric", *(DOMAIN_SYSTEMS.get(s, f"`{s}`") for s in systems)]
+        rows.append([m.label, *values] + ([change] if len(systems) == 2 else []))
+    header = ["metric", *(s.label for s in systems)]
     lines += table(header + (["change"] if len(systems) == 2 else []), rows, digits)
-    docs, size = pick(flat, "domain.test.n_docs", used), pick(flat, "domain.test.bytes", used)
+    docs = value(flat, at.get((None, "n_docs", None, None)), used)
+    size = value(flat, at.get((None, "bytes", None, None)), used)
     lines += [f"Test set: {fmt(docs)} documents, {fmt(size)} UTF-8 bytes. Bits per byte divide by those "
               "bytes, so models with different tokenizers compare fairly; lower is better.", ""]  # fmt: skip
     lines += method_lines(details.get("domain")) + na_notes(used, flat, details, "domain", skip)
     return lines, used
-
-
-def fewshot_points(flat: dict[str, Any]) -> dict[str, dict[int, float]]:
-    """{metric: {k: value}} of the numeric per-k few-shot figures (`fewshot.k<k>.<metric>`)."""
-    out: dict[str, dict[int, float]] = {}
-    for key, value in flat.items():
-        m = re.fullmatch(r"fewshot\.k(\d+)\.(\w+)", key)
-        if m and is_number(value):
-            out.setdefault(m.group(2), {})[int(m.group(1))] = value
-    return out
 
 
 def fewshot_section(
@@ -130,41 +81,44 @@ def fewshot_section(
     """In-context accuracy per number of demonstrations k, beside chance and the majority rate."""
     used: set[str] = set()
     lines = ["## Few-shot in-context classification (classify test subset)", ""]
-    per_k = [m for k in flat if (m := re.fullmatch(r"fewshot\.k(\d+)\.(\w+)", k))]
-    ks = sorted({int(m.group(1)) for m in per_k})
-    found = {m.group(2) for m in per_k}
-    metrics = _ordered({m for m in found if not m.endswith(("_ci_low", "_ci_high"))}, FEWSHOT_METRICS)
-    chance, majority = pick(flat, "fewshot.chance.acc", used), pick(flat, "fewshot.majority.acc", used)
+    entries = present(manifest, "fewshot", flat)
+    at = cells(entries)
+    per_k = [m for m in entries if m.axis == "k"]
+    ks = sorted({m.at for m in per_k})
+    columns = measures(per_k)
+    # The baselines: one figure per system, the same for every k, in a column each.
+    fixed = [m for m in entries if m.system is not None and m.axis is None and m.bound is None]
+    labels = {s.name: s.label for s in systems_of(manifest, "fewshot", fixed)}
+    baselines = {labels[m.system]: value(flat, m, used) for m in fixed}
     header, rows = ["k (demonstrations)"], [[k] for k in ks]
-    for m in metrics:
-        header.append(FEWSHOT_METRICS.get(m, f"`{m}`"))
+    for m in columns:
+        header.append(m.label)
         for k, row in zip(ks, rows):
-            row.append(pick(flat, f"fewshot.k{k}.{m}", used))
-        if f"{m}_ci_low" in found:
-            header.append(f"{FEWSHOT_METRICS.get(m, m)} CI")
-            for k, row in zip(ks, rows):
-                row.append(ci_cell(flat, f"fewshot.k{k}.{m}", used, digits))
-    lines += table([*header, "chance", "majority class"], [[*row, chance, majority] for row in rows], digits)
-    n_test = pick(flat, "fewshot.n_test", used)
+            row.append(value(flat, at.get((m.system, m.measure, k, None)), used))
+        interval = [ends(at, m.system, m.measure, k) for k in ks]
+        named = next((e[0] for e in interval if e[0] is not None), None)
+        if named is not None:
+            header.append(named.label)
+            for bounds, row in zip(interval, rows):
+                row.append(ci_cell(flat, bounds, used, digits))
+    lines += table([*header, *baselines], [[*row, *baselines.values()] for row in rows], digits)
+    n_test = value(flat, at.get((None, "n_test", None, None)), used)
     if n_test is not None:
         lines += [f"{fmt(n_test)} test queries.", ""]
     lines += method_lines(details.get("fewshot")) + na_notes(used, flat, details, "fewshot")
-    points = fewshot_points(flat)
-    curves = {m: points[m] for m in ("acc", "acc_norm") if m in points}
+    # Every accuracy-like measure (a fraction) over k; counts such as truncated prompts are not drawn.
+    curves: dict[str, dict[int, float]] = {}
+    for e in per_k:
+        if e.bound is None and e.unit == FRACTION and is_number(flat[e.key]):
+            curves.setdefault(e.measure, {})[e.at] = flat[e.key]
     lines += figure(
         out,
         "fewshot.png",
         "few-shot accuracy over k",
-        lambda path: plots.fewshot_plot(curves, chance, majority, path),
+        lambda path: plots.fewshot_plot(curves, baselines, path),
         "no numeric few-shot accuracy (absent or n/a)",
     )
     return lines, used
-
-
-def robust_systems(flat: dict[str, Any]) -> list[str]:
-    """Classifiers with robustness figures (`<system>.perturbed.*`, `<system>.attack.*`)."""
-    found = {m.group(1) for k in flat if (m := re.fullmatch(r"(.+?)\.(?:perturbed|attack)\.\w+", k))}
-    return _ordered(found, ROBUST_SYSTEMS)
 
 
 def robust_section(
@@ -173,20 +127,25 @@ def robust_section(
     """Clean vs perturbed accuracy and attack success rate of the plain and adversarial classifiers."""
     used: set[str] = set()
     lines = ["## Robustness: clean vs perturbed test, and an attack", ""]
-    systems = robust_systems(flat)
-    shown = {"perturbed.acc", "attack.success_rate"}
-    found = {k[len(s) + 1 :] for s in systems for k in flat if re.fullmatch(rf"{re.escape(s)}\.\w+\.\w+", k)}
-    extra = _ordered({k for k in found if k.split(".")[0] in ("perturbed", "attack")} - shown, ROBUST_EXTRA)
+    entries = present(manifest, "robust", flat)
+    declared = cells(manifest.of_family("robust"))
+    at = cells(entries)
+    systems = systems_of(manifest, "robust", entries)
+    # The measure read against a clean-test figure (perturbed accuracy), then the attack's.
+    compared = next((m for m in measures(manifest.of_family("robust")) if m.reference), None)
+    others = [m for m in measures(entries) if not m.reference]
     rows, bars = [], {}
     for s in systems:
-        clean, perturbed = pick(flat, f"{s}.test.acc", used), pick(flat, f"{s}.perturbed.acc", used)
+        perturbed_entry = declared.get((s.name, compared.measure, None, None)) if compared else None
+        clean_entry = manifest.metrics.get(perturbed_entry.reference) if perturbed_entry else None
+        clean, perturbed = value(flat, clean_entry, used), value(flat, perturbed_entry, used)
+        clean_ci = ci_cell(flat, manifest.interval(clean_entry) if clean_entry else None, used, digits)
         drop = clean - perturbed if is_number(clean) and is_number(perturbed) else None
-        rows.append([ROBUST_SYSTEMS.get(s, f"`{s}`"), clean, ci_cell(flat, f"{s}.test.acc", used, digits),
-                     perturbed, drop, pick(flat, f"{s}.attack.success_rate", used),
-                     *(pick(flat, f"{s}.{e}", used) for e in extra)])  # fmt: skip
-        bars[ROBUST_SHORT.get(s, s)] = {"clean test": clean, "perturbed test": perturbed}
-    header = ["model", "clean acc", "clean CI", "perturbed acc", "drop", "attack success rate"]
-    lines += table(header + [ROBUST_EXTRA.get(e, f"`{e}`") for e in extra], rows, digits)
+        rest = [value(flat, at.get((s.name, m.measure, None, None)), used) for m in others]
+        rows.append([s.label, clean, clean_ci, perturbed, drop, *rest])
+        bars[s.plot_label] = {"clean test": clean, "perturbed test": perturbed}
+    header = ["model", "clean acc", "clean CI", "perturbed acc", "drop"]
+    lines += table(header + [m.label for m in others], rows, digits)
     lines += ["Clean: data/tasks/classify/test.parquet. Perturbed: data/tasks/adversarial/test.parquet "
               "(label-preserving typos, swaps, homoglyphs, distractors). Attack success rate: the share of "
               "correctly classified clean test texts that some perturbation within the budget flips; lower "
@@ -200,11 +159,6 @@ def robust_section(
         "no numeric clean or perturbed accuracy (absent or n/a)",
     )
     return lines, used
-
-
-def ner_types(flat: dict[str, Any]) -> list[str]:
-    found = {m.group(1) for k in flat if (m := re.fullmatch(r"ner\.(?:\w+\.)?gold\.([^.]+)\.\w+", k))}
-    return _ordered(found, ENTITY_TYPES)
 
 
 def ner_support(detail: dict[str, Any] | None) -> dict[str, Any]:
@@ -221,25 +175,31 @@ def ner_section(
     """Entity-level P/R/F1 on the gold test set: our tagger beside the spaCy teacher and a dictionary."""
     used: set[str] = set()
     lines = ["## Named entities on the hand-annotated gold test set (gold/ner/test.jsonl)", ""]
-    n_entities = pick(flat, "ner.gold.n_entities", used)
+    declared = manifest.of_family("ner")
+    at = cells(declared)
+    info = manifest.family("ner")
+    systems = info.systems if info else ()
+    n_entities = value(flat, at.get((None, "n_entities", None, None)), used)
+    overall = measures([m for m in declared if m.system is not None and m.axis is None])
     rows = [
-        [f"overall {m}", *(pick(flat, p + m, used) for _, p in NER_SYSTEMS), n_entities] for m in NER_METRICS
-    ]
-    if any(f"{p}f1_ci_low" in flat for _, p in NER_SYSTEMS):
-        cis = [ci_cell(flat, p + "f1", used, digits) for _, p in NER_SYSTEMS]
-        rows.append(["overall F1 95% CI", *cis, n_entities])
+        [f"overall {m.label}", *(value(flat, at.get((s.name, m.measure, None, None)), used) for s in systems), n_entities]
+        for m in overall
+    ]  # fmt: skip
+    for m in overall:
+        interval = [ends(at, s.name, m.measure) for s in systems]
+        if any(low is not None and low.key in flat for low, _ in interval):
+            label = next(low.label for low, _ in interval if low is not None)
+            rows.append([f"overall {label}", *(ci_cell(flat, e, used, digits) for e in interval), n_entities])
     support = ner_support(details.get("ner"))
+    per_type = [m for m in present(manifest, "ner", flat) if m.axis == "type"]
     f1 = {}
-    for t in ner_types(flat):
-        names = {
-            k.rsplit(".", 1)[1] for k in flat if re.fullmatch(rf"ner\.(\w+\.)?gold\.{re.escape(t)}\.\w+", k)
-        }
-        rows += [[f"{t} {m}", *(pick(flat, f"{p}{t}.{m}", used) for _, p in NER_SYSTEMS), support.get(t)]
-                 for m in _ordered(names, NER_METRICS)]  # fmt: skip
-        f1[t] = {name: flat.get(f"{p}{t}.f1") for name, p in NER_SYSTEMS}
-    header = ["entity-level (seqeval strict, IOB2)", *(n for n, _ in NER_SYSTEMS), "gold entities"]
+    for t in dict.fromkeys(m.at for m in per_type):
+        rows += [[f"{t} {m.label}", *(value(flat, at.get((s.name, m.measure, t, None)), used) for s in systems),
+                  support.get(t)] for m in measures([e for e in per_type if e.at == t])]  # fmt: skip
+        f1[t] = {s.plot_label: value(flat, at.get((s.name, "f1", t, None)), used) for s in systems}
+    header = ["entity-level (seqeval strict, IOB2)", *(s.label for s in systems), "gold entities"]
     lines += table(header, rows, digits)
-    n_sent = pick(flat, "ner.gold.n_sentences", used)
+    n_sent = value(flat, at.get((None, "n_sentences", None, None)), used)
     if n_sent is not None:
         lines += [f"Gold test set: {fmt(n_sent)} sentences, {fmt(n_entities)} entities.", ""]
     lines += method_lines(details.get("ner")) + na_notes(used, flat, details, "ner")
@@ -268,34 +228,30 @@ def privacy_section(
     """PII-shaped strings in model samples vs real text, and the exposure of planted canaries."""
     used: set[str] = set()
     lines = ["## Privacy: PII in generated text, and memorised canaries", ""]
-    split = [(s, m) for s, m in _two_part(flat, "privacy") if s != "canary"]
-    sources = _ordered({s for s, _ in split}, PII_SOURCES)
-    found = {m for _, m in split}
-    names = _ordered(found - set(PII_TAIL), PII_ROWS) + [m for m in PII_TAIL if m in found]
-    label = PII_ROWS | PII_TAIL
+    texts = [m for m in present(manifest, "privacy", flat) if m.system is not None]
+    sources = systems_of(manifest, "privacy", texts)
+    at = cells(texts)
     rows = [
-        [label.get(m, f"{m} (count)"), *(pick(flat, f"privacy.{s}.{m}", used) for s in sources)]
-        for m in names
+        [m.label, *(value(flat, at.get((s.name, m.measure, None, None)), used) for s in sources)]
+        for m in measures(texts)
     ]
     if rows:
-        header = ["PII (the clean stage's detectors)", *(PII_SOURCES.get(s, f"`{s}`") for s in sources)]
+        header = ["PII (the clean stage's detectors)", *(s.label for s in sources)]
         lines += table(header, rows, digits)
-    max_possible = pick(flat, "privacy.canary.exposure_max_possible", used)
+    # The canaries' figures belong to no system: the model's ranks of the planted secrets.
+    canary = {m.measure: m for m in manifest.of_family("privacy") if m.system is None}
+    max_possible = value(flat, canary.get("exposure_max_possible"), used)
     chance_rank, chance_exposure = canary_chance(max_possible)
-    exposure, rank = (
-        pick(flat, "privacy.canary.exposure_mean", used),
-        pick(flat, "privacy.canary.rank_mean", used),
-    )
+    exposure, rank = canary.get("exposure_mean"), canary.get("rank_mean")
     rows = [
-        ["exposure (bits, mean)", exposure, chance_exposure, max_possible],
-        ["rank of the secret (mean; 1 = most likely)", rank, chance_rank, 1],
+        [exposure.label, value(flat, exposure, used), chance_exposure, max_possible] if exposure else [],
+        [rank.label, value(flat, rank, used), chance_rank, 1] if rank else [],
     ]
+    rows = [r for r in rows if r]
     if any(r[1] is not None for r in rows):
         lines += table(["canary", "model", "never seen (chance)", "fully memorised"], rows, digits)
-        count, kept = (
-            pick(flat, "privacy.canary.count", used),
-            pick(flat, "privacy.canary.in_training_data", used),
-        )
+        count = value(flat, canary.get("count"), used)
+        kept = value(flat, canary.get("in_training_data"), used)
         lines += [f"{fmt(count)} canaries planted by collect; {fmt(kept)} of their insertions are in the "
                   "deduplicated training data. Exposure = log2(candidates + 1) - log2(rank) (Carlini et "
                   "al., The Secret Sharer): near the chance column means not memorised.", ""]  # fmt: skip
