@@ -99,10 +99,9 @@ def main() -> None:
     tasks = finetune_tasks()
     for task in sorted(set(tasks) - EVALUATED_TASKS):
         log.warning("finetune task %r has no evaluate family; its model is not scored", task)
-    seed_everything(seed)
-    import torch
+    import torch  # noqa: F401  (imported first, so that seed_everything seeds it too)
 
-    torch.manual_seed(seed)
+    seed_everything(seed)
     ctx = Context(cfg, seed, pick_device(cfg.device), tasks)
 
     declared = build_manifest(ctx)  # before any work: a family declaring a key twice fails here
