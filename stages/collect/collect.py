@@ -92,7 +92,7 @@ def collect(
     start = time.perf_counter()
     with atomic_dir(out_dir) as tmp:
         with ShardWriter(tmp, cfg.shard_docs) as writer:
-            for src in cfg.sources:
+            for src in cfg.sources_to_read():
                 tally = Tally(src.name, fail=cfg.on_error == "fail")
                 collect_source(src, tally, writer)
                 log.info(
