@@ -70,7 +70,7 @@ def test_pretrain_and_tuned_bits_per_byte(tmp_path, monkeypatch):
         nats / math.log(2) / (total_bytes * n / len(stream)), rel=1e-5
     )
     assert flat["domain.tuned.test_ppl"] == "n/a"
-    assert "domain is not in finetune.tasks" in detail["na"]["domain.tuned.test_bpb"]
+    assert "finetune.tasks in params.yaml does not list domain" in detail["na"]["domain.tuned.test_bpb"]
     assert flat["domain.pretrain.test_mlm_pseudo_ppl"] == "n/a"
 
     save_clm(tmp_path / "models/finetune/domain")

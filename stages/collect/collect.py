@@ -8,6 +8,7 @@ privacy evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from stages.common.runtime import progress
 log = logging.getLogger("stages.collect")
 
 OUT_DIR = Path("data/raw")
+CANARIES_FILE = "canaries.json"  # beside the shards: the canaries planted, as collect.canaries
 METRICS = Path("metrics/collect.json")
 
 Candidate = tuple[str, str, dict[str, Any]]  # text, origin, meta
@@ -110,6 +112,8 @@ def collect(
                     "check collect.sources in params.yaml"
                 )
         canaries = plant_canaries(tmp, cfg.canaries, seed)
+        # evaluate measures the exposure of exactly these canaries: it reads them here, not from params.
+        write_json(tmp / CANARIES_FILE, dataclasses.asdict(cfg.canaries))
     metrics = {
         "documents": sum(t.documents for t in tallies),
         "characters": sum(t.characters for t in tallies),

@@ -33,8 +33,8 @@ from stages.clean.pii import redact, resolve
 from stages.clean.pii_rules import DETECTORS, Span
 from stages.common.canary import Canary, CanaryParams, candidates, exposure, make_canaries
 from stages.common.errors import DataError, ParamsError
-from stages.common.io import iter_docs
-from stages.common.params import PARAMS_FILE, parse, read_yaml
+from stages.common.io import iter_docs, read_json
+from stages.common.params import parse
 from stages.common.runtime import progress
 from stages.evaluate import paths
 from stages.evaluate.config import PrivacyParams
@@ -327,13 +327,16 @@ def _all_na(reason: str, detail: dict[str, Any]) -> tuple[dict, dict]:
     return flat, {**detail, "na": na}
 
 
-def canary_params(path: Path = PARAMS_FILE) -> CanaryParams:
-    """`collect.canaries` from params.yaml: the canaries collect planted (none when absent)."""
-    collect = read_yaml(path).get("collect") or {}
+def canary_params(path: Path = paths.CANARIES_FILE) -> CanaryParams:
+    """The canaries collect planted: `collect.canaries` as collect wrote it beside its shards."""
+    if not path.is_file():
+        raise DataError(
+            f"{path} not found: data/raw is older than the collect stage; run `dvc repro collect`"
+        )
     try:
-        return parse(CanaryParams, collect.get("canaries"), "collect.canaries")
+        return parse(CanaryParams, read_json(path), "collect.canaries")
     except ParamsError as e:
-        raise ParamsError(f"{path}: {e}") from None
+        raise ParamsError(f"{path}: {e}; run `dvc repro collect`") from None
 
 
 def family(ctx: Context) -> Result:
