@@ -90,7 +90,10 @@ def test_family_scores_models_and_tfidf_on_perturbed_test(tmp_path, monkeypatch)
         assert 0 <= k <= n <= 12
         assert flat[f"{prefix}.attack.success_rate"] == (pytest.approx(k / n) if n else None)
     assert flat["adversarial.perturbed.acc"] == "n/a"
-    assert "finetune.tasks in params.yaml does not list adversarial" in detail["na"]["adversarial.attack.success_rate"]
+    assert (
+        "finetune.tasks in params.yaml does not list adversarial"
+        in detail["na"]["adversarial.attack.success_rate"]
+    )
     assert detail["distractors"] == 2 and "distractor" in detail["kinds"]
 
 
