@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from params_fixtures import merged
 
 from stages.common.errors import DataError
 from stages.evaluate import lm, run
@@ -323,6 +324,6 @@ def test_bad_evaluate_param_names_the_key():
     from stages.evaluate.config import EvaluateParams
 
     with pytest.raises(ParamsError, match=r"evaluate\.lm\.mask_prob: must be in \(0, 1\)"):
-        parse(EvaluateParams, {"lm": {"mask_prob": 1.5}}, "evaluate")
+        parse(EvaluateParams, merged("evaluate", {"lm": {"mask_prob": 1.5}}), "evaluate")
     with pytest.raises(ParamsError, match=r"unknown key\(s\) \['ppl_max_batches'\]"):
-        parse(EvaluateParams, {"ppl_max_batches": 5}, "evaluate")
+        parse(EvaluateParams, merged("evaluate", {"ppl_max_batches": 5}), "evaluate")

@@ -11,8 +11,8 @@ import pytest
 from test_evaluate import WORDS, save_clm, workspace  # noqa: F401 (workspace is a fixture)
 
 from stages.common.errors import DataError
+from stages.common.params import default_params
 from stages.evaluate import domain, run
-from stages.evaluate.config import EvaluateParams
 from stages.evaluate.context import Context
 
 DOCS = [" ".join(WORDS[i : i + 7]) for i in range(0, 35, 5)] * 3
@@ -27,7 +27,7 @@ def write_domain(root):
 
 
 def ctx(tasks):
-    return Context(EvaluateParams(batch_size=4), seed=1, device="cpu", tasks=tasks)
+    return Context(default_params("evaluate", batch_size=4), seed=1, device="cpu", tasks=tasks)
 
 
 def test_token_stream_puts_eos_after_each_document(tmp_path):

@@ -12,12 +12,12 @@ import pytest
 from test_evaluate import llama_config, save_tokenizer
 
 from stages.common.errors import DataError
+from stages.common.params import default_params
 from stages.evaluate import ner
-from stages.evaluate.config import EvaluateParams
 from stages.evaluate.context import Context
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
-CFG = EvaluateParams(batch_size=4)
+CFG = default_params("evaluate", batch_size=4)
 
 
 def test_strict_scoring_counts_a_boundary_error_as_fp_and_fn():

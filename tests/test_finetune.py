@@ -15,6 +15,7 @@ from finetune_fixtures import (
     word_tokenizer,
     write_classify,
 )
+from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError, PipelineError
 from stages.common.params import parse
@@ -153,7 +154,7 @@ SECTION = {"lr": 1e-3, "epochs": 1}
 )
 def test_bad_params_name_the_key(data, match):
     with pytest.raises(ParamsError, match=match):
-        parse(FinetuneParams, data, "finetune")
+        parse(FinetuneParams, merged("finetune", data), "finetune")
 
 
 def test_sections_parse_and_adversarial_uses_the_classify_budget():

@@ -100,7 +100,7 @@ def read_params(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
     for name in SOURCE_SECTIONS:
         if name in sources:
             expanded = _expand_pins(sources[name], pins, f"{src_path}: {name}")
-            data[name] = _merge(data.get(name), expanded, name, path, src_path)
+            data[name] = _merge(data[name], expanded, name, path, src_path) if name in data else expanded
     return data
 
 
@@ -123,9 +123,12 @@ def _expand_pins(node: Any, pins: dict[str, Any], where: str) -> Any:
 
 
 def _merge(base: Any, extra: Any, key: str, path: Path | str, src_path: Path) -> Any:
-    """Two files' parts of one section, merged; a key written in both is an error."""
+    """Two files' parts of one section, merged; a key written in both is an error.
+
+    A null in params.yaml (a task that is not built) turns its part of the sources file off.
+    """
     if base is None:
-        return extra
+        return None
     if not isinstance(base, dict) or not isinstance(extra, dict):
         raise ParamsError(f"{key}: set in both {path} and {src_path}; keep it in one of them")
     out = dict(base)
