@@ -108,7 +108,9 @@ def test_families_run_in_order_and_absent_ones_are_na_with_reasons(workspace):  
     assert 0 not in [v for k, v in flat.items() if k.startswith(("ner.", "domain.", "adversarial."))]
     details = {p.stem: json.loads(p.read_text()) for p in (workspace / "metrics/evaluate").glob("*.json")}
     assert set(details) == set(names)
-    assert "not in finetune.tasks" in details["adversarial"]["na"]["adversarial.test.acc"]
+    assert (
+        "finetune.tasks in params.yaml does not list" in details["adversarial"]["na"]["adversarial.test.acc"]
+    )
     assert "does not build ner" in details["ner"]["na"]["ner.gold.f1"]
     assert isinstance(flat["fewshot.k1.acc"], float) and isinstance(flat["classify.attack.n_correct"], int)
     assert sorted(p.name for p in (workspace / "metrics/confusion").iterdir()) == ["classify.json"]

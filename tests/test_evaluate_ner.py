@@ -146,7 +146,10 @@ def test_family_without_finetuned_tagger_keeps_baselines(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_ner(tmp_path, GOLD, TRAIN)
     flat, detail, _ = ner.family(ctx(("classify",)))
-    assert flat["ner.gold.f1"] == "n/a" and "not in finetune.tasks" in detail["na"]["ner.gold.f1"]
+    assert (
+        flat["ner.gold.f1"] == "n/a"
+        and "finetune.tasks in params.yaml does not list" in detail["na"]["ner.gold.f1"]
+    )
     assert flat["ner.dictionary.gold.f1"] == pytest.approx(2 / 3)
 
     monkeypatch.chdir(tmp_path / "data")  # no data/tasks/ner here
@@ -208,3 +211,14 @@ def test_an_echo_trained_tagger_is_read_on_the_second_copy(tmp_path, monkeypatch
     model.save_pretrained(path)
     with pytest.raises(DataError, match="label_subword is 'middle', not one of"):
         ner.model_tag(path, gold, max_length=16, batch_size=2, device="cpu")
+
+
+def test_the_spacy_baseline_is_the_teacher_tasks_named_not_a_hard_coded_one(tmp_path):
+    path = tmp_path / "teacher.json"
+    with pytest.raises(DataError, match=r"teacher.json not found.*dvc repro tasks"):
+        ner.read_teacher(path)
+    path.write_text(json.dumps({"teacher": "xx_not_installed"}))
+    assert ner.read_teacher(path) == "xx_not_installed"
+    gold = ner.Sentences(tmp_path, ["A text."], [["A", "text", "."]], [[0, 2, 6]], [[1, 6, 7]], [["O"] * 3])
+    with pytest.raises(DataError, match="spaCy model xx_not_installed does not load"):
+        ner.spacy_tag(gold, ner.read_teacher(path), {"PERSON": "PER"}, 4)

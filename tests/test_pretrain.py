@@ -9,7 +9,7 @@ from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError
 from stages.common.params import default_params, parse
-from stages.pretrain.config import PretrainParams, TrainParams
+from stages.pretrain.config import PretrainParams
 from stages.pretrain.loop import lr_at
 from stages.pretrain.model import build_config
 from stages.pretrain.run import pretrain
@@ -83,7 +83,7 @@ def test_train_config_errors_name_the_key():
     with pytest.raises(ParamsError, match="pretrain.model.moe.impl"):
         parse(
             PretrainParams,
-            {"device": "cpu", "model": {"moe": {"n_experts": 2, "impl": "megablocks"}}},
+            merged("pretrain", {"device": "cpu", "model": {"moe": {"n_experts": 2, "impl": "megablocks"}}}),
             "pretrain",
         )
 
@@ -95,13 +95,13 @@ def test_mlm_needs_a_mask_token():
 
 
 def test_lr_schedule_warms_up_then_decays_to_min_lr():
-    t = TrainParams(max_steps=100, lr=1e-3, min_lr=1e-4, warmup_steps=10)
+    t = default_params("pretrain.train", max_steps=100, max_tokens=0, lr=1e-3, min_lr=1e-4, warmup_steps=10)
     assert lr_at(0, 100, t) == pytest.approx(1e-4)
     assert lr_at(9, 100, t) == pytest.approx(1e-3)
     assert lr_at(99, 100, t) == pytest.approx(1e-4)
     assert lr_at(50, 100, t) < lr_at(20, 100, t)
     assert t.total_steps(1000) == 100
-    assert TrainParams(max_tokens=2500).total_steps(1000) == 3
+    assert default_params("pretrain.train", max_tokens=2500).total_steps(1000) == 3
 
 
 def test_clm_trains_saves_and_loads(data, tmp_path):
