@@ -60,7 +60,8 @@ def overlay_path(profile: str) -> Path:
 
 
 def apply(base: Any, overlay: Any, where: str = "") -> None:
-    """Write the overlay's values into `base` (a round-trip mapping), in place."""
+    """Write the overlay's values into `base` in place: a round-trip mapping (comments kept) or
+    a plain dict (for readers without ruamel, such as benchmarks/gpu_check.py)."""
     for key, value in overlay.items():
         dotted = f"{where}.{key}" if where else str(key)
         if key not in base:
@@ -78,11 +79,11 @@ def _copy_comment(base: Any, overlay: Any, key: Any) -> None:
 
     Only the comment line moves: the blank lines after it belong to the overlay's layout.
     """
-    from ruamel.yaml.tokens import CommentToken
-
     new = _eol(overlay, key)
     if new is None or "#" not in new.value:
-        return
+        return  # plain dicts (no comments) end here, without ruamel
+    from ruamel.yaml.tokens import CommentToken
+
     old = _eol(base, key)
     rest = old.value.partition("\n")[2] if old is not None else ""
     token = CommentToken(new.value.partition("\n")[0] + "\n" + rest, new.start_mark, None)
