@@ -164,7 +164,7 @@ def write_profile(profile: str, out: Path = PARAMS_FILE, base: Path = PARAMS_FIL
         load_all(tmp)
     except ParamsError as e:
         tmp.unlink()
-        raise ParamsError(f"profile {src.stem}: {e}") from None
+        raise ParamsError(f"profile {src.stem}: {str(e).replace(f'{tmp}: ', '')}") from None
     os.replace(tmp, out)
     return out
 

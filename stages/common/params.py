@@ -33,8 +33,10 @@ T = TypeVar("T")
 
 PARAMS_FILE = Path("params.yaml")
 SOURCES_FILE = Path("sources.yaml")
-# The repository's own sources file: read beside a params file that has none next to it.
-REPO_SOURCES = Path(__file__).resolve().parents[2] / SOURCES_FILE
+# The repository's own files: its sources file is read beside a params file that has none next
+# to it, and its params.yaml is the default profile that `default_params` reads.
+REPO_PARAMS = Path(__file__).resolve().parents[2] / PARAMS_FILE
+REPO_SOURCES = REPO_PARAMS.with_name(SOURCES_FILE.name)
 
 # section name -> "module:ClassName". Imported lazily so that a stage pays only for its own.
 SECTIONS: dict[str, str] = {
@@ -182,7 +184,7 @@ def default_params(key: str, path: Path | str | None = None, **changes: Any) -> 
     `default_params("clean.quality.c4", min_sentences=1)`.
     """
     section, *rest = key.split(".")
-    obj = load_section(section, path or REPO_SOURCES.with_name(PARAMS_FILE.name))
+    obj = load_section(section, path or REPO_PARAMS)
     for i, part in enumerate(rest):
         obj = getattr(obj, part)
         if obj is None:
@@ -286,10 +288,21 @@ def require(cond: bool, key: str, message: str) -> None:
 
 
 def main() -> None:  # pragma: no cover - thin CLI
+    """Check a params file, or a profile overlay composed over the default (profiles/*.yaml)."""
     import sys
+    import tempfile
 
-    path = sys.argv[1] if len(sys.argv) > 1 else PARAMS_FILE
-    load_all(path)
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else PARAMS_FILE)
+    try:
+        if path.parent.name == "profiles":
+            from stages.common.compose import write_profile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                write_profile(str(path), Path(tmp) / path.name, REPO_PARAMS)
+        else:
+            load_all(path)
+    except ParamsError as e:
+        sys.exit(f"error: {e}")
     print(f"{path}: ok")
 
 
