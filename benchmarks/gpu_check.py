@@ -1,6 +1,7 @@
 """The GPU check, as one script to run on a lent GPU (it also runs on a CPU, smaller).
 
     python benchmarks/gpu_check.py [--params profiles/gpu.yaml] [--steps 300] [--moe-steps 50]
+                                   [--base params.yaml]
                                    [--set pretrain.model.n_layers=2 ...] [--out gpu_check]
 
 1. Trains the profile's pretrain model with the stage's own `pretrain()` (bf16 autocast,
@@ -34,10 +35,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from stages.common.compose import apply  # noqa: E402
 from stages.common.errors import PipelineError  # noqa: E402
 from stages.common.params import parse, read_yaml  # noqa: E402
 from stages.pretrain.config import PretrainParams  # noqa: E402
@@ -116,7 +119,10 @@ def environment() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="profiles/gpu.yaml")
+    ap.add_argument(
+        "--params", default="profiles/gpu.yaml", help="a profile overlay (or a complete params file)"
+    )
+    ap.add_argument("--base", default=str(ROOT / "params.yaml"), help="the default profile it overlays")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--moe-steps", type=int, default=50)
     ap.add_argument("--moe-experts", type=int, default=8)
@@ -127,7 +133,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    data = read_yaml(args.params)
+    data = read_yaml(args.base)  # a complete file applied over it changes nothing it does not name
+    apply(data, read_yaml(args.params))
     apply_sets(data, args.set)
     seed, section = int(data["seed"]), data["pretrain"]
     out = Path(args.out)

@@ -20,16 +20,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from harm_fixtures import harm_rows, harm_score  # noqa: E402
 
-from stages.clean.config import CleanParams, HarmParams  # noqa: E402
+from stages.clean.config import HarmParams  # noqa: E402
 from stages.clean.harm import Harm, wordlist_fraction  # noqa: E402
+from stages.common.params import default_params  # noqa: E402
 
 
 def load_cfg() -> HarmParams:
-    if (ROOT / "params.yaml").exists():
-        from stages.common.params import load_section
-
-        return load_section("clean", path=ROOT / "params.yaml").harm
-    return CleanParams().harm
+    return default_params("clean.harm")
 
 
 def main() -> None:

@@ -33,13 +33,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from pii_fixtures import TYPES, PiiDoc, Span, misses_and_false_alarms, pii_docs, span_scores  # noqa: E402
 
-from stages.clean.config import PiiParams  # noqa: E402
 from stages.clean.pii import Pii  # noqa: E402
+from stages.common.params import default_params  # noqa: E402
 from stages.common.pii import resolve  # noqa: E402
 
 
 def rule_spans(docs: list[PiiDoc]) -> list[list[Span]]:
-    pii = Pii(PiiParams(types=TYPES))
+    pii = Pii(default_params("clean.pii", types=TYPES))
     return [resolve(pii.rule_spans(d.text)) for d in docs]
 
 

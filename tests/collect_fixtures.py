@@ -6,15 +6,34 @@ import json
 from pathlib import Path
 from typing import Any
 
+from params_fixtures import as_dict
+
 from stages.collect.collect import collect
 from stages.collect.config import CollectParams
 from stages.common.io import iter_docs
 from stages.common.params import parse
 
 
+def collect_params(
+    sources: list[dict[str, Any]], shard_docs: int = 3, on_error: str = "skip", **canaries: Any
+) -> CollectParams:
+    """CollectParams for inline `sources`: a source's `max_docs` goes to `limits`, as in
+    params.yaml, and the canaries are the default profile's with none planted unless given."""
+    limits = {s["name"]: {"max_docs": s.get("max_docs", 0), "exclude": []} for s in sources}
+    sources = [{k: v for k, v in s.items() if k != "max_docs"} for s in sources]
+    data = {
+        "shard_docs": shard_docs,
+        "on_error": on_error,
+        "limits": limits,
+        "sources": sources,
+        "canaries": as_dict("collect.canaries", count=0) | canaries,
+    }
+    return parse(CollectParams, data, "collect")
+
+
 def run(tmp_path: Path, sources: list[dict[str, Any]], on_error: str = "skip") -> tuple[list[dict], dict]:
     """Run collect on `sources`; return the written documents and the metrics."""
-    cfg = parse(CollectParams, {"shard_docs": 3, "on_error": on_error, "sources": sources}, "collect")
+    cfg = collect_params(sources, on_error=on_error)
     out, metrics = tmp_path / "raw", tmp_path / "collect.json"
     collect(cfg, out_dir=out, metrics_path=metrics)
     return list(iter_docs(out)), json.loads(metrics.read_text())

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from stages.finetune.config import AdversarialParams, DomainParams, FinetuneParams, NerParams, TrainParams
+from stages.common.params import default_params
+from stages.finetune.config import FinetuneParams, TextTrainParams
 
 POS = ["great", "good", "lovely", "superb"]
 NEG = ["awful", "bad", "boring", "terrible"]
@@ -192,21 +193,31 @@ def save_pretrained_like(path: Path, kind: str, tok, max_positions: int = 64) ->
     return path
 
 
-def train_params(**kw) -> TrainParams:
+def train_params(**kw) -> TextTrainParams:
     base = {"lr": 3e-3, "epochs": 6, "batch_size": 16, "max_length": 16, "patience": 2, "log_every": 5}
-    return TrainParams(**(base | kw))
+    return default_params("finetune.classify", **(base | kw))
 
 
 def params(tasks: tuple[str, ...] = ("classify",), **sections) -> FinetuneParams:
     """FinetuneParams in fp32 (bf16 autocast only pays off on matrices far larger than these),
     with a fast toy section for every listed task unless given."""
+    budget = {"lr": 3e-3, "batch_size": 16, "patience": 2, "log_every": 5}
     defaults = {
         "classify": train_params(),
-        "ner": NerParams(**vars(train_params(max_length=64, epochs=4, lr=5e-3))),
-        "domain": DomainParams(lr=3e-3, epochs=3, batch_size=8, context_length=16, patience=2, log_every=5),
-        "adversarial": AdversarialParams(
-            adv_steps=2, adv_lr=0.05, adv_eps=0.1, init_mag=0.05
+        "ner": default_params("finetune.ner", **(budget | {"lr": 5e-3}), max_length=64, epochs=4),
+        "domain": default_params(
+            "finetune.domain",
+            **(budget | {"batch_size": 8}),
+            epochs=3,
+            context_length=16,
+            max_steps=0,
+            eval_every=0,
+            valid_windows=0,
+        ),
+        "adversarial": default_params(
+            "finetune.adversarial", adv_steps=2, adv_lr=0.05, adv_eps=0.1, init_mag=0.05
         ),  # embeds: ~0.1 a token
     }
     needed = {s for t in tasks for s in ({"adversarial", "classify"} if t == "adversarial" else {t})}
-    return FinetuneParams(tasks=tasks, precision="fp32", **({s: defaults[s] for s in needed} | sections))
+    chosen = dict.fromkeys(defaults) | {s: defaults[s] for s in needed} | sections
+    return FinetuneParams(tasks=tasks, device="auto", precision="fp32", **chosen)

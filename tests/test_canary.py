@@ -9,21 +9,23 @@ import random
 from pathlib import Path
 
 import pytest
-from collect_fixtures import local
+from collect_fixtures import collect_params, local
+from params_fixtures import PROFILES, as_dict, default_params, profile_file
 
 from stages.collect.canaries import choose_documents, insert_sentence
 from stages.collect.collect import collect
-from stages.collect.config import CollectParams
-from stages.common.canary import DEFAULT_TEMPLATE, CanaryParams, candidates, exposure, make_canaries
+from stages.common.canary import CanaryParams, candidates, exposure, make_canaries
 from stages.common.errors import DataError, ParamsError
 from stages.common.io import iter_docs
 from stages.common.params import load_section, parse
 
+TEMPLATE = default_params("collect.canaries").template
+
 
 def test_make_canaries_is_deterministic_and_shaped_by_its_params():
-    a = make_canaries(5, 9, DEFAULT_TEMPLATE, seed=7)
-    assert a == make_canaries(5, 9, DEFAULT_TEMPLATE, seed=7)
-    assert a != make_canaries(5, 9, DEFAULT_TEMPLATE, seed=8)
+    a = make_canaries(5, 9, TEMPLATE, seed=7)
+    assert a == make_canaries(5, 9, TEMPLATE, seed=7)
+    assert a != make_canaries(5, 9, TEMPLATE, seed=8)
     assert len({c.secret for c in a}) == 5
     for i, c in enumerate(a):
         assert len(c.secret) == 9 and c.secret.isdigit()
@@ -38,7 +40,7 @@ def test_make_canaries_is_deterministic_and_shaped_by_its_params():
 
 
 def test_candidates_have_the_secret_shape_and_never_the_secret():
-    (canary,) = make_canaries(1, 3, DEFAULT_TEMPLATE, seed=1)
+    (canary,) = make_canaries(1, 3, TEMPLATE, seed=1)
     drawn = candidates(canary, 999, random.Random(0))  # every other 3-digit secret
     assert len(drawn) == len(set(drawn)) == 999
     assert canary.secret not in drawn and all(len(s) == 3 and s.isdigit() for s in drawn)
@@ -72,13 +74,13 @@ def test_exposure_arithmetic():
 )
 def test_canary_params_are_validated(params, key):
     with pytest.raises(ParamsError, match="collect.canaries") as e:
-        parse(CanaryParams, params, "collect.canaries")
+        parse(CanaryParams, as_dict("collect.canaries", **params), "collect.canaries")
     assert key in str(e.value)
 
 
-@pytest.mark.parametrize("path", ["params.yaml", "profiles/tiny.yaml", "profiles/gpu.yaml"])
-def test_shipped_profiles_plant_canaries(path):
-    cfg = load_section("collect", Path(__file__).parent.parent / path).canaries
+@pytest.mark.parametrize("profile", PROFILES)
+def test_shipped_profiles_plant_canaries(profile, tmp_path):
+    cfg = load_section("collect", profile_file(profile, tmp_path)).canaries
     assert cfg.count > 0 and cfg.insertions > 0
 
 
@@ -114,11 +116,7 @@ def _corpus(tmp_path: Path, n: int) -> Path:
 
 
 def _collect(tmp_path: Path, corpus: Path, seed: int, **canaries) -> tuple[list[dict], dict]:
-    cfg = parse(
-        CollectParams,
-        {"shard_docs": 7, "on_error": "fail", "sources": [local(corpus)], "canaries": canaries},
-        "collect",
-    )
+    cfg = collect_params([local(corpus)], shard_docs=7, on_error="fail", **canaries)
     out, metrics = tmp_path / "raw", tmp_path / "collect.json"
     collect(cfg, out_dir=out, metrics_path=metrics, seed=seed)
     return list(iter_docs(out)), json.loads(metrics.read_text())
@@ -128,7 +126,7 @@ def test_collect_plants_count_times_insertions_canaries_in_distinct_documents(tm
     corpus = _corpus(tmp_path, 40)
     plain, _ = _collect(tmp_path / "plain", corpus, seed=5)
     docs, m = _collect(tmp_path / "a", corpus, seed=5, count=3, insertions=4, digits=6)
-    canaries = make_canaries(3, 6, DEFAULT_TEMPLATE, seed=5)
+    canaries = make_canaries(3, 6, TEMPLATE, seed=5)
 
     assert len(docs) == len(plain) == 40
     planted = [d for d in docs if "canaries" in json.loads(d["meta"])]
@@ -168,11 +166,10 @@ def test_collect_without_canaries_records_none_and_too_few_documents_is_an_error
 def test_clean_pii_step_keeps_the_default_canary_secret():
     """Decides what default exposure means: the digits reach the model unredacted, so a low
     exposure is the model not memorising, not the clean stage hiding the secret."""
-    from stages.clean.config import PiiParams
     from stages.clean.pii import Pii
 
-    step = Pii(PiiParams())
-    for c in make_canaries(20, 9, DEFAULT_TEMPLATE, seed=1337):
+    step = Pii(default_params("clean.pii"))
+    for c in make_canaries(20, 9, TEMPLATE, seed=1337):
         assert step.apply(c.text).text == c.text
     # A secret shaped like a card number is redacted, and would then have nothing to expose.
     assert step.apply("my secret canary 0 number is 4111 1111 1111 1111").text.endswith("<CREDIT_CARD>")

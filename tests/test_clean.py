@@ -7,29 +7,26 @@ import dataclasses
 
 import pytest
 from clean_fixtures import PROSE
+from params_fixtures import PROFILES, merged, profile_file
 
 from stages.clean.config import (
-    C4Params,
     CleanParams,
-    GopherQualityParams,
-    GopherRepetitionParams,
-    HarmParams,
-    LanguageParams,
-    NormalizeParams,
-    QualityParams,
 )
 from stages.clean.gopher import quality_reason, repetition_reason
 from stages.common.errors import ParamsError
-from stages.common.params import parse
+from stages.common.params import default_params, parse
+
+# The Gopher paper's thresholds, which these tests check; params.yaml relaxes some of them.
+GOPHER_PAPER = {"min_words": 50, "max_words": 100_000, "min_alpha_word_fraction": 0.8}
 
 
 def gopher_quality(text: str, **kw) -> str | None:
-    cfg = GopherQualityParams(**kw)
+    cfg = default_params("clean.quality.gopher_quality", **(GOPHER_PAPER | kw))
     return quality_reason(text, text.split(), cfg, frozenset(cfg.stop_words))
 
 
 def gopher_rep(text: str, **kw) -> str | None:
-    return repetition_reason(text, text.split(), GopherRepetitionParams(**kw))
+    return repetition_reason(text, text.split(), default_params("clean.quality.gopher_repetition", **kw))
 
 
 # ---------------------------------------------------------------- normalize
@@ -38,11 +35,11 @@ def gopher_rep(text: str, **kw) -> str | None:
 def test_normalize_repairs_mojibake_nfc_and_whitespace():
     from stages.clean.normalize import Normalize
 
-    step = Normalize(NormalizeParams())
+    step = Normalize(default_params("clean.normalize"))
     out = step.apply("The cafÃ© served cre\u0300me br\u00fbl\u00e9e.\r\n\r\n\r\nIt\u00a0was   good.  ")
     assert out.text == "The café served crème brûlée.\n\nIt was good."
     assert set(out.info["fixes"]) == {"mojibake", "NFC", "whitespace"}
-    assert Normalize(NormalizeParams()).apply("Plain ASCII text.").info == {}
+    assert Normalize(default_params("clean.normalize")).apply("Plain ASCII text.").info == {}
 
 
 def test_normalize_keeps_code_indentation():
@@ -50,7 +47,7 @@ def test_normalize_keeps_code_indentation():
 
     code = "Here is a loop:\n\nfor i in range(3):\n    print(i)  \n\n\n\nDone."
     assert (
-        Normalize(NormalizeParams()).apply(code).text
+        Normalize(default_params("clean.normalize")).apply(code).text
         == "Here is a loop:\n\nfor i in range(3):\n    print(i)\n\nDone."
     )
 
@@ -58,8 +55,8 @@ def test_normalize_keeps_code_indentation():
 def test_normalize_nfkc_and_empty_drop():
     from stages.clean.normalize import Normalize
 
-    assert Normalize(NormalizeParams(form="NFKC")).apply("ﬁne ①").text == "fine 1"
-    assert Normalize(NormalizeParams()).apply(" \n\t\x00 ").drop == "empty"
+    assert Normalize(default_params("clean.normalize", form="NFKC")).apply("ﬁne ①").text == "fine 1"
+    assert Normalize(default_params("clean.normalize")).apply(" \n\t\x00 ").drop == "empty"
 
 
 # ---------------------------------------------------------------- language
@@ -68,12 +65,12 @@ def test_normalize_nfkc_and_empty_drop():
 def test_language_keeps_english_drops_others_and_low_confidence():
     from stages.clean.lang import Language
 
-    step = Language(LanguageParams(languages=("en",), min_confidence=0.5))
+    step = Language(default_params("clean.language", languages=("en",), min_confidence=0.5))
     assert step.apply(PROSE).drop is None
     assert step.apply(PROSE).info["lang"] == "en"
     german = "Der Fluss, der durch die Altstadt fließt, hat ihre Geschichte seit Jahrhunderten geprägt."
     assert step.apply(german).drop == "wrong_language"
-    strict = Language(LanguageParams(languages=("en",), min_confidence=0.9999))
+    strict = Language(default_params("clean.language", languages=("en",), min_confidence=0.9999))
     assert strict.apply("ok thanks").drop in {"low_confidence", "wrong_language"}
 
 
@@ -81,7 +78,7 @@ def test_language_unknown_code_is_a_params_error():
     from stages.clean.lang import Language
 
     with pytest.raises(ParamsError, match="clean.language.languages"):
-        Language(LanguageParams(languages=("xx",)))
+        Language(default_params("clean.language", languages=("xx",)))
 
 
 # ---------------------------------------------------------------- Gopher quality
@@ -172,7 +169,8 @@ def test_c4_line_rules_remove_lines_and_keep_paragraph_breaks():
             "The flood of 1953 was the worst in living memory.",
         ]
     )
-    out, reason, removed = c4_filter(text, C4Params(min_sentences=3))
+    c4 = default_params("clean.quality.c4", require_terminal_punctuation=True, min_sentences=3)
+    out, reason, removed = c4_filter(text, c4)
     assert reason is None
     assert removed == {"javascript": 1, "policy": 1, "no_terminal_punctuation": 1, "long_word": 1}
     assert "[1]" not in out and "archive." in out
@@ -182,19 +180,36 @@ def test_c4_line_rules_remove_lines_and_keep_paragraph_breaks():
 def test_c4_document_rules():
     from stages.clean.c4 import c4_filter
 
-    assert c4_filter(PROSE + "\nLorem ipsum dolor sit amet, consectetur.", C4Params())[1] == "lorem_ipsum"
-    assert c4_filter(PROSE + "\nfunction f() { return 1; }.", C4Params())[1] == "curly_bracket"
-    assert c4_filter("One short sentence here.", C4Params(min_sentences=5))[1] == "too_few_sentences"
+    assert (
+        c4_filter(PROSE + "\nLorem ipsum dolor sit amet, consectetur.", default_params("clean.quality.c4"))[1]
+        == "lorem_ipsum"
+    )
+    assert (
+        c4_filter(PROSE + "\nfunction f() { return 1; }.", default_params("clean.quality.c4"))[1]
+        == "curly_bracket"
+    )
+    assert (
+        c4_filter("One short sentence here.", default_params("clean.quality.c4", min_sentences=5))[1]
+        == "too_few_sentences"
+    )
     # Verse without terminal punctuation survives when the rule is off.
     verse = "Now fair Hippolyta our nuptial hour\nDraws on apace four happy days bring in\nAnother moon rises tonight."
-    kept, reason, _ = c4_filter(verse, C4Params(require_terminal_punctuation=False, min_sentences=1))
+    kept, reason, _ = c4_filter(
+        verse, default_params("clean.quality.c4", require_terminal_punctuation=False, min_sentences=1)
+    )
     assert reason is None and kept == verse
 
 
 def test_quality_step_prefixes_reasons_and_counts_removed_lines():
     from stages.clean.quality import Quality
 
-    q = Quality(QualityParams(gopher_quality=GopherQualityParams(min_words=20), c4=C4Params(min_sentences=3)))
+    q = Quality(
+        default_params(
+            "clean.quality",
+            gopher_quality=default_params("clean.quality.gopher_quality", min_words=20),
+            c4=default_params("clean.quality.c4", min_sentences=3),
+        )
+    )
     assert q.apply("too short").drop == "gopher_quality_min_words"
     out = q.apply(PROSE + "\nPlease enable javascript in your browser now.")
     assert out.drop is None and out.text == PROSE
@@ -227,12 +242,12 @@ def test_wordlist_uses_word_boundaries():
 def test_harm_flags_or_drops_toxic_keeps_hard_negatives():
     from stages.clean.harm import Harm
 
-    flag = Harm(HarmParams(action="flag"))
+    flag = Harm(default_params("clean.harm", action="flag"))
     outs = flag.apply_batch(HARD_NEGATIVES + TOXIC)
     assert [o.drop for o in outs] == [None] * 6
     assert [bool(o.info["flagged"]) for o in outs] == [False] * 4 + [True] * 2
     assert all(o.info["classifier_prob"] < 0.5 for o in outs[:4])
-    dropper = Harm(HarmParams(action="drop"))
+    dropper = Harm(default_params("clean.harm", action="drop"))
     assert [o.drop is not None for o in dropper.apply_batch(HARD_NEGATIVES + TOXIC)] == [False] * 4 + [
         True
     ] * 2
@@ -243,7 +258,7 @@ def test_harm_flags_or_drops_toxic_keeps_hard_negatives():
 
 def test_unknown_step_is_a_params_error_naming_the_key():
     with pytest.raises(ParamsError, match=r"clean\.steps\[1\].*'dedupe' is not one of"):
-        parse(CleanParams, {"steps": ["normalize", "dedupe"]}, "clean")
+        parse(CleanParams, merged("clean", {"steps": ["normalize", "dedupe"]}), "clean")
 
 
 @pytest.mark.parametrize(
@@ -275,19 +290,16 @@ def test_unknown_step_is_a_params_error_naming_the_key():
 )
 def test_bad_params_name_the_key(data, key):
     with pytest.raises(ParamsError) as err:
-        parse(CleanParams, data, "clean")
+        parse(CleanParams, merged("clean", data), "clean")
     assert key in str(err.value)
 
 
-def test_shipped_params_parse():
-    from pathlib import Path
-
+@pytest.mark.parametrize("profile", PROFILES)
+def test_shipped_params_parse(profile, tmp_path):
     from stages.common.params import load_section
 
-    root = Path(__file__).resolve().parents[1]
-    for name in ("params.yaml", "profiles/tiny.yaml", "profiles/gpu.yaml"):
-        cfg = load_section("clean", root / name)
-        assert isinstance(cfg, CleanParams) and dataclasses.is_dataclass(cfg)
+    cfg = load_section("clean", profile_file(profile, tmp_path))
+    assert isinstance(cfg, CleanParams) and dataclasses.is_dataclass(cfg)
 
 
 def test_dup_ngram_fast_scan_matches_the_plain_greedy_scan():

@@ -8,14 +8,14 @@ from __future__ import annotations
 import pytest
 from harm_fixtures import harm_rows, harm_score
 
-from stages.clean.config import HarmParams
 from stages.clean.harm import Harm, deobfuscate, listed_word
+from stages.common.params import default_params
 
 
 @pytest.fixture(scope="module")
 def outcomes():
     rows = harm_rows()
-    outs = Harm(HarmParams(action="flag")).apply_batch([r["text"] for r in rows])
+    outs = Harm(default_params("clean.harm", action="flag")).apply_batch([r["text"] for r in rows])
     return rows, [bool(o.info["flagged"]) for o in outs]
 
 
@@ -71,6 +71,6 @@ def test_hard_negatives_and_ordinary_tokens_are_not_words_of_the_list():
 
 
 def test_classifier_reads_the_plain_spelling():
-    step = Harm(HarmParams())
+    step = Harm(default_params("clean.harm"))
     masked, raw = step.apply_batch(["Go f**k yourself."])[0], step.predict_prob(["Go f**k yourself."])[0]
     assert masked.info["classifier_prob"] > 0.9 > raw

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stages.clean.config import PiiParams
 from stages.clean.pii import Pii
+from stages.common.params import default_params
 from stages.common.pii import iban_ok, luhn_ok, redact, resolve
 
 # (piece, type): pieces with a type are PII and must be found exactly; None pieces hold decoys.
@@ -66,7 +66,9 @@ def planted() -> tuple[str, set[tuple[int, int, str]]]:
 
 @pytest.fixture(scope="module")
 def rules() -> Pii:
-    return Pii(PiiParams(types=("EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER")))
+    return Pii(
+        default_params("clean.pii", types=("EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER"))
+    )
 
 
 def test_rules_recall_and_precision_on_planted_text(rules):
@@ -100,7 +102,7 @@ def test_redaction_replaces_with_typed_placeholders(rules):
 
 def test_only_configured_types_are_redacted():
     text, _ = planted()
-    out = Pii(PiiParams(types=("IBAN",))).apply(text)
+    out = Pii(default_params("clean.pii", types=("IBAN",))).apply(text)
     assert out.info["redacted"] == {"IBAN": 1}
     assert "maria.gomez@example.com" in out.text
 
@@ -127,7 +129,7 @@ def test_overlaps_resolve_to_the_longest_span_and_rules_beat_person():
 
 
 def test_person_names_with_spacy():
-    pii = Pii(PiiParams(types=("EMAIL", "PERSON")))
+    pii = Pii(default_params("clean.pii", types=("EMAIL", "PERSON")))
     texts = [
         "Yesterday Angela Merkel met Emmanuel Macron in Paris to discuss the budget.",
         "The report was written by Dr. Sarah Thompson and reviewed by Michael Chen.",

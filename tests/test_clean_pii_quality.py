@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pii_fixtures import TYPES, misses_and_false_alarms, pii_docs, span_scores
 
-from stages.clean.config import PiiParams
 from stages.clean.pii import Pii
+from stages.common.params import default_params
 from stages.common.pii import resolve
 
 ISSUE_TYPES = ("EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN")
@@ -15,7 +15,7 @@ ISSUE_TYPES = ("EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN")
 
 @pytest.fixture(scope="module")
 def rules() -> Pii:
-    return Pii(PiiParams(types=TYPES))
+    return Pii(default_params("clean.pii", types=TYPES))
 
 
 @pytest.mark.parametrize("seed", [1337, 2024])

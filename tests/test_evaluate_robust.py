@@ -13,9 +13,9 @@ import pytest
 from test_evaluate import save_classifier, write_task
 
 from stages.common.errors import ParamsError
+from stages.common.params import default_params
 from stages.evaluate import robust
 from stages.evaluate.classify import fit_tfidf, read_split
-from stages.evaluate.config import EvaluateParams, RobustParams
 from stages.evaluate.context import Context
 
 
@@ -62,8 +62,10 @@ def workspace(tmp_path, monkeypatch, tasks, **robust_params):
     monkeypatch.chdir(tmp_path)
     write_task(tmp_path)
     save_classifier(tmp_path / "models/finetune/classify")
-    cfg = EvaluateParams(
-        batch_size=8, robust=RobustParams(**{"attack_budget": 3, "n_attack": 12, **robust_params})
+    cfg = default_params(
+        "evaluate",
+        batch_size=8,
+        robust=default_params("evaluate.robust", **{"attack_budget": 3, "n_attack": 12, **robust_params}),
     )
     return Context(cfg, seed=2, device="cpu", tasks=tasks)
 
@@ -90,7 +92,10 @@ def test_family_scores_models_and_tfidf_on_perturbed_test(tmp_path, monkeypatch)
         assert 0 <= k <= n <= 12
         assert flat[f"{prefix}.attack.success_rate"] == (pytest.approx(k / n) if n else None)
     assert flat["adversarial.perturbed.acc"] == "n/a"
-    assert "adversarial is not in finetune.tasks" in detail["na"]["adversarial.attack.success_rate"]
+    assert (
+        "finetune.tasks in params.yaml does not list adversarial"
+        in detail["na"]["adversarial.attack.success_rate"]
+    )
     assert detail["distractors"] == 2 and "distractor" in detail["kinds"]
 
 

@@ -15,6 +15,7 @@ from finetune_fixtures import (
     word_tokenizer,
     write_classify,
 )
+from params_fixtures import merged, profile_file
 
 from stages.common.errors import DataError, ParamsError, PipelineError
 from stages.common.params import parse
@@ -109,9 +110,12 @@ SECTION = {"lr": 1e-3, "epochs": 1}
             r"finetune\.tasks: 'fewshot': few-shot is not a finetune task",
         ),
         ({"tasks": ["classify", "classify"], "classify": SECTION}, r"finetune\.tasks: must not repeat"),
-        ({"tasks": ["ner"], "classify": SECTION}, r"finetune\.ner: missing, but task 'ner' needs it"),
         (
-            {"tasks": ["adversarial"], "adversarial": {}},
+            {"tasks": ["ner"], "classify": SECTION, "ner": None},
+            r"finetune\.ner: missing, but task 'ner' needs it",
+        ),
+        (
+            {"tasks": ["adversarial"], "adversarial": {}, "classify": None},
             r"finetune\.classify: missing, but task 'adversarial' needs it for the budget",
         ),
         (
@@ -153,15 +157,12 @@ SECTION = {"lr": 1e-3, "epochs": 1}
 )
 def test_bad_params_name_the_key(data, match):
     with pytest.raises(ParamsError, match=match):
-        parse(FinetuneParams, data, "finetune")
+        parse(FinetuneParams, merged("finetune", data), "finetune")
 
 
 def test_sections_parse_and_adversarial_uses_the_classify_budget():
-    cfg = parse(
-        FinetuneParams,
-        {"tasks": ["adversarial"], "classify": {"lr": 1e-4, "epochs": 2}, "adversarial": {"method": "pgd"}},
-        "finetune",
-    )
+    data = {"tasks": ["adversarial"], "classify": {"lr": 1e-4, "epochs": 2}, "adversarial": {"method": "pgd"}}
+    cfg = parse(FinetuneParams, merged("finetune", data) | {"ner": None}, "finetune")
     assert cfg.train_params("adversarial") is cfg.classify and cfg.classify.lr == 1e-4
     assert cfg.adversarial.method == "pgd" and cfg.ner is None
     with pytest.raises(ParamsError, match="ner: missing, but task 'ner' needs it"):
@@ -173,9 +174,9 @@ def test_cli_refuses_a_task_whose_section_is_missing(tmp_path, monkeypatch):
 
     from stages.finetune.run import main
 
-    data = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "tiny.yaml").read_text())
+    data = yaml.safe_load(profile_file("tiny", tmp_path).read_text())
     data["finetune"]["tasks"] = ["classify"]
-    del data["finetune"]["ner"]
+    data["finetune"]["ner"] = None
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ParamsError, match=r"params\.yaml: finetune\.ner: missing, but task 'ner' needs it"):
@@ -226,11 +227,10 @@ def test_a_base_head_for_other_labels_is_refused(pretrained, tmp_path, monkeypat
 
 def test_stage_cli_on_tiny_profile(pretrained, tmp_path, monkeypatch):
     """`python -m stages.finetune classify` with the tiny profile's params and default paths."""
-    import shutil
 
     from stages.finetune.run import main
 
-    shutil.copy(Path(__file__).parents[1] / "profiles" / "tiny.yaml", tmp_path / "params.yaml")
+    profile_file("tiny", tmp_path).rename(tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
     write_classify(Path("data/tasks"))

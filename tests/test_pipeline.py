@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def repo(tmp_path_factory) -> Path:
         dest = repo / f
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest)
-    shutil.copy(repo / "profiles" / "tiny.yaml", repo / "params.yaml")
+    sh([sys.executable, "-m", "stages.common.compose", "tiny"], repo)  # the README's command
     sh(["git", "init", "-q"], repo)
     sh(["git", "config", "user.name", "e2e"], repo)
     sh(["git", "config", "user.email", "e2e@example.invalid"], repo)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError
 from stages.common.optim import cosine_schedule
-from stages.common.params import parse
-from stages.pretrain.config import PretrainParams, TrainParams
+from stages.common.params import default_params, parse
+from stages.pretrain.config import PretrainParams
 from stages.pretrain.model import build_config
 from stages.pretrain.run import pretrain
-from stages.tokenizer.config import TokenizerParams
 from stages.tokenizer.run import run as run_tokenizer
 from tests.test_tokenizer import make_docs, write_dedup
 
@@ -25,7 +25,7 @@ def data(tmp_path_factory):
     d = tmp_path_factory.mktemp("pretrain")
     write_dedup(d / "dedup", make_docs(150))
     run_tokenizer(
-        TokenizerParams(vocab_size=300, min_frequency=1, valid_fraction=0.2),
+        default_params("tokenizer", vocab_size=300, min_frequency=1, valid_fraction=0.2),
         SEED,
         d / "dedup",
         d / "tokenizer",
@@ -55,7 +55,9 @@ def tiny(objective: str = "clm", steps: int = 6, **extra) -> PretrainParams:
         "precision": "fp32",
     }
     train.update(extra.pop("train", {}))
-    return parse(PretrainParams, {"device": "cpu", "model": model, "train": train}, "pretrain")
+    return parse(
+        PretrainParams, merged("pretrain", {"device": "cpu", "model": model, "train": train}), "pretrain"
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,16 +74,16 @@ def tiny(objective: str = "clm", steps: int = 6, **extra) -> PretrainParams:
 )
 def test_model_config_errors_name_the_key(model, key):
     with pytest.raises(ParamsError, match=key):
-        parse(PretrainParams, {"model": model}, "pretrain")
+        parse(PretrainParams, merged("pretrain", {"model": model}), "pretrain")
 
 
 def test_train_config_errors_name_the_key():
     with pytest.raises(ParamsError, match="pretrain.train.min_lr"):
-        parse(PretrainParams, {"train": {"lr": 1e-4, "min_lr": 1e-3}}, "pretrain")
+        parse(PretrainParams, merged("pretrain", {"train": {"lr": 1e-4, "min_lr": 1e-3}}), "pretrain")
     with pytest.raises(ParamsError, match="pretrain.model.moe.impl"):
         parse(
             PretrainParams,
-            {"device": "cpu", "model": {"moe": {"n_experts": 2, "impl": "megablocks"}}},
+            merged("pretrain", {"device": "cpu", "model": {"moe": {"n_experts": 2, "impl": "megablocks"}}}),
             "pretrain",
         )
 
@@ -98,9 +100,9 @@ def test_lr_schedule_warms_up_then_decays_to_min_lr():
     assert lr_at(9) == pytest.approx(1e-3)
     assert lr_at(99) == pytest.approx(1e-4)
     assert lr_at(50) < lr_at(20)
-    t = TrainParams(max_steps=100)
+    t = default_params("pretrain.train", max_steps=100, max_tokens=0)
     assert t.total_steps(1000) == 100
-    assert TrainParams(max_tokens=2500).total_steps(1000) == 3
+    assert default_params("pretrain.train", max_tokens=2500).total_steps(1000) == 3
 
 
 def test_clm_trains_saves_and_loads(data, tmp_path):

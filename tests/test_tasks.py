@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -10,11 +11,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from params_fixtures import ROOT, merged, profile_file
 
 from stages.common.errors import DataError, ParamsError
-from stages.common.params import parse
+from stages.common.params import default_params, parse
 from stages.tasks import classify, sources
-from stages.tasks.config import ClassifyTaskParams, TasksParams
+from stages.tasks.config import TasksParams
 from stages.tasks.sources import Example
 
 
@@ -37,7 +39,7 @@ def test_parse_vader_lines_names_the_bad_line():
 
 
 def test_neutral_band_drops_and_labels():
-    cfg = ClassifyTaskParams(neutral_band=0.5, min_chars=1)
+    cfg = default_params("tasks.classify", neutral_band=0.5, min_chars=1)
     exs = [
         Example(str(i), f"text {i}", "vader/tweets", s)
         for i, s in enumerate([0.51, 0.5, -0.5, -0.51, 0.0, 3.0])
@@ -48,14 +50,19 @@ def test_neutral_band_drops_and_labels():
     assert dropped == {"near_neutral": 3}
     # band 0 keeps everything but exact zeros
     assert (
-        len(classify.filter_examples(exs, ClassifyTaskParams(neutral_band=0.0, min_chars=1), Counter())) == 5
+        len(
+            classify.filter_examples(
+                exs, default_params("tasks.classify", neutral_band=0.0, min_chars=1), Counter()
+            )
+        )
+        == 5
     )
     # pang_lee labels are binary already: the band does not apply
     assert classify.label_of(Example("p", "x", "pang_lee", -1.0), 0.5) == 0
 
 
 def test_duplicates_and_short_texts_are_counted():
-    cfg = ClassifyTaskParams(min_chars=5)
+    cfg = default_params("tasks.classify", min_chars=5)
     exs = [
         Example("1", "Good movie", "vader/a", 2.0),
         Example("2", "good   MOVIE", "vader/b", 1.0),
@@ -79,7 +86,7 @@ def synthetic(n: int, seed: int) -> list[Example]:
 def build(tmp_path: Path, monkeypatch, seed: int = 5, **kw) -> dict:
     monkeypatch.setattr(classify, "read_sources", lambda cfg: iter(synthetic(2000, 0)))
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
-    cfg = ClassifyTaskParams(**({"max_docs": 1000} | kw))
+    cfg = default_params("tasks.classify", **({"max_docs": 1000} | kw))
     return classify.build(cfg, seed, tmp_path / "classify")
 
 
@@ -117,7 +124,7 @@ def test_splits_are_stratified_disjoint_and_seeded(tmp_path, monkeypatch):
 def test_too_few_examples_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(classify, "read_sources", lambda cfg: iter(synthetic(4, 0)))
     with pytest.raises(DataError, match="max_docs"):
-        classify.build(ClassifyTaskParams(neutral_band=0.0, min_chars=1), 1, tmp_path / "c")
+        classify.build(default_params("tasks.classify", neutral_band=0.0, min_chars=1), 1, tmp_path / "c")
 
 
 def fake_vader_sdist(path: Path, tweets: bytes = b"1\t2.0\tI love it\r\n2\t-1.5\tI hate it\r\n") -> Path:
@@ -140,11 +147,11 @@ def fake_vader_sdist(path: Path, tweets: bytes = b"1\t2.0\tI love it\r\n2\t-1.5\
 def test_read_vader_from_nested_archive(tmp_path, monkeypatch):
     sdist = fake_vader_sdist(tmp_path / "v.tar.gz")
     monkeypatch.setattr(sources, "fetch_pypi", lambda *a, **k: sdist)
-    cfg = ClassifyTaskParams().vader
-    got = list(sources.read_vader(type(cfg)(subsets=("tweets",))))
+    cfg = default_params("tasks.classify").vader
+    got = list(sources.read_vader(dataclasses.replace(cfg, subsets=("tweets",))))
     assert [(e.text, e.score) for e in got] == [("I love it", 2.0), ("I hate it", -1.5)]
     with pytest.raises(DataError, match=r"no ground truth for subset\(s\) \['amazonReviewSnippets'\]"):
-        list(sources.read_vader(type(cfg)(subsets=("tweets", "amazonReviewSnippets"))))
+        list(sources.read_vader(dataclasses.replace(cfg, subsets=("tweets", "amazonReviewSnippets"))))
 
 
 @pytest.mark.parametrize(
@@ -155,12 +162,15 @@ def test_read_vader_from_nested_archive(tmp_path, monkeypatch):
         ({"classify": {"sources": ["imdb"]}}, r"tasks\.classify\.sources\[0\]: 'imdb' is not one of"),
         ({"classify": {"vader": {"subsets": ["reddit"]}}}, r"tasks\.classify\.vader\.subsets: 'reddit'"),
         ({"classify": {"max_doc": 10}}, r"unknown key\(s\) \['max_doc'\]"),
-        ({"classify": None}, r"tasks\.classify: no task is configured"),
+        (
+            dict.fromkeys(("classify", "ner", "domain", "adversarial")),
+            r"tasks\.classify: no task is configured",
+        ),
     ],
 )
 def test_bad_params_name_the_key(data, match):
     with pytest.raises(ParamsError, match=match):
-        parse(TasksParams, data, "tasks")
+        parse(TasksParams, merged("tasks", data), "tasks")
 
 
 def test_stage_writes_tasks_and_metrics(tmp_path, monkeypatch):
@@ -174,11 +184,13 @@ def test_stage_writes_tasks_and_metrics(tmp_path, monkeypatch):
     sdist = fake_vader_sdist(tmp_path / "v.tar.gz", "\r\n".join(lines).encode())
     monkeypatch.setattr(sources, "fetch_pypi", lambda *a, **k: sdist)
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
-    params = yaml.safe_load((Path(__file__).parents[1] / "profiles" / "tiny.yaml").read_text())
-    params["tasks"]["classify"]["vader"]["subsets"] = ["tweets"]
-    params["tasks"]["adversarial"]["vader"]["subsets"] = ["tweets"]
+    params = yaml.safe_load(profile_file("tiny", tmp_path).read_text())
     params["tasks"]["ner"] = params["tasks"]["domain"] = None
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    data = yaml.safe_load((ROOT / "sources.yaml").read_text())
+    data["tasks"]["classify"]["vader"]["subsets"] = ["tweets"]
+    data["tasks"]["adversarial"]["vader"]["subsets"] = ["tweets"]
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(data))
     monkeypatch.chdir(tmp_path)
     main()
     metrics = json.loads(Path("metrics/tasks.json").read_text())

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError
-from stages.common.params import parse
+from stages.common.params import default_params, parse
 from stages.tasks import adversarial, classify
-from stages.tasks.config import AdversarialTaskParams, ClassifyTaskParams, TasksParams
+from stages.tasks.config import TasksParams
 from stages.tasks.sources import Example
 
 SIZES = {"train": 40, "valid": 6, "test": 12}
@@ -59,7 +60,7 @@ def built(tmp_path, monkeypatch):
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
     monkeypatch.setattr(adversarial, "read_vader", lambda cfg: iter(NEUTRAL))
     classify_splits(tmp_path)
-    m = adversarial.build(AdversarialTaskParams(), 11, tmp_path / "adversarial")
+    m = adversarial.build(default_params("tasks.adversarial"), 11, tmp_path / "adversarial")
     return m, {s: read(tmp_path / "adversarial" / f"{s}.parquet") for s in SIZES}
 
 
@@ -91,7 +92,9 @@ def test_rows_keep_labels_and_point_to_their_original(built, tmp_path):
 def test_kinds_are_counted_and_distractors_are_neutral_and_new(built):
     m, rows = built
     test_kinds = m["splits"]["test"]["kinds"]
-    assert sum(test_kinds.values()) == 12 and set(test_kinds) <= set(AdversarialTaskParams().kinds)
+    assert sum(test_kinds.values()) == 12 and set(test_kinds) <= set(
+        default_params("tasks.adversarial").kinds
+    )
     assert m["distractors"] == 2  # v/1 and v/2: v/3 is a classify text, v/4 too long, v/5 not neutral
     assert m["dropped"] == {"distractor_in_classify": 1, "distractor_too_long": 1}
     appended = [
@@ -114,25 +117,27 @@ def test_distractor_pool_is_stored_for_the_attack(built, tmp_path):
 def test_build_is_seeded(built, tmp_path, monkeypatch):
     _, rows = built
     monkeypatch.setattr(adversarial, "read_vader", lambda cfg: iter(NEUTRAL))
-    adversarial.build(AdversarialTaskParams(), 11, tmp_path / "again")
+    adversarial.build(default_params("tasks.adversarial"), 11, tmp_path / "again")
     assert read(tmp_path / "again" / "test.parquet") == rows["test"]
-    adversarial.build(AdversarialTaskParams(), 12, tmp_path / "other")
+    adversarial.build(default_params("tasks.adversarial"), 12, tmp_path / "other")
     assert read(tmp_path / "other" / "test.parquet")["text"] != rows["test"]["text"]
 
 
 def test_missing_classify_names_the_task(tmp_path):
     with pytest.raises(DataError, match=r"adversarial: classify split\(s\).*configure tasks\.classify"):
-        adversarial.build(AdversarialTaskParams(), 1, tmp_path / "adversarial")
+        adversarial.build(default_params("tasks.adversarial"), 1, tmp_path / "adversarial")
 
 
 def test_no_distractor_left_names_the_params(tmp_path, monkeypatch):
     monkeypatch.setattr(adversarial, "read_vader", lambda cfg: iter(NEUTRAL[2:]))
     classify_splits(tmp_path)
     with pytest.raises(DataError, match=r"no near-neutral vader sentence.*tasks\.adversarial\.neutral_band"):
-        adversarial.build(AdversarialTaskParams(), 1, tmp_path / "adversarial")
+        adversarial.build(default_params("tasks.adversarial"), 1, tmp_path / "adversarial")
     # without the distractor kind, vader is not read at all
     monkeypatch.setattr(adversarial, "read_vader", lambda cfg: pytest.fail("read vader"))
-    m = adversarial.build(AdversarialTaskParams(kinds=("typo", "case")), 1, tmp_path / "adversarial")
+    m = adversarial.build(
+        default_params("tasks.adversarial", kinds=("typo", "case")), 1, tmp_path / "adversarial"
+    )
     assert set(m["splits"]["test"]["kinds"]) <= {"typo", "case"}
 
 
@@ -154,8 +159,8 @@ def test_no_distractor_left_names_the_params(tmp_path, monkeypatch):
 )
 def test_bad_adversarial_params_name_the_key(data, match):
     with pytest.raises(ParamsError, match=match):
-        parse(TasksParams, data, "tasks")
+        parse(TasksParams, merged("tasks", data), "tasks")
 
 
 def test_default_distractor_band_matches_classify():
-    assert AdversarialTaskParams().neutral_band == ClassifyTaskParams().neutral_band
+    assert default_params("tasks.adversarial").neutral_band == default_params("tasks.classify").neutral_band

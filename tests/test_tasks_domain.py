@@ -8,9 +8,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError
-from stages.common.params import parse
+from stages.common.params import default_params, parse
 from stages.tasks import domain
 from stages.tasks.config import DomainTaskParams
 
@@ -49,10 +50,10 @@ def stdlib_like(root: Path, n_modules: int = 0) -> Path:
 
 def test_module_names_and_exclusions(tmp_path):
     root = stdlib_like(tmp_path)
-    cfg = DomainTaskParams()
+    cfg = default_params("tasks.domain")
     assert sorted(domain.stdlib_modules(root, cfg)) == ["broken", "json", "json.decoder", "short"]
     with_private = domain.stdlib_modules(
-        root, DomainTaskParams(include_private=True, exclude_dirs=("idlelib",))
+        root, default_params("tasks.domain", include_private=True, exclude_dirs=("idlelib",))
     )
     assert {"_private", "test.test_json", "site-packages.numpy"} <= set(with_private)
     assert "idlelib.editor" not in with_private
@@ -66,7 +67,7 @@ def test_docstrings_become_one_document_per_module(tmp_path):
 
 
 def test_parse_errors_and_short_docs_are_counted_not_fatal(tmp_path, caplog):
-    cfg = DomainTaskParams(sources=("docstrings",), min_chars=50)
+    cfg = default_params("tasks.domain", sources=("docstrings",), min_chars=50)
     dropped: Counter = Counter()
     docs = domain.collect_docs(cfg, 1, stdlib_like(tmp_path), dropped)
     assert [d.id for d in docs] == ["docstrings/json", "docstrings/json.decoder"]
@@ -78,7 +79,7 @@ def test_parse_errors_and_short_docs_are_counted_not_fatal(tmp_path, caplog):
 def test_topics_are_pydoc_help_topics():
     dropped: Counter = Counter()
     docs = domain.collect_docs(
-        DomainTaskParams(sources=("topics",), min_chars=1), 1, Path("/nonexistent"), dropped
+        default_params("tasks.domain", sources=("topics",), min_chars=1), 1, Path("/nonexistent"), dropped
     )
     from pydoc_data.topics import topics
 
@@ -89,7 +90,7 @@ def test_topics_are_pydoc_help_topics():
 
 def test_max_docs_is_a_seeded_sample(tmp_path):
     root = stdlib_like(tmp_path, 40)
-    cfg = DomainTaskParams(sources=("docstrings",), max_docs=10)
+    cfg = default_params("tasks.domain", sources=("docstrings",), max_docs=10)
 
     def ids(seed: int) -> list[str]:
         dropped: Counter = Counter()
@@ -105,7 +106,7 @@ def test_build_splits_by_hash_of_id(tmp_path, monkeypatch):
 
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
     monkeypatch.setattr(domain, "stdlib_root", lambda: stdlib_like(tmp_path / "lib", 60))
-    cfg = DomainTaskParams(sources=("docstrings",), valid_fraction=0.2, test_fraction=0.2)
+    cfg = default_params("tasks.domain", sources=("docstrings",), valid_fraction=0.2, test_fraction=0.2)
     m = domain.build(cfg, 7, tmp_path / "out")
     rows = {
         s: pq.read_table(tmp_path / "out" / f"{s}.parquet").to_pydict() for s in ("train", "valid", "test")
@@ -125,11 +126,17 @@ def test_build_splits_by_hash_of_id(tmp_path, monkeypatch):
 def test_empty_domain_data_names_the_params(tmp_path, monkeypatch):
     monkeypatch.setattr(domain, "stdlib_root", lambda: stdlib_like(tmp_path))
     with pytest.raises(DataError, match=r"domain: 0 document\(s\).*tasks\.domain\.min_chars"):
-        domain.build(DomainTaskParams(sources=("docstrings",), min_chars=10_000), 1, tmp_path / "out")
+        domain.build(
+            default_params("tasks.domain", sources=("docstrings",), min_chars=10_000), 1, tmp_path / "out"
+        )
 
 
 def test_bad_domain_params_name_the_key():
     with pytest.raises(ParamsError, match=r"tasks\.domain\.sources\[0\]: 'man_pages' is not one of"):
-        parse(DomainTaskParams, {"sources": ["man_pages"]}, "tasks.domain")
+        parse(DomainTaskParams, merged("tasks.domain", {"sources": ["man_pages"]}), "tasks.domain")
     with pytest.raises(ParamsError, match=r"tasks\.domain\.test_fraction: valid_fraction \+ test_fraction"):
-        parse(DomainTaskParams, {"valid_fraction": 0.45, "test_fraction": 0.45}, "tasks.domain")
+        parse(
+            DomainTaskParams,
+            merged("tasks.domain", {"valid_fraction": 0.45, "test_fraction": 0.45}),
+            "tasks.domain",
+        )

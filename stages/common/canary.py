@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from stages.common.errors import ParamsError
 from stages.common.params import require
 
-DEFAULT_TEMPLATE = "my secret canary {i} number is {secret}"
 FIELDS = {"i", "secret"}
 
 
@@ -40,10 +39,10 @@ def _fill(template: str, i: int, secret: str) -> str:
 class CanaryParams:
     """The `collect.canaries:` section: secret sentences planted in the training corpus."""
 
-    count: int = 0  # canaries drawn; 0 = none planted (and no exposure measured)
-    insertions: int = 8  # distinct real documents each canary is inserted into
-    digits: int = 9  # length of each secret, a string of random decimal digits
-    template: str = DEFAULT_TEMPLATE  # {i}: canary number, {secret}: the secret digits
+    count: int
+    insertions: int
+    digits: int
+    template: str
 
     def __post_init__(self) -> None:
         require(self.count >= 0, "count", "must be >= 0 (0 = no canaries)")

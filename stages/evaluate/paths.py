@@ -8,6 +8,7 @@ TOKENS_DIR = Path("data/tokens")
 PRETRAIN_DIR = Path("models/pretrain")
 FINETUNE_DIR = Path("models/finetune")
 TASKS_DIR = Path("data/tasks")
+CANARIES_FILE = Path("data/raw/canaries.json")  # privacy: the canaries collect planted (collect.canaries)
 CORPUS_DIR = Path("data/dedup")  # privacy: the deduplicated corpus, where planted canaries survived
 
 METRICS_FILE = Path("metrics/metrics.json")  # flat, stable keys: what `dvc metrics diff` compares

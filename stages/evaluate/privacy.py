@@ -31,10 +31,10 @@ import numpy as np
 
 from stages.common.canary import Canary, CanaryParams, candidates, exposure, make_canaries
 from stages.common.errors import DataError, ParamsError
-from stages.common.io import iter_docs
+from stages.common.io import iter_docs, read_json
 from stages.common.manifest import BITS, CHARS, COUNT, PER_1K_CHARS, RANK, Metric, System
 from stages.common.na import NA, na_with_reason
-from stages.common.params import PARAMS_FILE, parse, read_yaml
+from stages.common.params import parse
 from stages.common.pii import DETECTORS, Span, redact, resolve
 from stages.common.runtime import progress
 from stages.common.tokens import open_split, read_meta
@@ -360,13 +360,16 @@ def metrics(ctx: Context | None = None) -> list[Metric]:
     return out
 
 
-def canary_params(path: Path = PARAMS_FILE) -> CanaryParams:
-    """`collect.canaries` from params.yaml: the canaries collect planted (none when absent)."""
-    collect = read_yaml(path).get("collect") or {}
+def canary_params(path: Path = paths.CANARIES_FILE) -> CanaryParams:
+    """The canaries collect planted: `collect.canaries` as collect wrote it beside its shards."""
+    if not path.is_file():
+        raise DataError(
+            f"{path} not found: data/raw is older than the collect stage; run `dvc repro collect`"
+        )
     try:
-        return parse(CanaryParams, collect.get("canaries"), "collect.canaries")
+        return parse(CanaryParams, read_json(path), "collect.canaries")
     except ParamsError as e:
-        raise ParamsError(f"{path}: {e}") from None
+        raise ParamsError(f"{path}: {e}; run `dvc repro collect`") from None
 
 
 def family(ctx: Context) -> Result:

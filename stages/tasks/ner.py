@@ -7,7 +7,8 @@ test is GOLD: gold/ner/test.jsonl, annotated by hand, tokenized by the same spaC
 No silver sentence equals a gold text or a gold sentence (after whitespace normalisation).
 
 Writes `<out>/ner/{train,valid,test}.parquet` (id, source, text, tokens, starts, ends, tags),
-`labels.json` and `label_map.json` (the OntoNotes -> PER/ORG/LOC/MISC mapping; absent = O).
+`labels.json`, `label_map.json` (the OntoNotes -> PER/ORG/LOC/MISC mapping; absent = O) and
+`teacher.json` (the teacher's name, which evaluate scores as a baseline).
 """
 
 from __future__ import annotations
@@ -262,6 +263,8 @@ def build(cfg: NerTaskParams, seed: int, out_dir: Path) -> dict[str, Any]:
     write_json(out_dir / "labels.json", list(LABELS))
     label_map = {k: v for k, v in sorted(cfg.label_map.items()) if v != "O"}
     write_json(out_dir / "label_map.json", label_map)
+    # evaluate scores the same teacher as a baseline: it reads the name here, not from params.
+    write_json(out_dir / "teacher.json", {"teacher": cfg.teacher})
     log.info("ner: teacher tagged %d sentences at %.0f sentences/s", len(rows), speed)
     return {
         "labels": list(LABELS),

@@ -14,13 +14,13 @@ MASK_TOKEN = "<mask>"
 
 @dataclass(frozen=True)
 class TokenizerParams:
-    vocab_size: int = 8192
-    min_frequency: int = 2
-    special_tokens: tuple[str, ...] = (EOS_TOKEN, PAD_TOKEN, MASK_TOKEN)
-    lowercase: bool = False
-    nfc: bool = True
-    valid_fraction: float = 0.05
-    batch_docs: int = 1000
+    vocab_size: int
+    min_frequency: int
+    special_tokens: tuple[str, ...]
+    lowercase: bool
+    nfc: bool
+    valid_fraction: float
+    batch_docs: int
 
     def __post_init__(self) -> None:
         # 256 byte symbols plus the special tokens are the floor of a byte-level BPE.
