@@ -184,11 +184,12 @@ def test_a_section_name_that_is_not_a_literal_is_an_error(tree):
 
 def test_no_stage_imports_another_stage():
     closure = Closure(ROOT)
+    run = set().union(*stage_closures(ROOT).values())
     found = set()
     for path in sorted((ROOT / "stages").rglob("*.py")):
         rel = path.relative_to(ROOT)
-        if len(rel.parts) < 3:
-            continue
+        if len(rel.parts) < 3 or (rel.parts[1] == "common" and rel not in run):
+            continue  # the tools in common that no stage runs (compose, deps) read every section
         module = ".".join(rel.with_suffix("").parts)
         importer = rel.parts[1]
         for imported in closure.imports(module):
@@ -197,3 +198,13 @@ def test_no_stage_imports_another_stage():
                 found.add((importer, target, rel.as_posix(), imported))
     unexpected = sorted(f for f in found if f[:2] not in ALLOWED_CROSS_STAGE)
     assert not unexpected, f"stages must share code through stages/common only: {unexpected}"
+
+
+def test_each_stage_runs_only_its_own_folder_and_common():
+    """A stage's closure holds no file of another stage's folder, not even a config.py: an edit to
+    one stage never reruns another (this is what `load_section` being read precisely buys)."""
+    for name, files in stage_closures(ROOT).items():
+        folders = {f.parts[1] for f in files if len(f.parts) > 2}
+        assert folders <= {name, "common"}, (name, sorted(folders - {name, "common"}))
+    common = {f.name for files in stage_closures(ROOT).values() for f in files if f.parts[1:2] == ("common",)}
+    assert not common & {"deps.py", "compose.py"}, "tools that no stage runs are no stage's deps"

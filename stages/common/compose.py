@@ -2,6 +2,7 @@
 
     python -m stages.common.compose tiny                  # params.yaml := default + profiles/tiny.yaml
     python -m stages.common.compose gpu --out gpu.yaml    # write elsewhere; params.yaml untouched
+    python -m stages.common.compose gpu --check           # compose and parse it, write nothing
 
 An overlay (`profiles/<name>.yaml`) holds only the keys it changes, nested as in params.yaml,
 the way nanoGPT's `config/*.py` override its defaults. A key that params.yaml lacks stops
@@ -24,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -173,12 +175,19 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - thin CLI
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("profile", help="a profile name (profiles/<name>.yaml) or an overlay file")
     ap.add_argument("--out", type=Path, default=PARAMS_FILE, help="where to write (default: params.yaml)")
+    ap.add_argument("--check", action="store_true", help="compose and parse the profile; write nothing")
     args = ap.parse_args(argv)
+    name = overlay_path(args.profile).stem
     try:
+        if args.check:
+            with tempfile.TemporaryDirectory() as tmp:
+                write_profile(args.profile, Path(tmp) / f"{name}.yaml")
+            print(f"profile {name}: ok")
+            return
         out = write_profile(args.profile, args.out)
     except ParamsError as e:
         sys.exit(f"error: {e}")
-    print(f"{out}: profile {overlay_path(args.profile).stem} over the default params.yaml")
+    print(f"{out}: profile {name} over the default params.yaml")
 
 
 if __name__ == "__main__":

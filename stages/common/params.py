@@ -288,19 +288,15 @@ def require(cond: bool, key: str, message: str) -> None:
 
 
 def main() -> None:  # pragma: no cover - thin CLI
-    """Check a params file, or a profile overlay composed over the default (profiles/*.yaml)."""
+    """Check a params file. A profile overlay is checked by composing it (stages.common.compose),
+    which this module does not import: every stage imports this one, and would rerun on its edits."""
     import sys
-    import tempfile
 
     path = Path(sys.argv[1] if len(sys.argv) > 1 else PARAMS_FILE)
+    if path.parent.name == "profiles":
+        sys.exit(f"{path} is an overlay: check it with `python -m stages.common.compose {path.stem} --check`")
     try:
-        if path.parent.name == "profiles":
-            from stages.common.compose import write_profile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                write_profile(str(path), Path(tmp) / path.name, REPO_PARAMS)
-        else:
-            load_all(path)
+        load_all(path)
     except ParamsError as e:
         sys.exit(f"error: {e}")
     print(f"{path}: ok")
