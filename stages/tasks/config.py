@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal
 
+from stages.common.entities import ENTITY_TYPES
 from stages.common.params import require
 from stages.common.perturb import KINDS
 
@@ -72,9 +73,6 @@ class ClassifyTaskParams:
             "test_fraction",
             "valid_fraction + test_fraction must leave at least 20% for training",
         )
-
-
-NER_TAGS = ("PER", "ORG", "LOC", "MISC")
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,9 @@ class NerTaskParams:
         require(self.batch_size >= 1, "batch_size", "must be at least 1")
         for label, tag in self.label_map.items():
             require(
-                tag in (*NER_TAGS, "O"), f"label_map.{label}", f"{tag!r} is not one of {[*NER_TAGS, 'O']}"
+                tag in (*ENTITY_TYPES, "O"),
+                f"label_map.{label}",
+                f"{tag!r} is not one of {[*ENTITY_TYPES, 'O']}",
             )
         require(
             any(tag != "O" for tag in self.label_map.values()),
