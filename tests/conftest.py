@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from evaluate_fixtures import save_classifier, save_clm, write_params, write_task, write_tokens
 from pretrain_fixtures import SEED
 from tokenizer_fixtures import make_docs, write_dedup
 
@@ -29,3 +30,16 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         d / "tokens",
     )
     return d
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny project for the evaluate stage, and the working directory for the test: params.yaml,
+    token files, an untrained causal LM as models/pretrain, and a classify task with its model."""
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path)
+    write_tokens(tmp_path)
+    save_clm(tmp_path / "models" / "pretrain")
+    write_task(tmp_path)
+    save_classifier(tmp_path / "models" / "finetune" / "classify")
+    return tmp_path
