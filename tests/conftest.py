@@ -43,3 +43,16 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_task(tmp_path)
     save_classifier(tmp_path / "models" / "finetune" / "classify")
     return tmp_path
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny matrices: one thread avoids OpenMP spin-waiting, which is slow on a busy CPU.
+
+    The finetune modules ask for it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
