@@ -8,8 +8,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from stages.common.params import default_params
 from stages.finetune.config import FinetuneParams, TextTrainParams
 
@@ -37,17 +35,6 @@ PLACES = [["Paris"], ["New", "York"], ["Oslo"], ["Cape", "Town"]]
 ORGS = [["Acme", "Corp"], ["Globex"], ["Initech"]]
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 SPECIALS = ["<pad>", "<eos>", "<mask>", "<unk>"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: one thread avoids OpenMP spin-waiting, which is slow on a busy CPU."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def toy_texts(n: int, seed: int) -> tuple[list[str], list[int]]:

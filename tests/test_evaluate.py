@@ -5,78 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-import yaml
-from params_fixtures import PROFILES, ROOT, as_dict, merged, profile_file
+from evaluate_fixtures import VOCAB, save_clm, write_task, write_tokens
+from params_fixtures import PROFILES, as_dict, merged, profile_file
 
 from stages.common.errors import DataError
 from stages.evaluate import lm, run
 from stages.evaluate.stats import bootstrap_ci, point_scores
-
-WORDS = [f"w{i}" for i in range(40)]
-SPECIALS = ["<|endoftext|>", "<pad>", "<mask>", "<unk>"]
-VOCAB = len(SPECIALS) + len(WORDS)
-
-
-def save_tokenizer(path: Path) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {t: i for i, t in enumerate(SPECIALS + WORDS)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="<unk>",
-        pad_token="<pad>",
-        eos_token="<|endoftext|>",
-        mask_token="<mask>",
-    )
-    fast.save_pretrained(path)
-
-
-def llama_config(vocab: int = VOCAB, **kw):
-    from transformers import LlamaConfig
-
-    return LlamaConfig(
-        vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=8, pad_token_id=1, **kw,
-    )  # fmt: skip
-
-
-def save_clm(path: Path, vocab: int = VOCAB):
-    import torch
-    from transformers import LlamaForCausalLM
-
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(llama_config(vocab))
-    model.save_pretrained(path)
-    save_tokenizer(path)
-    return model
-
-
-def write_tokens(root: Path, n_train: int = 300, n_valid: int = 100, n_bytes: bool = True) -> dict:
-    rng = np.random.default_rng(0)
-    d = root / "data" / "tokens"
-    d.mkdir(parents=True)
-    # Skewed ids so the unigram baseline learns something; specials 0-3 rarely occur.
-    train = rng.zipf(1.5, n_train).clip(0, len(WORDS) - 1).astype(np.uint16) + len(SPECIALS)
-    valid = rng.zipf(1.5, n_valid).clip(0, len(WORDS) - 1).astype(np.uint16) + len(SPECIALS)
-    train.tofile(d / "train.bin")
-    valid.tofile(d / "valid.bin")
-    meta = {
-        "dtype": "uint16", "vocab_size": VOCAB, "eos_id": 0, "pad_id": 1, "mask_id": 2,
-        "n_tokens": {"train": n_train, "valid": n_valid}, "n_docs": {"train": 3, "valid": 1},
-    }  # fmt: skip
-    if n_bytes:
-        meta["n_bytes"] = {"train": 4 * n_train, "valid": 4 * n_valid}
-    (d / "meta.json").write_text(json.dumps(meta))
-    return meta
 
 
 class Cfg:
@@ -204,62 +141,7 @@ def test_vocab_mismatch_is_a_clear_error(tmp_path):
         lm.evaluate_lm(Cfg, 1, "cpu", tmp_path / "data/tokens", tmp_path / "m")
 
 
-# The whole stage on a tiny fake workspace: metrics.json, details, confusion plot file.
-
-# evaluate's section for the workspace; every other section is the default profile's.
-EVALUATE = {
-    "device": "cpu",
-    "batch_size": 4,
-    "lm": {"max_batches": 2, "context_length": 0, "mask_prob": 0.15},
-    "classify": {"max_length": 16, "bootstrap": 200, "tfidf_max_features": 100, "tfidf_ngram_max": 1},
-    "ner": {"max_length": 16, "bootstrap": 200},
-    "fewshot": {"ks": [0, 1], "n_test": 10, "verbalizer": ["w1", "w30"]},
-    "robust": {"attack_budget": 3, "n_attack": 10},
-    "privacy": {"n_samples": 2, "max_new_tokens": 4, "n_candidates": 10, "batch_size": 4},
-}
-
-
-def write_params(root: Path) -> None:
-    """params.yaml with EVALUATE, and collect's record of planting no canaries."""
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data["seed"] = 5
-    data["evaluate"] = merged("evaluate", EVALUATE)
-    (root / "params.yaml").write_text(yaml.safe_dump(data))
-    (root / "data" / "raw").mkdir(parents=True)
-    canaries = as_dict("collect.canaries", count=0)
-    (root / "data" / "raw" / "canaries.json").write_text(json.dumps(canaries))
-
-
-def write_task(root, n_test: int = 30):
-    rng = np.random.default_rng(1)
-    d = root / "data" / "tasks" / "classify"
-    d.mkdir(parents=True)
-    for split, n in (("train", 60), ("valid", 10), ("test", n_test)):
-        labels = rng.integers(0, 2, n)
-        # Label 1 texts use the upper half of the words, so TF-IDF can learn the task.
-        texts = [" ".join(rng.choice(WORDS[20 * y : 20 * y + 20], 5)) for y in labels]
-        pq.write_table(pa.table({"text": texts, "label": labels.astype(np.int64)}), d / f"{split}.parquet")
-    (d / "labels.json").write_text(json.dumps(["negative", "positive"]))
-
-
-def save_classifier(path):
-    import torch
-    from transformers import LlamaForSequenceClassification
-
-    torch.manual_seed(0)
-    LlamaForSequenceClassification(llama_config(num_labels=2)).save_pretrained(path)
-    save_tokenizer(path)
-
-
-@pytest.fixture
-def workspace(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    write_params(tmp_path)
-    write_tokens(tmp_path)
-    save_clm(tmp_path / "models" / "pretrain")
-    write_task(tmp_path)
-    save_classifier(tmp_path / "models" / "finetune" / "classify")
-    return tmp_path
+# The whole stage on conftest.py's tiny fake `workspace`: metrics.json, details, confusion plot file.
 
 
 def test_stage_writes_flat_metrics_beside_baselines(workspace):

@@ -8,7 +8,7 @@ import math
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_evaluate import WORDS, save_clm, workspace  # noqa: F401 (workspace is a fixture)
+from evaluate_fixtures import WORDS, save_clm, save_tokenizer
 
 from stages.common.errors import DataError
 from stages.common.manifest import read as read_manifest
@@ -32,7 +32,6 @@ def ctx(tasks):
 
 
 def test_token_stream_puts_eos_after_each_document(tmp_path):
-    from test_evaluate import save_tokenizer
     from transformers import AutoTokenizer
 
     save_tokenizer(tmp_path)
@@ -94,7 +93,7 @@ def test_missing_data_is_na_and_half_written_tuned_model_is_an_error(tmp_path, m
         domain.family(ctx(("domain",)))
 
 
-def test_families_run_in_order_and_absent_ones_are_na_with_reasons(workspace):  # noqa: F811
+def test_families_run_in_order_and_absent_ones_are_na_with_reasons(workspace):
     names = [family.name for family in run.FAMILIES]
     assert names == ["pretrain", "domain", "classify", "adversarial", "ner", "fewshot", "robust", "privacy"]
     run.main()

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_evaluate import VOCAB, save_clm, save_tokenizer, write_task
+from evaluate_fixtures import VOCAB, llama_config, save_clm, save_tokenizer, write_task
 
 from stages.common.errors import DataError, ParamsError
 from stages.common.params import default_params
@@ -88,7 +88,6 @@ def test_scoring_picks_the_label_the_model_prefers(tmp_path):
 
 
 def test_a_model_without_causal_head_is_refused_naming_the_task(tmp_path):
-    from test_evaluate import llama_config
     from transformers import AutoTokenizer, LlamaForSequenceClassification
 
     save_tokenizer(tmp_path)

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_evaluate import llama_config, save_tokenizer
+from evaluate_fixtures import llama_config, save_tokenizer
 
 from stages.common.errors import DataError
 from stages.common.params import default_params

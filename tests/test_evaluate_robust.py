@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_evaluate import save_classifier, write_task
+from evaluate_fixtures import save_classifier, write_task
 
 from stages.common.errors import ParamsError
 from stages.common.params import default_params

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from finetune_fixtures import (
-    one_thread,  # noqa: F401  (autouse: tiny matrices run on one thread)
     params,
     save_pretrained_like,
     toy_texts,
@@ -20,6 +19,8 @@ from params_fixtures import merged, profile_file
 from stages.common.errors import DataError, ParamsError, PipelineError
 from stages.common.params import parse
 from stages.finetune.config import FinetuneParams
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny matrices: one thread is faster
 
 
 @pytest.fixture(scope="module")

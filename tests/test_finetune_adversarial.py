@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from finetune_fixtures import (
-    one_thread,  # noqa: F401  (autouse: tiny matrices run on one thread)
     params,
     save_pretrained_like,
     toy_texts,
@@ -21,6 +20,8 @@ from finetune_fixtures import (
 from stages.finetune.adversarial import ascend, freelb_backward, init_delta, pgd_backward, project
 from stages.finetune.config import AdversarialParams
 from stages.finetune.train import TrainEnv
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny matrices: one thread is faster
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from finetune_fixtures import (
     bpe_tokenizer,
-    one_thread,  # noqa: F401  (autouse: tiny matrices run on one thread)
     params,
     save_pretrained_like,
     word_tokenizer,
@@ -22,6 +21,8 @@ from params_fixtures import merged
 
 from stages.common.errors import DataError, ParamsError
 from stages.finetune.domain import pack, spread
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny matrices: one thread is faster
 
 WORDS = ["def", "return", "import", "class", "lambda", "yield"]
 

@@ -11,7 +11,6 @@ import pytest
 from finetune_fixtures import (
     NER_LABELS,
     bpe_tokenizer,
-    one_thread,  # noqa: F401  (autouse: tiny matrices run on one thread)
     params,
     save_pretrained_like,
     toy_ner_rows,
@@ -23,6 +22,8 @@ from stages.common.iob import entity_spans, word_tags
 from stages.common.subwords import first_subwords, last_subwords
 from stages.finetune.data import read_columns
 from stages.finetune.ner import COLUMNS, check_rows, encode_ner, entity_scores, replace_mentions
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny matrices: one thread is faster
 
 LABEL2ID = {x: i for i, x in enumerate(NER_LABELS)}
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_pretrain import data  # noqa: F401  (the module fixture: a tokenizer and token files)
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -47,7 +45,7 @@ def small_argv(folder: Path, out: Path, steps: int) -> list[str]:
     return argv
 
 
-def test_gpu_check_trains_dense_and_moe_and_says_why_megablocks_cannot_run(data, tmp_path, capsys):  # noqa: F811
+def test_gpu_check_trains_dense_and_moe_and_says_why_megablocks_cannot_run(data, tmp_path, capsys):
     report = gpu_check.main(small_argv(data, tmp_path, steps=4))
     assert report == json.loads((tmp_path / "gpu_check.json").read_text())
     dense = report["dense"]
@@ -69,7 +67,7 @@ def test_gpu_check_trains_dense_and_moe_and_says_why_megablocks_cannot_run(data,
     assert f"| | dense ({dense['precision']}) |" in out and "| | MoE megablocks | cannot run:" in out
 
 
-def test_a_failing_part_is_recorded_with_its_reason_and_the_check_goes_on(data, tmp_path, monkeypatch):  # noqa: F811
+def test_a_failing_part_is_recorded_with_its_reason_and_the_check_goes_on(data, tmp_path, monkeypatch):
     real = gpu_check.pretrain
 
     def pretrain(cfg, seed, tokens, tokenizer, out):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from params_fixtures import merged
+from pretrain_fixtures import SEED, tiny
 
 from stages.common.errors import DataError, ParamsError
 from stages.common.optim import cosine_schedule
@@ -13,51 +14,6 @@ from stages.common.params import default_params, parse
 from stages.pretrain.config import PretrainParams
 from stages.pretrain.model import build_config
 from stages.pretrain.run import pretrain
-from stages.tokenizer.run import run as run_tokenizer
-from tests.test_tokenizer import make_docs, write_dedup
-
-SEED = 7
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """A real tokenizer and token files from a small made-up corpus."""
-    d = tmp_path_factory.mktemp("pretrain")
-    write_dedup(d / "dedup", make_docs(150))
-    run_tokenizer(
-        default_params("tokenizer", vocab_size=300, min_frequency=1, valid_fraction=0.2),
-        SEED,
-        d / "dedup",
-        d / "tokenizer",
-        d / "tokens",
-    )
-    return d
-
-
-def tiny(objective: str = "clm", steps: int = 6, **extra) -> PretrainParams:
-    model = {
-        "objective": objective,
-        "n_layers": 2,
-        "n_heads": 2,
-        "n_kv_heads": 2,
-        "hidden_size": 32,
-        "ffn_size": 64,
-        "context_length": 32,
-    }
-    model.update(extra.pop("model", {}))
-    train = {
-        "max_steps": steps,
-        "batch_size": 4,
-        "warmup_steps": 2,
-        "eval_every": 3,
-        "eval_batches": 2,
-        "log_every": 3,
-        "precision": "fp32",
-    }
-    train.update(extra.pop("train", {}))
-    return parse(
-        PretrainParams, merged("pretrain", {"device": "cpu", "model": model, "train": train}), "pretrain"
-    )
 
 
 @pytest.mark.parametrize(

@@ -10,23 +10,23 @@ from dataclasses import replace
 
 import pytest
 from params_fixtures import merged
+from pretrain_fixtures import SEED, tiny
 
 from stages.common.errors import DataError, ParamsError, PipelineError
 from stages.common.init_from import load_init_model
 from stages.pretrain.moe import resolve_impl
 from stages.pretrain.run import pretrain
-from tests.test_pretrain import SEED, data, tiny  # noqa: F401  (data is a fixture)
 
 
 @pytest.fixture(scope="module")
-def saved(data, tmp_path_factory):  # noqa: F811
+def saved(data, tmp_path_factory):
     """A model of ours, saved by a short scratch run (config.json, safetensors, tokenizer)."""
     out = tmp_path_factory.mktemp("init") / "model"
     pretrain(tiny("clm", steps=3), SEED, data / "tokens", data / "tokenizer", out)
     return out
 
 
-def test_continues_from_a_saved_folder(data, saved, tmp_path):  # noqa: F811
+def test_continues_from_a_saved_folder(data, saved, tmp_path):
     from safetensors.torch import load_file
 
     # A learning rate of ~0 leaves the weights where they started: at the loaded model.
@@ -41,7 +41,7 @@ def test_continues_from_a_saved_folder(data, saved, tmp_path):  # noqa: F811
     assert any((fresh[k] - start[k]).abs().max() > 1e-3 for k in start) and scratch["steps"] == 1
 
 
-def test_other_shape_names_the_mismatched_keys(data, saved, tmp_path):  # noqa: F811
+def test_other_shape_names_the_mismatched_keys(data, saved, tmp_path):
     cfg = tiny("clm", model={"n_layers": 3, "hidden_size": 64})
     cfg = replace(cfg, init_from=str(saved))
     with pytest.raises(ParamsError) as e:
@@ -51,7 +51,7 @@ def test_other_shape_names_the_mismatched_keys(data, saved, tmp_path):  # noqa: 
     assert "ffn_size" not in msg and "n_heads" not in msg  # only the keys that differ
 
 
-def test_other_tokenizer_names_both_vocab_sizes(data, saved, tmp_path):  # noqa: F811
+def test_other_tokenizer_names_both_vocab_sizes(data, saved, tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -77,7 +77,7 @@ def test_pickled_weights_are_refused_before_loading(saved, tmp_path):
         load_init_model(str(folder), "clm")
 
 
-def test_bad_init_from_paths(data, saved, tmp_path):  # noqa: F811
+def test_bad_init_from_paths(data, saved, tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_init_model(str(tmp_path / "missing"), "clm")
     (tmp_path / "weights.txt").write_text("x")
@@ -112,7 +112,7 @@ def test_moe_backend_choice_on_cpu():
         resolve_impl("megablocks", "cpu", n_experts=4)
 
 
-def test_megablocks_on_auto_device_without_cuda_is_a_clear_error(data, tmp_path):  # noqa: F811
+def test_megablocks_on_auto_device_without_cuda_is_a_clear_error(data, tmp_path):
     base = tiny("clm", model={"moe": {"n_experts": 2, "top_k": 1}})
     moe = replace(base.model.moe, impl="megablocks")
     cfg = replace(base, device="auto", model=replace(base.model, moe=moe))  # this machine has no CUDA

@@ -1,7 +1,7 @@
 """`python -m stages.pretrain` as real processes: a SIGKILL mid-run and a resume; DDP and FSDP on gloo.
 
 Each test builds a small project (the tiny profile's params.yaml, the token files of
-tests/test_pretrain.py's corpus) in a temporary folder and runs the stage there.
+conftest.py's `data`) in a temporary folder and runs the stage there.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 from params_fixtures import profile_file
-
-from tests.test_pretrain import data  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +64,7 @@ def curve(root: Path) -> list[tuple[int, float]]:
     return [(int(r.split("\t")[0]), float(r.split("\t")[1])) for r in rows]
 
 
-def test_sigkill_then_rerun_resumes_the_same_curve(data, tmp_path):  # noqa: F811
+def test_sigkill_then_rerun_resumes_the_same_curve(data, tmp_path):
     steps = dict(max_steps=150, checkpoint_every=10, batch_size=4)
     straight = project(tmp_path / "straight", data, **steps)
     finish(stage(straight))
@@ -109,7 +107,7 @@ def test_sigkill_then_rerun_resumes_the_same_curve(data, tmp_path):  # noqa: F81
 
 
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
-def test_two_processes_match_one_with_the_same_global_batch(data, tmp_path, mode):  # noqa: F811
+def test_two_processes_match_one_with_the_same_global_batch(data, tmp_path, mode):
     from transformers import AutoModelForCausalLM
 
     one = project(tmp_path / "one", data, max_steps=8, batch_size=8, checkpoint_every=4)

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from report_fixtures import PARAMS, manifest_json, write
 
 from stages.common.manifest import read as read_manifest
-from stages.common.params import parse, read_yaml
-from stages.evaluate.config import EvaluateParams
-from stages.evaluate.context import Context
-from stages.evaluate.run import build_manifest
 from stages.report import run
 from stages.report.diff import diff_markdown, direction, verdict
 from stages.report.sources import find_count
-
-REPO = Path(__file__).resolve().parents[1]
-
-PARAMS = "seed: 1\n" + "".join(
-    f"{s}: {{}}\n"
-    for s in ("collect", "clean", "dedup", "tokenizer", "pretrain", "tasks", "finetune", "evaluate")
-)
-PARAMS += "report: {plots: true, title: Test report, digits: 4}\n"
 
 FLAT = {
     "pretrain.val_loss": 3.5, "pretrain.val_ppl": 33.115, "pretrain.val_bpb": 1.25,
@@ -40,17 +28,6 @@ FLAT = {
     "classify.tfidf.test.acc_ci_low": "n/a", "classify.tfidf.test.acc_ci_high": "n/a",
     "classify.tfidf.test.macro_f1_ci_low": "n/a", "classify.tfidf.test.macro_f1_ci_high": "n/a",
 }  # fmt: skip
-
-
-def write(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj) if not isinstance(obj, str) else obj)
-
-
-def manifest_json(tasks=("classify", "adversarial", "domain", "ner")) -> dict:
-    """The manifest evaluate writes for the repository's params.yaml."""
-    cfg = parse(EvaluateParams, read_yaml(REPO / "params.yaml")["evaluate"], "evaluate")
-    return build_manifest(Context(cfg, 1, "cpu", tasks)).to_json()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from test_report import PARAMS, manifest_json, write
+from report_fixtures import PARAMS, manifest_json, write
 
 from stages.common.manifest import read as read_manifest
 from stages.report import run
