@@ -285,6 +285,15 @@ def check(fmt: Format, kind: str, k: int, at: float, noise: bytes) -> None:
     assert m["sources"]["good"]["skipped_total"] == 0 and m["sources"]["good"]["repaired"] == {}
 
 
+# One corruption: its kind, the record it hits, where in the file, and the bytes it uses.
+CORRUPTIONS = {
+    "kind": st.sampled_from(KINDS),
+    "k": st.integers(0, N - 1),
+    "at": st.floats(0, 1, exclude_max=True),
+    "noise": st.binary(min_size=1, max_size=8),
+}
+
+
 @pytest.mark.parametrize("fmt", FORMATS, ids=[f.name for f in FORMATS])
 @settings(
     max_examples=40,
@@ -292,12 +301,7 @@ def check(fmt: Format, kind: str, k: int, at: float, noise: bytes) -> None:
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(
-    kind=st.sampled_from(KINDS),
-    k=st.integers(0, N - 1),
-    at=st.floats(0, 1, exclude_max=True),
-    noise=st.binary(min_size=1, max_size=8),
-)
+@given(**CORRUPTIONS)
 def test_every_reader_survives_corruption_and_keeps_the_intact_records(fmt, kind, k, at, noise):
     check(fmt, kind, k, at, noise)
 
@@ -305,12 +309,7 @@ def test_every_reader_survives_corruption_and_keeps_the_intact_records(fmt, kind
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS, ids=[f.name for f in FORMATS])
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(
-    kind=st.sampled_from(KINDS),
-    k=st.integers(0, N - 1),
-    at=st.floats(0, 1, exclude_max=True),
-    noise=st.binary(min_size=1, max_size=8),
-)
+@given(**CORRUPTIONS)
 def test_every_reader_survives_corruption_long_run(fmt, kind, k, at, noise):
     check(fmt, kind, k, at, noise)
 
