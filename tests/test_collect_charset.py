@@ -90,6 +90,16 @@ def test_a_bom_wins_over_the_meta_tag(tmp_path):
     assert m["sources"]["src"]["charsets"] == {} and m["sources"]["src"]["repaired"] == {}
 
 
+def test_a_bom_wins_over_a_wrong_http_header(tmp_path):
+    body = b"\xef\xbb\xbf" + page(GERMAN, "").encode("utf-8")
+    (tmp_path / "c.warc.gz").write_bytes(
+        _warc([("http://de.example/", "text/html; charset=iso-8859-1", body)])
+    )
+    docs, m = run(tmp_path, [local(tmp_path / "c.warc.gz")])
+    assert GERMAN in docs[0]["text"] and "\u00c3" not in docs[0]["text"]
+    assert m["sources"]["src"]["charsets"] == {}
+
+
 def test_a_local_html_page_reads_its_meta_charset(tmp_path):
     (tmp_path / "p.html").write_bytes(page(GERMAN, '<meta charset="latin1">').encode("latin-1"))
     docs, _ = run(tmp_path, [local(tmp_path / "p.html")])

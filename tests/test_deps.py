@@ -11,7 +11,6 @@ from stages.common.deps import Closure, DepsError, code_deps, main, rewrite, sta
 ROOT = Path(__file__).resolve().parents[1]
 
 # Cross-stage imports that may remain: (importing stage, imported stage).
-ALLOWED_CROSS_STAGE: set[tuple[str, str]] = set()
 
 TREE = {
     "stages/__init__.py": "",
@@ -196,8 +195,7 @@ def test_no_stage_imports_another_stage():
             target = imported.split(".")[1] if "." in imported else None
             if target and target != importer and target != "common":
                 found.add((importer, target, rel.as_posix(), imported))
-    unexpected = sorted(f for f in found if f[:2] not in ALLOWED_CROSS_STAGE)
-    assert not unexpected, f"stages must share code through stages/common only: {unexpected}"
+    assert not found, f"stages must share code through stages/common only: {sorted(found)}"
 
 
 def test_each_stage_runs_only_its_own_folder_and_common():

@@ -55,6 +55,17 @@ def test_every_system_an_entry_names_is_declared_by_its_family(manifest):
             assert manifest.family(m.family).system(m.system) is not None, m.key
 
 
+def test_lm_entries_carry_unit_direction_baseline_and_objective(manifest):
+    loss = manifest.metrics["pretrain.val_loss"]
+    assert (loss.unit, loss.direction, loss.baselines) == (
+        "nats/token",
+        "lower",
+        ("pretrain.unigram.val_loss",),
+    )
+    assert manifest.metrics["pretrain.val_mlm_loss"].objective == "mlm"
+    assert manifest.metrics["domain.tuned.test_ppl"].baselines == ("domain.pretrain.test_ppl",)
+
+
 def test_the_manifest_survives_its_json(manifest):
     again = parse(manifest.to_json(), Path("metrics/manifest.json"))
     assert again == manifest

@@ -39,7 +39,7 @@ def fake_metrics(tmp_path, monkeypatch):
     write(m / "manifest.json", manifest_json())
     write(m / "evaluate/pretrain.json", {
         "objective": "clm", "uniform_loss": 9.01, "target_tokens": 4096, "bytes_estimated": 16384, "windows": 16, "context_length": 256,
-        "method": "causal LM", "na": {"val_mlm_loss": "the pretrained model is causal; masked-LM metrics do not apply to it"},
+        "method": "causal LM", "na": {"pretrain.val_mlm_loss": "the pretrained model is causal; masked-LM metrics do not apply to it"},
     })  # fmt: skip
     write(m / "evaluate/classify.json", {
         "labels": ["negative", "positive"], "test_class_counts": [110, 90], "method": "bootstrap",

@@ -54,7 +54,7 @@ FLAT = {
     "privacy.canary.in_training_data": 30,
     "mystery.score": 7,
 }  # fmt: skip
-DETAILS = {  # as evaluate writes them: reasons under "na", by full key or by system
+DETAILS = {  # as evaluate writes them: reasons under "na", by full key
     "domain": {"method": "bpb over UTF-8 bytes", "pretrain": {"objective": "clm"}, "tuned": {"objective": "clm"}, "na": {"domain.tuned.test_bpb": "byte count missing",
                "domain.pretrain.test_mlm_loss": CAUSAL, "domain.tuned.test_mlm_loss": CAUSAL}},
     "fewshot": {"na": {"fewshot.k8.acc": "prompts of 8 demonstrations exceed the context"}},

@@ -1,7 +1,8 @@
 """Which charset a file's bytes are in: what the input declares first, detection last.
 
-The order is the one browsers follow (WHATWG "encoding sniffing"): the HTTP
-`Content-Type` header, then a byte order mark, then (for HTML) a `<meta charset>` or
+The order is the one browsers follow (WHATWG "encoding sniffing"): a byte order mark, which
+is part of the bytes and so beats any label, then the HTTP `Content-Type` header, then (for
+HTML) a `<meta charset>` or
 `<meta http-equiv="Content-Type">` tag, then detection. Detection keeps UTF-8 for bytes that
 are UTF-8 (with a few damaged sequences at most) and asks `charset-normalizer` about the
 rest, so a cp1252 or ISO-8859-1 file is not read as UTF-8 full of U+FFFD.

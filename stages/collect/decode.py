@@ -126,13 +126,14 @@ def looks_binary(data: bytes) -> bool:
 def decode_text(
     data: bytes, where: str, tally: Tally, declared: str | None = None, html: bool = False
 ) -> str:
-    """Decode the bytes of a file or record: a `declared` charset (an HTTP header's) first,
-    then a BOM, then for `html` a meta charset tag, then detection (stages/collect/charset.py).
+    """Decode the bytes of a file or record: a BOM first (it is part of the bytes, so it
+    overrides a label), then a `declared` charset (an HTTP header's), then for `html` a meta
+    charset tag, then detection (stages/collect/charset.py).
 
     Bytes the charset cannot decode become U+FFFD, counted as a repair; a charset other than
     UTF-8 is counted in the source's `charsets`; the text is then sanitised (`sanitize`).
     """
-    name = declared or charset_from_bom(data) or (charset_from_meta(data) if html else None) or detect(data)
+    name = charset_from_bom(data) or declared or (charset_from_meta(data) if html else None) or detect(data)
     if name == "utf-8" and data.startswith(codecs.BOM_UTF8):
         name = "utf-8-sig"
     try:

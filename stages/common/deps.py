@@ -206,7 +206,11 @@ def _files_under(root: Path, folder: Path) -> set[Path]:
 
 def _data_files(root: Path, package: Path) -> set[Path]:
     """The files of `package` (its own folder, not subpackages) that are not Python source."""
-    return {p for p in _files_under(root, package) if p.parent == package and p.suffix not in (".py", ".pyc")}
+    return {
+        p.relative_to(root)
+        for p in (root / package).iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix not in (".py", ".pyc")
+    }
 
 
 def render(root: Path, files: set[Path]) -> list[str]:

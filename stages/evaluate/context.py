@@ -27,7 +27,7 @@ class Context:
     cfg: EvaluateParams
     seed: int
     device: str
-    tasks: tuple[str, ...]  # finetune.tasks: the tasks that have a fine-tuned model
+    tasks: tuple[str, ...]  # the tasks with a fine-tuned model: the folders under models/finetune
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError
-from stages.common.manifest import BPB, BYTES, COUNT, NATS, PPL, Metric, System
+from stages.common.manifest import BYTES, COUNT, Metric, System
 from stages.common.na import NA
 from stages.evaluate import paths
 from stages.evaluate.context import Context, Result, na_result, not_finetuned, task_not_built
-from stages.evaluate.lm import clm_nats, mlm_nats, pick_windows, summarize
+from stages.evaluate.lm import clm_nats, keys_of, mlm_nats, pick_windows, split_measures, summarize
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of
 
 log = logging.getLogger(__name__)
@@ -30,16 +30,8 @@ SYSTEM_LABELS = (
     System("pretrain", "pretrained (models/pretrain)"),
     System("tuned", f"domain-tuned (models/finetune/{TASK})"),
 )
-CLM_KEYS = ("test_loss", "test_ppl", "test_bpb")
-MLM_KEYS = ("test_mlm_loss", "test_mlm_pseudo_ppl")
-# key part -> (label, unit, the objective it is measured on)
-DOMAIN_METRICS = {
-    "test_loss": ("loss (nats/token)", NATS, "clm"),
-    "test_ppl": ("perplexity", PPL, "clm"),
-    "test_bpb": ("bits per byte", BPB, "clm"),
-    "test_mlm_loss": ("masked-LM loss (nats/masked token)", NATS, "mlm"),
-    "test_mlm_pseudo_ppl": ("masked-LM pseudo-perplexity", PPL, "mlm"),
-}
+DOMAIN_METRICS = split_measures("test")  # key part -> (label, unit, objective)
+CLM_KEYS, MLM_KEYS = keys_of(DOMAIN_METRICS, "clm"), keys_of(DOMAIN_METRICS, "mlm")
 
 
 def metrics(ctx: Context | None = None) -> list[Metric]:

@@ -103,16 +103,32 @@ def summarize(nats: float, n_tokens: int, n_bytes: float | None) -> dict[str, fl
 
 
 FAMILY = "pretrain"
-CLM_KEYS = ("val_loss", "val_ppl", "val_bpb")
-MLM_KEYS = ("val_mlm_loss", "val_mlm_pseudo_ppl")
-# key part -> (label, unit, the objective it is measured on); the unigram baseline's key shares them.
-LM_METRICS = {
-    "val_loss": ("validation loss (nats/token)", NATS, "clm"),
-    "val_ppl": ("perplexity", PPL, "clm"),
-    "val_bpb": ("bits per byte", BPB, "clm"),
-    "val_mlm_loss": ("masked-LM loss (nats/masked token)", NATS, "mlm"),
-    "val_mlm_pseudo_ppl": ("masked-LM pseudo-perplexity", PPL, "mlm"),
+# LM measure -> (label, unit, the objective it is measured on); a family's keys prefix its split.
+LM_MEASURES = {
+    "loss": ("loss (nats/token)", NATS, "clm"),
+    "ppl": ("perplexity", PPL, "clm"),
+    "bpb": ("bits per byte", BPB, "clm"),
+    "mlm_loss": ("masked-LM loss (nats/masked token)", NATS, "mlm"),
+    "mlm_pseudo_ppl": ("masked-LM pseudo-perplexity", PPL, "mlm"),
 }
+
+
+def split_measures(split: str, labels: dict[str, str] | None = None) -> dict[str, tuple[str, str, str]]:
+    """LM_MEASURES keyed `<split>_<measure>`, with `labels` replacing some measures' labels."""
+    labels = labels or {}
+    return {
+        f"{split}_{m}": (labels.get(m, label), unit, obj) for m, (label, unit, obj) in LM_MEASURES.items()
+    }
+
+
+def keys_of(measures: dict[str, tuple[str, str, str]], objective: str) -> tuple[str, ...]:
+    """The keys of `measures` measured on `objective` ("clm" or "mlm"), in order."""
+    return tuple(k for k, (_, _, obj) in measures.items() if obj == objective)
+
+
+# key part -> (label, unit, objective); the unigram baseline's key shares them.
+LM_METRICS = split_measures("val", {"loss": "validation loss (nats/token)"})
+CLM_KEYS, MLM_KEYS = keys_of(LM_METRICS, "clm"), keys_of(LM_METRICS, "mlm")
 SYSTEM_LABELS = (System(MODEL, "model"), System("unigram", "unigram baseline"))
 
 

@@ -47,9 +47,8 @@ def build(out: Path, cfg: Any) -> list[str]:
         ]
         manifest = Manifest((), {})
     present = {family_of(k, manifest) for k in flat}
-    # Families in report order: by kind, classification tasks with `classify` first; the LM always.
-    families = sorted(manifest.families, key=lambda f: (KINDS.index(f.kind) if f.kind in KINDS else len(KINDS),
-                                                        f.kind != "lm" and f.name != "classify", f.name))  # fmt: skip
+    # Families in report order: by kind, then in evaluate's order (the sort is stable); the LM always.
+    families = sorted(manifest.families, key=lambda f: KINDS.index(f.kind) if f.kind in KINDS else len(KINDS))
     shown = [f for f in families if f.name in present or f.kind == "lm"]
     absent = [f.name for f in families if f not in shown]
     if absent:
