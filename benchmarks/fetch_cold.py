@@ -1,4 +1,4 @@
-"""Time fetching every pinned package file of a params file into an empty download cache.
+"""Time fetching every pinned PyPI file of sources.yaml into an empty download cache.
 
     python benchmarks/fetch_cold.py [sources.yaml] [--repeat 3]
 
@@ -23,36 +23,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stages.common.fetch import fetch_pypi  # noqa: E402
 
 
-def pins(node, found: dict[tuple[str, str], bool]) -> dict[tuple[str, str], bool]:
-    """Every (package==version, sha256) in a params tree, with its sdist flag."""
-    if isinstance(node, dict):
-        if "==" in str(node.get("package", "")) and "sha256" in node:
-            found[(node["package"], node["sha256"])] = bool(node.get("sdist", False))
-        for v in node.values():
-            pins(v, found)
-    elif isinstance(node, list):
-        for v in node:
-            pins(v, found)
-    return found
+def pypi_pins(path: Path) -> dict[str, str]:
+    """package==version -> sha256 of every PyPI file pinned in the `pins:` table of `path`."""
+    table = yaml.safe_load(path.read_text())["pins"]
+    return {p["package"]: p["sha256"] for p in table.values() if "package" in p}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("params", nargs="*", default=["sources.yaml"], help="params files to read pins from")
+    ap.add_argument("sources", nargs="?", default="sources.yaml", type=Path, help="the sources file")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    found: dict[tuple[str, str], bool] = {}
-    for path in args.params:
-        pins(yaml.safe_load(Path(path).read_text()), found)
-    times: dict[str, list[float]] = {pkg: [] for pkg, _ in found}
+    found = pypi_pins(args.sources)
+    times: dict[str, list[float]] = {pkg: [] for pkg in found}
     totals = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as cache:
             os.environ["PIPELINE_CACHE"] = cache
             start = time.perf_counter()
-            for (pkg, sha), sdist in found.items():
+            for pkg, sha in found.items():
                 t = time.perf_counter()
-                fetch_pypi(pkg, sha, sdist=sdist)
+                fetch_pypi(pkg, sha)
                 times[pkg].append(time.perf_counter() - t)
             totals.append(time.perf_counter() - start)
     for pkg, ts in times.items():
