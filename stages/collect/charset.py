@@ -78,7 +78,8 @@ def mostly_utf8(data: bytes) -> bool:
         pass
     text = data.decode("utf-8", errors="replace")
     damaged = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
-    sound = sum(1 for c in text if c > "\x7f") - text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))  # in C, not a loop over characters
+    sound = non_ascii - text.count("\ufffd")
     return sound > damaged
 
 
