@@ -2,10 +2,11 @@
 
 A reader is `fn(text, where, src, tally)` and yields `(text, record, meta)`: the document
 text, its record index inside the file (appended to the origin as `#record`) and a meta
-dict. Bad records are counted with `tally.skip`, and the work on each record runs inside
-`tally.record(...)`, so that an unexpected error (a line nested too deeply for the JSON
-parser, say) skips that record alone and the good ones beside it survive.
-Readers that need raw bytes (warc, parquet, mediawiki, email) are in web.py and files.py.
+dict. Bad records are counted with `tally.skip`. In the readers of many records a file
+(csv, jsonl) the work on each record runs inside `tally.record(...)`, so that an unexpected
+error (a line nested too deeply for the JSON parser, say) skips that record alone; in the
+others an unexpected error skips the rest of its file (`collect.guard_file`).
+Readers that need raw bytes are in web.py (warc, html, mediawiki, email) and registry.py (parquet).
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def _header(overlay_text: str) -> str:
     return "".join(lines)
 
 
-def compose(base_text: str, overlay_text: str, name: str) -> str:
+def compose(base_text: str, overlay_text: str, name: str, source: str | None = None) -> str:
     """The text of the composed params file: `base_text` with the overlay's values."""
     y = _yaml()
     base = y.load(base_text)
@@ -125,7 +125,8 @@ def compose(base_text: str, overlay_text: str, name: str) -> str:
     apply(base, overlay)
     out = io.StringIO()
     y.dump(base, out)
-    marker = f"{MARKER} {name} (profiles/{name}.yaml over the default params.yaml). Restore the default: git checkout params.yaml\n"
+    source = source or f"profiles/{name}.yaml"
+    marker = f"{MARKER} {name} ({source} over the default params.yaml). Restore the default: git checkout params.yaml\n"
     return marker + _header(overlay_text) + "\n" + _strip_header(out.getvalue())
 
 
@@ -159,7 +160,7 @@ def write_profile(profile: str, out: Path = PARAMS_FILE, base: Path = PARAMS_FIL
     if not src.exists():
         have = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
         raise ParamsError(f"{src}: not found; profiles are {have}")
-    text = compose(default_text(base), src.read_text(encoding="utf-8"), src.stem)
+    text = compose(default_text(base), src.read_text(encoding="utf-8"), src.stem, src.as_posix())
     tmp = out.with_name(f".{out.name}.composing")
     tmp.write_text(text, encoding="utf-8")
     try:
