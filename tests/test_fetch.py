@@ -67,6 +67,14 @@ def test_a_wheel_for_other_platforms_is_refused(index):
         fetch.fetch_pypi("my-pkg==1.0", WHEEL_SHA, platforms=("win_amd64",))
 
 
+def test_a_wheel_pinned_where_a_source_archive_is_read_is_refused_fetched_or_cached(index):
+    with pytest.raises(DataError, match="wheel .* but a source archive is read here"):
+        fetch.fetch_pypi("my-pkg==1.0", WHEEL_SHA, sdist=True)
+    fetch.fetch_pypi("my-pkg==1.0", WHEEL_SHA)  # now in the cache
+    with pytest.raises(DataError, match="pin the sha256 of the .tar.gz"):
+        fetch.fetch_pypi("my-pkg==1.0", WHEEL_SHA, sdist=True)
+
+
 def test_a_file_whose_bytes_differ_from_the_listed_hash_is_discarded(index):
     (index.parent / "files" / "my-pkg-1.0.tar.gz").write_bytes(b"tampered")
     with pytest.raises(DataError, match="sha256 mismatch"):

@@ -137,6 +137,7 @@ def fetch_pypi(
         raise DataError(f"{requirement!r}: pin the package as name==version")
     hit = _cached(sha256)
     if hit is not None:
+        _check_kind(requirement, hit.name, sdist, platforms)
         return hit
     files = _project_files(name.strip(), timeout)
     match = [(f, url) for f, url, sha in files if sha.lower() == sha256.lower()]
@@ -148,19 +149,28 @@ def fetch_pypi(
             f"{version}: {'; '.join(listed[:5])}. Pin the sha256 of the file you want"
         )
     filename, url = match[0]
-    if (
-        platforms
-        and filename.endswith(".whl")
-        and not set(filename.removesuffix(".whl").rsplit("-", 1)[-1].split(".")) & set(platforms)
-    ):
-        raise DataError(
-            f"{requirement}: the pinned sha256 is {filename}, built for none of {list(platforms)}"
-        )
+    _check_kind(requirement, filename, sdist, platforms)
     log.info("fetching %s (%s) from %s", requirement, filename, index_url())
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         dest = Path(tmp) / filename
         _download(url, dest, timeout)
         return _store(dest, sha256, f"{requirement} ({filename})")
+
+
+def _check_kind(requirement: str, filename: str, sdist: bool, platforms: tuple[str, ...]) -> None:
+    """The pinned file is the kind asked for: a source archive when `sdist`, else a wheel for one
+    of `platforms` (when given) or an archive."""
+    wheel = filename.endswith(".whl")
+    if sdist and wheel:
+        raise DataError(
+            f"{requirement}: the pinned sha256 is the wheel {filename}, but a source archive is read "
+            "here; pin the sha256 of the .tar.gz or .zip"
+        )
+    tags = set(filename.removesuffix(".whl").rsplit("-", 1)[-1].split(".")) if wheel else set()
+    if platforms and wheel and not tags & set(platforms):
+        raise DataError(
+            f"{requirement}: the pinned sha256 is {filename}, built for none of {list(platforms)}"
+        )
 
 
 def _download(url: str, dest: Path, timeout: float) -> None:
