@@ -83,7 +83,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     if not any(args.raw.glob("*.parquet")):
-        sys.exit(f"{args.raw}: no parquet shards; run collect, or pass the folder that holds data/raw's shards")
+        sys.exit(
+            f"{args.raw}: no parquet shards; run collect, or pass the folder that holds data/raw's shards"
+        )
     cfg: CleanParams = load_section("clean", args.params)
     quality = Quality(cfg.quality)
     docs, n_in = prepared(args.raw, cfg)
@@ -109,7 +111,10 @@ def main() -> None:
         figures[s] |= {"chars_kept_web": wc, "chars_kept_kind": kc}
     print(f"{args.raw}: {sum(n_in.values())} documents, {len(docs)} after normalize and language\n")
     print("1. Kept by the quality step (share of the documents that reach it)\n")
-    table(["source", "kind", "docs", "kept, web rules", "kept, own kind", "chars kept, web", "chars kept, own"], rows)
+    table(
+        ["source", "kind", "docs", "kept, web rules", "kept, own kind", "chars kept, web", "chars kept, own"],
+        rows,
+    )
 
     print("2. Drop share per rule, each source under its own kind (first rule failed)\n")
     rows = []

@@ -75,7 +75,10 @@ def test_unlisted_source_gets_the_default_kind_with_one_warning(caplog):
     [
         ({"source_kinds": {"wiki": "encyclopedia"}}, ["clean.quality.source_kinds.wiki", "'encyclopedia'"]),
         ({"default_kind": "html"}, ["clean.quality.default_kind", "'html'", "add it to clean.quality.kinds"]),
-        ({"kinds": {"code": {"c5": {"enabled": False}}}}, ["clean.quality.kinds.code.c5", "unknown rule group"]),
+        (
+            {"kinds": {"code": {"c5": {"enabled": False}}}},
+            ["clean.quality.kinds.code.c5", "unknown rule group"],
+        ),
         ({"kinds": {"code": {"c4": {"drop_curly": True}}}}, ["clean.quality.kinds.code.c4", "'drop_curly'"]),
         (
             {"kinds": {"code": {"c4": {"min_words_per_line": -1}}}},
