@@ -203,3 +203,25 @@ def test_stage_writes_drops_per_source_and_warns(tmp_path, monkeypatch, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert any("quality-c4_curly_bracket" in x and "'emails'" in x for x in messages)
     assert any("no document of" in x and "'wiki'" in x for x in messages)  # source_kinds lists 7 absent
+
+
+def test_benchmark_prints_kept_shares_per_source_and_kind(tmp_path):
+    import subprocess
+    import sys
+
+    from stages.common.io import ShardWriter
+
+    with ShardWriter(tmp_path / "raw", shard_docs=10) as w:
+        for d in docs("docs_django", [CODE_DOC, PROSE]) + docs("emails", [CODE_DOC, PROSE]):
+            w.write(d | {"origin": "inline", "license": "CC0"})
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "clean_rules.py"), str(tmp_path / "raw")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    ).stdout
+    # docs_django (code): both kept; emails (web): the code sample drops one of two.
+    assert "| docs_django | code | 2 | 50.0% | 100.0% |" in out
+    assert "| emails | web | 2 | 50.0% | 50.0% |" in out
+    assert "c4_curly_bracket 50.0%" in out
