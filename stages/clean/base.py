@@ -6,7 +6,9 @@ modified text, or drop it with a reason. `info` goes into the document's meta un
 type) is summed into metrics/clean.json.
 
 Steps work on batches so that model-backed steps (spaCy, the profanity classifier) can
-amortise their per-call overhead; rule-based steps just loop.
+amortise their per-call overhead; rule-based steps just loop. The chain calls
+`apply_sources`, which also passes each document's collect source; a step whose rules
+depend on the kind of text (quality) overrides it, the others ignore the sources.
 """
 
 from __future__ import annotations
@@ -42,3 +44,7 @@ class Step:
 
     def apply_batch(self, texts: Sequence[str]) -> list[Outcome]:
         return [self.apply(t) for t in texts]
+
+    def apply_sources(self, texts: Sequence[str], sources: Sequence[str | None]) -> list[Outcome]:
+        """`apply_batch`, for steps that judge every source alike."""
+        return self.apply_batch(texts)

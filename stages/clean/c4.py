@@ -2,8 +2,10 @@
 
 Line rules remove lines (no terminal punctuation, too few words, "javascript", cookie and
 policy boilerplate, an over-long word); document rules drop the whole document ("lorem
-ipsum", a curly bracket, too few sentences left). Unlike C4, blank lines survive so
-that paragraph breaks are kept for the repetition rules and the tokenizer.
+ipsum", a curly bracket, too few sentences left). `curly_bracket` may instead remove just
+the line (wiki markup left in prose) or keep it (code, in documentation). Unlike C4,
+blank lines and a kept line's indentation survive, so that paragraph breaks are kept for
+the repetition rules and the tokenizer, and code blocks stay code.
 
 Sentences are counted with a regex (terminal punctuation followed by a space or line
 end) instead of nltk's punkt, which is ~30x slower and needs data no registry ships.
@@ -50,13 +52,16 @@ def c4_filter(text: str, cfg: C4Params) -> tuple[str, str | None, Counter]:
         if cfg.remove_javascript_lines and "javascript" in lower:
             removed["javascript"] += 1
             continue
-        if cfg.drop_curly_bracket and "{" in line:
-            return text, "curly_bracket", removed
+        if cfg.curly_bracket != "keep" and "{" in line:
+            if cfg.curly_bracket == "drop_document":
+                return text, "curly_bracket", removed
+            removed["curly_bracket"] += 1
+            continue
         if cfg.remove_policy_lines and any(p in lower for p in _POLICY):
             removed["policy"] += 1
             continue
         sentences += max(1, len(_SENTENCE_END.findall(line)))
-        kept.append(line)
+        kept.append(raw[: len(raw) - len(raw.lstrip())] + line)  # indentation is syntax in code
     if sentences < cfg.min_sentences:
         return text, "too_few_sentences", removed
     out = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()

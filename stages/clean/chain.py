@@ -3,7 +3,8 @@
 `Chain.run(docs)` passes each batch through every step; a document dropped by one step
 never reaches the next. Every document in, kept, dropped (by reason) or changed is
 counted per step in `StepStats`, with the time spent, so that metrics/clean.json and the
-benchmark read the same numbers.
+benchmark read the same numbers; `SourceStats` counts the same drops per collect source,
+since one rule set can suit one kind of text and eat another.
 """
 
 from __future__ import annotations
@@ -69,6 +70,44 @@ class StepStats:
         }
 
 
+@dataclass
+class SourceStats:
+    """One collect source's documents and characters in and out, and its drops by step and reason."""
+
+    docs_in: int = 0
+    docs_out: int = 0
+    chars_in: int = 0
+    chars_out: int = 0
+    drops: Counter = field(default_factory=Counter)  # (step, reason) -> documents
+
+    def merge(self, other: SourceStats) -> None:
+        for name in ("docs_in", "docs_out", "chars_in", "chars_out"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.drops.update(other.drops)
+
+    def drop_shares(self) -> dict[str, dict[str, float]]:
+        """{step: {reason: share of the source's documents}}."""
+        out: dict[str, dict[str, float]] = {}
+        for (step, reason), n in sorted(self.drops.items()):
+            out.setdefault(step, {})[reason] = round(n / max(1, self.docs_in), 4)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        drops: dict[str, dict[str, int]] = {}
+        for (step, reason), n in sorted(self.drops.items()):
+            drops.setdefault(step, {})[reason] = n
+        return {
+            "docs_in": self.docs_in,
+            "docs_out": self.docs_out,
+            "chars_in": self.chars_in,
+            "chars_out": self.chars_out,
+            "drop_share": round(1 - self.docs_out / max(1, self.docs_in), 4),
+            "char_share_kept": round(self.chars_out / max(1, self.chars_in), 4),
+            "drops": drops,
+            "drop_shares": self.drop_shares(),
+        }
+
+
 def parse_meta(doc: dict[str, Any], where: str) -> dict[str, Any]:
     raw = doc.get("meta") or "{}"
     try:
@@ -93,6 +132,17 @@ class Chain:
         self.rejected_sample = rejected_sample
         self.rejected: dict[str, list[dict[str, Any]]] = {}
         self.docs_changed = 0  # kept documents whose text differs from the input
+        self.sources: dict[str, SourceStats] = {}
+
+    def reset(self) -> None:
+        """Zero the books, e.g. between shards."""
+        self.stats = {s.name: StepStats() for s in self.steps}
+        self.rejected = {}
+        self.docs_changed = 0
+        self.sources = {}
+
+    def _source(self, doc: dict[str, Any]) -> SourceStats:
+        return self.sources.setdefault(str(doc.get("source")), SourceStats())
 
     def _reject(self, step: str, reason: str, doc: dict[str, Any], info: dict[str, Any]) -> None:
         bucket = self.rejected.setdefault(f"{step}-{reason}", [])
@@ -116,13 +166,17 @@ class Chain:
         live = [dict(d) for d in docs]
         notes: list[dict[str, Any]] = [{} for _ in live]
         originals = [d["text"] for d in live]
+        for doc in live:
+            src = self._source(doc)
+            src.docs_in += 1
+            src.chars_in += len(doc["text"])
         for step in self.steps:
             st = self.stats[step.name]
             texts = [d["text"] for d in live]
             st.docs_in += len(texts)
             st.chars_in += sum(map(len, texts))
             t0 = time.process_time()
-            outcomes = step.apply_batch(texts)
+            outcomes = step.apply_sources(texts, [d.get("source") for d in live])
             st.seconds += time.process_time() - t0
             survivors, surviving_notes, surviving_originals = [], [], []
             for doc, note, original, out in zip(live, notes, originals, outcomes):
@@ -130,6 +184,7 @@ class Chain:
                 if out.drop is not None:
                     st.dropped += 1
                     st.drops[out.drop] += 1
+                    self._source(doc).drops[(step.name, out.drop)] += 1
                     self._reject(step.name, out.drop, doc, out.info)
                     continue
                 st.kept += 1
@@ -143,6 +198,10 @@ class Chain:
                 surviving_originals.append(original)
             live, notes, originals = survivors, surviving_notes, surviving_originals
         self.docs_changed += sum(d["text"] != o for d, o in zip(live, originals))
+        for doc in live:
+            src = self._source(doc)
+            src.docs_out += 1
+            src.chars_out += len(doc["text"])
         for doc, note in zip(live, notes):
             meta = parse_meta(doc, where)
             meta["clean"] = note

@@ -7,11 +7,14 @@ papers, as implemented in datatrove, unless a comment says otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal
 
-from stages.common.params import require
+from stages.common.params import parse, require
 
 StepName = Literal["normalize", "language", "quality", "pii", "harm"]
 PiiType = Literal["EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER", "PERSON"]
@@ -108,7 +111,7 @@ class C4Params:
     remove_javascript_lines: bool
     remove_policy_lines: bool
     drop_lorem_ipsum: bool
-    drop_curly_bracket: bool
+    curly_bracket: Literal["drop_document", "remove_line", "keep"]
     min_sentences: int
 
     def __post_init__(self) -> None:
@@ -118,10 +121,86 @@ class C4Params:
 
 
 @dataclass(frozen=True)
-class QualityParams:
+class RuleSet:
+    """The quality rules one kind of source is judged by."""
+
     gopher_repetition: GopherRepetitionParams
     gopher_quality: GopherQualityParams
     c4: C4Params
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, MappingProxyType) else value
+
+
+# The rule groups a source kind may override, and the dataclass each one parses into.
+RULE_GROUPS: dict[str, type] = {
+    "gopher_repetition": GopherRepetitionParams,
+    "gopher_quality": GopherQualityParams,
+    "c4": C4Params,
+}
+
+
+@dataclass(frozen=True)
+class QualityParams:
+    """The base rule set (C4 and Gopher as written for web crawl) plus one overlay per source kind.
+
+    `kinds` maps a kind name to {rule group: {key: value}}, each key replacing the base's;
+    `source_kinds` maps a collect source to its kind, and a source not listed there (or a
+    document whose source is unknown) gets `default_kind`.
+    """
+
+    gopher_repetition: GopherRepetitionParams
+    gopher_quality: GopherQualityParams
+    c4: C4Params
+    kinds: dict[str, dict[str, dict[str, Any]]]
+    source_kinds: dict[str, str]
+    default_kind: str
+
+    def __post_init__(self) -> None:
+        require(len(self.kinds) > 0, "kinds", "define at least one kind, e.g. web: {} (the base rules)")
+        choices = sorted(self.kinds)
+        require(
+            self.default_kind in self.kinds,
+            "default_kind",
+            f"{self.default_kind!r} is not a kind; use one of {choices} or add it to clean.quality.kinds",
+        )
+        for source, kind in self.source_kinds.items():
+            require(
+                kind in self.kinds,
+                f"source_kinds.{source}",
+                f"{kind!r} is not a kind; use one of {choices} or add it to clean.quality.kinds",
+            )
+        for kind in self.kinds:
+            self.rule_set(kind)  # parse every overlay now, so a bad one fails before any work
+
+    def rule_set(self, kind: str) -> RuleSet:
+        """The base rules with kind `kind`'s overrides applied, each group validated again."""
+        where = f"kinds.{kind}"
+        groups = {group: getattr(self, group) for group in RULE_GROUPS}
+        for group, changes in self.kinds[kind].items():
+            require(
+                group in RULE_GROUPS,
+                f"{where}.{group}",
+                f"unknown rule group; use one of {list(RULE_GROUPS)}",
+            )
+            fields = [f.name for f in dataclasses.fields(RULE_GROUPS[group])]
+            unknown = sorted(set(changes) - set(fields))
+            require(not unknown, f"{where}.{group}", f"unknown rule(s) {unknown}; the rules are {fields}")
+            # The parser wants plain mappings, as read from YAML.
+            values = {f: _plain(getattr(groups[group], f)) for f in fields}
+            groups[group] = parse(RULE_GROUPS[group], {**values, **changes}, f"{where}.{group}")
+        return RuleSet(**groups)
+
+    def kind_of(self, source: str | None) -> str:
+        """The kind whose rules judge a document of `source`."""
+        return self.source_kinds.get(source or "", self.default_kind)
+
+
+def stray_sources(cfg: QualityParams, sources: Iterable[str]) -> list[str]:
+    """Sources that `source_kinds` names but `sources` (those in the data) lacks: a typo, or a
+    source that collect no longer reads. Not an error, since a profile may collect a subset."""
+    return sorted(set(cfg.source_kinds) - set(sources))
 
 
 @dataclass(frozen=True)
@@ -157,8 +236,10 @@ class CleanParams:
     quality: QualityParams
     pii: PiiParams
     harm: HarmParams
+    warn_drop_share: float
 
     def __post_init__(self) -> None:
+        _fraction(self.warn_drop_share, "warn_drop_share")
         require(self.num_proc >= 1, "num_proc", "must be at least 1")
         require(self.batch_docs >= 1, "batch_docs", "must be at least 1")
         require(self.rejected_sample >= 0, "rejected_sample", "must be 0 or more")

@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from stages.clean.chain import Chain, StepStats, build_steps
-from stages.clean.config import CleanParams
+from stages.clean.chain import Chain, SourceStats, StepStats, build_steps
+from stages.clean.config import CleanParams, stray_sources
 from stages.common.errors import DataError
 from stages.common.io import DOC_COLUMNS, atomic_dir, atomic_file, doc_schema, shard_paths, write_json
 from stages.common.params import load_section
@@ -48,9 +48,7 @@ def clean_shard(src: Path, dst: Path, cfg: CleanParams, chain: Chain) -> dict[st
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    chain.stats = {s.name: StepStats() for s in chain.steps}
-    chain.rejected = {}
-    chain.docs_changed = 0
+    chain.reset()
     pf = pq.ParquetFile(src)
     missing = [c for c in DOC_COLUMNS if c not in pf.schema_arrow.names]
     if missing:
@@ -80,6 +78,7 @@ def clean_shard(src: Path, dst: Path, cfg: CleanParams, chain: Chain) -> dict[st
         "chars_out": chars_out,
         "docs_changed": chain.docs_changed,
         "steps": chain.stats,
+        "sources": chain.sources,
         "rejected": chain.rejected,
     }
 
@@ -111,13 +110,43 @@ def summarize(cfg: CleanParams, results: list[dict[str, Any]]) -> dict[str, Any]
     pii: Counter = Counter()
     for st in steps.values():
         pii.update(st.counts)
+    sources: dict[str, SourceStats] = {}
+    for r in results:
+        for name, src in r["sources"].items():
+            sources.setdefault(name, SourceStats()).merge(src)
+    totals["rules_over_warn_share"] = warn_heavy_rules(sources, cfg.warn_drop_share)
     return {
         "steps": {name: st.as_dict() for name, st in steps.items()},
+        "sources": {name: src.as_dict() for name, src in sorted(sources.items())},
         "order": list(cfg.steps),
         "totals": totals,
         "pii_redacted": {k[4:]: v for k, v in sorted(pii.items()) if k.startswith("pii_")},
         "shards": len(results),
     }
+
+
+def warn_heavy_rules(sources: dict[str, SourceStats], share: float) -> int:
+    """Log a warning for each (source, rule) whose drops exceed `share` of the source; count them."""
+    n = 0
+    for name, src in sorted(sources.items()):
+        for (step, reason), dropped in sorted(src.drops.items()):
+            if dropped / max(1, src.docs_in) > share:
+                n += 1
+                log.warning(
+                    "rule %s-%s drops %d of %d documents (%.1f%%) of source %r, over clean.warn_drop_share "
+                    "%.2f; read data/clean/rejected/%s-%s.jsonl, then give the source another kind in "
+                    "clean.quality.source_kinds or change its kind's rules in clean.quality.kinds",
+                    step,
+                    reason,
+                    dropped,
+                    src.docs_in,
+                    100.0 * dropped / max(1, src.docs_in),
+                    name,
+                    share,
+                    step,
+                    reason,
+                )
+    return n
 
 
 def write_rejected(out_dir: Path, results: list[dict[str, Any]], limit: int) -> dict[str, int]:
@@ -149,6 +178,13 @@ def main() -> None:
         metrics = summarize(cfg, results)
         metrics["rejected_written"] = write_rejected(tmp / "rejected", results, cfg.rejected_sample)
     write_json(METRICS, metrics)
+    stray = stray_sources(cfg.quality, metrics["sources"])
+    if stray:
+        log.warning(
+            "clean.quality.source_kinds names %s, which data/raw has no document of; "
+            "fix the name or remove it (sources.yaml collect.sources lists the sources)",
+            stray,
+        )
     t, seconds = metrics["totals"], time.perf_counter() - start
     log.info(
         "kept %d of %d documents (%.1f%% of characters) in %.1f s, %.0f docs/s",

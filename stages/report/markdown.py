@@ -207,6 +207,42 @@ def funnel_section(rows: list[dict[str, Any]], plotted: bool) -> list[str]:
     return out
 
 
+def clean_sources_section(clean: dict[str, Any] | None, top: int = 3) -> list[str]:
+    """Per collect source: documents in and kept by clean, and the rules that dropped the most."""
+    sources = (clean or {}).get("sources")
+    if not isinstance(sources, dict) or not sources:
+        return []
+    rows = []
+    for name, s in sorted(sources.items()):
+        shares = [
+            (share, f"{step}-{reason}")
+            for step, by_reason in (s.get("drop_shares") or {}).items()
+            for reason, share in by_reason.items()
+        ]
+        worst = ", ".join(f"{rule} {100 * share:.1f}%" for share, rule in sorted(shares, reverse=True)[:top])
+        chars = s.get("char_share_kept")
+        rows.append(
+            [
+                name,
+                s.get("docs_in"),
+                s.get("docs_out"),
+                f"{100 * s['drop_share']:.1f}%" if "drop_share" in s else None,
+                f"{100 * chars:.1f}%" if chars is not None else None,
+                worst or "none",
+            ]
+        )
+    header = ["source", "documents in", "kept", "dropped", "characters kept", "rules dropping most"]
+    return [
+        "### Clean: drops per source",
+        "",
+        *table(header, rows),
+        "Each source is judged by its kind's rules (`clean.quality.source_kinds`); a rule's share is of "
+        "the source's documents, counting the first rule a document fails. `clean.warn_drop_share` "
+        "sets the share over which the stage warns.",
+        "",
+    ]
+
+
 def flat_section(title: str, metrics: dict[str, Any], digits: int) -> list[str]:
     rows = [[f"`{k}`", v] for k, v in sorted(metrics.items()) if not isinstance(v, (list, dict))]
     return [f"### {title}", ""] + (table(["metric", "value"], rows, digits) if rows else ["(empty)", ""])

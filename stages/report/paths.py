@@ -9,10 +9,11 @@ METRICS_FILE = METRICS_DIR / "metrics.json"  # written by evaluate: flat, stable
 MANIFEST_FILE = METRICS_DIR / "manifest.json"  # written by evaluate: what each key of METRICS_FILE is
 DETAIL_DIR = METRICS_DIR / "evaluate"  # evaluate's per-family detail, with n/a reasons
 CURVES_DIR = METRICS_DIR / "curves"  # dvclive: <stage>[/<task>]/plots/metrics/**.tsv
+CLEAN_FILE = METRICS_DIR / "clean.json"  # written by clean: also its drops per source and rule
 # The data funnel, in pipeline order: (stage, its metrics file).
 FUNNEL_FILES = (
     ("collect", METRICS_DIR / "collect.json"),
-    ("clean", METRICS_DIR / "clean.json"),
+    ("clean", CLEAN_FILE),
     ("dedup", METRICS_DIR / "dedup.json"),
     ("tokenizer", METRICS_DIR / "tokenizer.json"),
 )

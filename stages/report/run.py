@@ -23,7 +23,13 @@ from stages.common.params import load_section
 from stages.report import paths, plots
 from stages.report.diff import against
 from stages.report.families import KINDS, OTHER, family_of
-from stages.report.markdown import flat_section, funnel_section, lm_section, task_section
+from stages.report.markdown import (
+    clean_sources_section,
+    flat_section,
+    funnel_section,
+    lm_section,
+    task_section,
+)
 from stages.report.sections import SECTIONS, figure, leftover_section
 from stages.report.sources import flatten, funnel, load_json, read_curves
 
@@ -73,6 +79,7 @@ def build(out: Path, cfg: Any) -> list[str]:
 
     rows = funnel(paths.FUNNEL_FILES)
     lines += funnel_section(rows, cfg.plots and plots.funnel_plot(rows, out / "funnel.png"))
+    lines += clean_sources_section(load_json(paths.CLEAN_FILE) if paths.CLEAN_FILE.exists() else None)
     lines += _training_section(out, cfg)
     other = {k: v for k, v in flat.items() if family_of(k, manifest) == OTHER}
     if other:
