@@ -33,7 +33,7 @@ from stages.common.errors import PipelineError
 from stages.common.manifest import Manifest
 from stages.common.manifest import read as read_manifest
 from stages.report import paths
-from stages.report.diff import direction, dvc_json, is_timing, verdict
+from stages.report.diff import direction, dvc_json, is_timing, judge
 from stages.report.markdown import fmt, table
 from stages.report.sources import read_curves
 
@@ -133,21 +133,21 @@ def split_metrics(
     """The changed metric keys as (quality rows with verdicts, timing rows, other rows).
 
     A quality metric is a key of metrics/metrics.json that the manifest gives a direction;
-    its verdict comes from diff.verdict, so a verdict added there (such as "now n/a") shows here.
+    its verdict comes from diff.judge, so a verdict added there (such as "now n/a") shows here.
     """
     quality, timings, other = [], [], []
     for (path, key), change in sorted(_flat(metrics).items()):
         old, new, change_by = change.get("old"), change.get("new"), change.get("diff")
         change_by = change_by if isinstance(change_by, (int, float)) else None
         where = Path(path).relative_to(paths.METRICS_DIR).as_posix() if path.startswith("metrics/") else path
-        better = direction(path, key, manifest)
+        better, said = judge(path, key, old, new, manifest)
         if is_timing(key, manifest if Path(path).name == paths.METRICS_FILE.name else None):
             timings.append([f"`{key}` ({where})", old, new, change_by])
         elif better is not None:
             entry = manifest.metrics[key] if manifest else None
             label = entry.label if entry else ""
             quality.append([f"`{key}`", label, old, new, change_by,
-                            f"{verdict(old, new, better)} ({ARROW[better]} better)"])  # fmt: skip
+                            f"{said} ({ARROW[better]} better)"])  # fmt: skip
         else:
             other.append([f"`{key}` ({where})", old, new, change_by])
     rank = {v: i for i, v in enumerate(MOVED)}
@@ -253,13 +253,13 @@ def sections(
     out = [Section([MARKER, f"## {title}", "", *headline(quality, len(other), len(prows), unseen)])]
     params = Section(["### Changed params", ""], prows, ["param", "base", "PR", "in the CI run"], cut=4)
     if not prows:
-        params.head.append("This pull request changes no param.")
+        params.head += ["This pull request changes no param.", ""]
     out.append(params)
     qual = Section(
         ["### Quality metrics", ""], quality, ["metric", "what", "base", "PR", "change", "verdict"]
     )
     if not quality:
-        qual.head.append("No quality metric moved.")
+        qual.head += ["No quality metric moved.", ""]
     out.append(qual)
     charts = [[block] for block in plots]
     out.append(Section([] if plots else ["No plots: the curves or metrics are missing on one side.", ""],

@@ -87,6 +87,14 @@ def verdict(old: Any, new: Any, better: str | None) -> str:
     return "better" if (new < old) == (better == "lower") else "worse"
 
 
+def judge(path: str, key: str, old: Any, new: Any, manifest: Manifest | None) -> tuple[str | None, str]:
+    """The direction and the verdict of one metric change: the one place that `--against` and the
+    pull-request comment ask, so a verdict for a key the manifest declares but the run lacks
+    belongs here."""
+    better = direction(path, key, manifest)
+    return better, verdict(old, new, better)
+
+
 def group_of(path: str, key: str, manifest: Manifest | None) -> str:
     """The family or stage a change belongs to: from the manifest for metrics.json, else the file's name."""
     p = Path(path)
@@ -112,8 +120,10 @@ def diff_markdown(
                 row = [f"`{key}`", old, new]
                 if is_metric:
                     diff = change.get("diff")
-                    better = direction(path, key, manifest)
-                    row += [diff if isinstance(diff, (int, float)) else None, verdict(old, new, better)]
+                    row += [
+                        diff if isinstance(diff, (int, float)) else None,
+                        judge(path, key, old, new, manifest)[1],
+                    ]
                 groups.setdefault(group_of(path, key, manifest), []).append(row)
         lines += [f"## {title}", ""]
         if not groups:
