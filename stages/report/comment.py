@@ -63,8 +63,9 @@ class Section:
         if self.rows or self.dropped:
             body += table(self.header, self.rows) if self.header else [str(r[0]) for r in self.rows]
         if self.dropped:
-            body += [f"*{self.dropped} more {'rows' if self.header else 'charts'} cut to keep this comment under {limit:,} characters; "
-                     "the `comment` artifact of this run holds them all (full.md).*", ""]  # fmt: skip
+            what = "rows" if self.header else "charts"
+            body += [f"*{self.dropped} more {what} cut to keep this comment under {limit:,} characters; "
+                     "full.md in the CI run's `comment` artifact holds them all.*", ""]  # fmt: skip
         body += self.tail
         if self.fold is None:
             return body
@@ -233,8 +234,9 @@ def headline_charts(old: dict[str, Any], new: dict[str, Any], manifest: Manifest
             continue
         better = direction(str(paths.METRICS_FILE), key, manifest)
         arrow = f" ({ARROW[better]} better)" if better else ""
-        blocks.append(_block("```mermaid", "xychart-beta", f'    title "{key}{arrow}: base {a:.4g}, PR {b:.4g}"',
-                             '    x-axis ["base", "PR"]', f"    bar [{_num(a)}, {_num(b)}]", "```"))  # fmt: skip
+        title = f'    title "{key}{arrow}: base {a:.4g}, PR {b:.4g}"'
+        blocks.append(_block("```mermaid", "xychart-beta", title, '    x-axis ["base", "PR"]',
+                             f"    bar [{_num(a)}, {_num(b)}]", "```"))  # fmt: skip
     return blocks
 
 
