@@ -102,7 +102,7 @@ def test_own_composes_over_the_workspace_params_with_its_edits(tmp_path, monkeyp
     assert data["clean"]["quality"]["gopher_quality"]["min_words"] == 35  # the PR's change is kept
     assert data["pretrain"]["train"]["lr"] == yaml.safe_load(text)["pretrain"]["train"]["lr"]
     assert data["pretrain"]["model"]["n_layers"] == 2  # the size key is scaled down
-    assert composed_from(out.read_text()) == "ci"
+    assert composed_from(out.read_text()) == "ci" and "as it was" in out.read_text().splitlines()[0]
 
 
 def test_own_refuses_a_composed_params_file_and_says_how_to_restore_it(tmp_path, monkeypatch):

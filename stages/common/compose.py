@@ -119,7 +119,13 @@ def _header(overlay_text: str) -> str:
     return "".join(lines)
 
 
-def compose(base_text: str, overlay_text: str, name: str, source: str | None = None) -> str:
+def compose(
+    base_text: str,
+    overlay_text: str,
+    name: str,
+    source: str | None = None,
+    over: str = "the default params.yaml",
+) -> str:
     """The text of the composed params file: `base_text` with the overlay's values."""
     y = _yaml()
     base = y.load(base_text)
@@ -130,7 +136,7 @@ def compose(base_text: str, overlay_text: str, name: str, source: str | None = N
     out = io.StringIO()
     y.dump(base, out)
     source = source or f"profiles/{name}.yaml"
-    marker = f"{MARKER} {name} ({source} over the default params.yaml). Restore the default: git checkout params.yaml\n"
+    marker = f"{MARKER} {name} ({source} over {over}). Restore the default: git checkout params.yaml\n"
     return marker + _header(overlay_text) + "\n" + _strip_header(out.getvalue())
 
 
@@ -179,7 +185,8 @@ def write_profile(profile: str, out: Path = PARAMS_FILE, base: Path = PARAMS_FIL
         have = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
         raise ParamsError(f"{src}: not found; profiles are {have}")
     base_text = own_text(base) if own else default_text(base)
-    text = compose(base_text, src.read_text(encoding="utf-8"), src.stem, src.as_posix())
+    over = f"{base} as it was" if own else "the default params.yaml"
+    text = compose(base_text, src.read_text(encoding="utf-8"), src.stem, src.as_posix(), over)
     tmp = out.with_name(f".{out.name}.composing")
     tmp.write_text(text, encoding="utf-8")
     try:
