@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from stages.report import comment
+
 WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
 
 
@@ -51,22 +53,47 @@ def test_pinned_downloads_and_the_dvc_cache_are_cached():
     assert "pipeline-cache" in wf["jobs"]["diff"]["env"]["PIPELINE_CACHE"]
 
 
+def job_commands(workflow: dict, job: str) -> str:
+    return "\n".join(s.get("run", "") for s in workflow["jobs"][job]["steps"])
+
+
 def test_the_pull_request_job_cannot_write_and_the_comment_job_posts_for_forks_too():
     diff, post = load("pr-metrics.yml"), load("pr-comment.yml")
     assert diff["permissions"] == {"contents": "read"}  # a fork's token is read-only anyway
-    uploads = [
-        s["with"]["name"] for s in steps(diff) if s.get("uses", "").startswith("actions/upload-artifact")
-    ]
-    assert "comment" in uploads
+    for job in diff["jobs"]:
+        uploads = [
+            s["with"]["name"]
+            for s in diff["jobs"][job]["steps"]
+            if s.get("uses", "").startswith("actions/upload-artifact")
+        ]
+        assert "comment" in uploads, job
     assert post["on"]["workflow_run"]["workflows"] == [diff["name"]]
     assert post["permissions"]["pull-requests"] == "write"
     run = commands(post)
-    marker = "<!-- llm-pipeline metrics diff -->"
-    assert marker in run and marker in commands(diff)  # one comment, found and edited in place
+    assert comment.MARKER in run  # the generator's marker: one comment, found and edited in place
     assert "PATCH" in run and "tr -cd '0-9'" in run  # the number from the fork's job is sanitised
 
 
-def test_both_sides_of_the_diff_run_the_composed_tiny_profile():
-    run = commands(load("pr-metrics.yml"))
-    assert run.count("python -m stages.common.compose tiny") == 2
-    assert "stages.report --against" in run
+def test_both_sides_run_the_ci_profile_over_their_own_params_and_the_comment_reads_both():
+    run = job_commands(load("pr-metrics.yml"), "diff")
+    # The base composes the PR's overlay with its own code; the PR refuses anything but its own file.
+    assert 'compose "${{ github.workspace }}/profiles/ci.yaml"' in run
+    assert "python -m stages.common.compose ci --own" in run
+    assert "compose tiny" not in run
+    generator = run[run.index("python -m stages.report.comment") :]
+    for flag in ("--against", "--params-base", "--base-dir ../base", "--profile ci", "--out", "--full-out"):
+        assert flag in generator, flag
+    assert "dvc plots diff" in run  # the HTML plots travel in the comment artifact
+
+
+def test_the_full_fidelity_path_is_opt_in_pulls_the_run_cache_and_skips_forks():
+    wf = load("pr-metrics.yml")
+    diff, full = wf["jobs"]["diff"], wf["jobs"]["full"]
+    assert "vars.DVC_REMOTE_URL != ''" in full["if"] and "vars.DVC_REMOTE_URL == ''" in diff["if"]
+    fork = "github.event.pull_request.head.repo.full_name"
+    assert f"{fork} == github.repository" in full["if"] and f"{fork} != github.repository" in diff["if"]
+    run = job_commands(wf, "full")
+    assert "stages.common.compose" not in run  # the default profile, every param as written
+    assert run.count("dvc pull --run-cache") == 2 and run.count("dvc push --run-cache") == 2
+    assert run.index("dvc pull --run-cache") < run.index("dvc repro") < run.index("dvc push --run-cache")
+    assert "--profile none" in run

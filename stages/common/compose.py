@@ -3,6 +3,7 @@
     python -m stages.common.compose tiny                  # params.yaml := default + profiles/tiny.yaml
     python -m stages.common.compose gpu --out gpu.yaml    # write elsewhere; params.yaml untouched
     python -m stages.common.compose gpu --check           # compose and parse it, write nothing
+    python -m stages.common.compose ci --own              # over params.yaml as it is (a PR's own)
 
 An overlay (`profiles/<name>.yaml`) holds only the keys it changes, nested as in params.yaml,
 the way nanoGPT's `config/*.py` override its defaults. A key that params.yaml lacks stops
@@ -12,9 +13,12 @@ complete params file (`dvc repro`, `dvc exp run -S` and `dvc params diff` read i
 before), written only once every section parses. It keeps params.yaml's comments, which
 document each key; an overlay's own end-of-line comment replaces the default's.
 
-The base is always the default profile. A composed params.yaml starts with a
-"# Composed profile:" line; composing over it reads the default from git (HEAD:params.yaml)
-instead, and stops, saying how to restore the default, where HEAD holds a composed file too.
+The base is always a default profile, never another profile. A composed params.yaml starts
+with a "# Composed profile:" line; composing over it reads the default from git
+(HEAD:params.yaml) instead, and stops, saying how to restore the default, where HEAD holds a
+composed file too. `--own` composes over params.yaml exactly as it is in the workspace,
+uncommitted edits included, and never falls back to git: CI uses it so that the profile lands
+on a pull request's own params (profiles/ci.yaml), and it stops on a composed file instead.
 """
 
 from __future__ import annotations
@@ -115,7 +119,13 @@ def _header(overlay_text: str) -> str:
     return "".join(lines)
 
 
-def compose(base_text: str, overlay_text: str, name: str, source: str | None = None) -> str:
+def compose(
+    base_text: str,
+    overlay_text: str,
+    name: str,
+    source: str | None = None,
+    over: str = "the default params.yaml",
+) -> str:
     """The text of the composed params file: `base_text` with the overlay's values."""
     y = _yaml()
     base = y.load(base_text)
@@ -126,7 +136,7 @@ def compose(base_text: str, overlay_text: str, name: str, source: str | None = N
     out = io.StringIO()
     y.dump(base, out)
     source = source or f"profiles/{name}.yaml"
-    marker = f"{MARKER} {name} ({source} over the default params.yaml). Restore the default: git checkout params.yaml\n"
+    marker = f"{MARKER} {name} ({source} over {over}). Restore the default: git checkout params.yaml\n"
     return marker + _header(overlay_text) + "\n" + _strip_header(out.getvalue())
 
 
@@ -154,13 +164,29 @@ def default_text(path: Path = PARAMS_FILE) -> str:
     return head
 
 
-def write_profile(profile: str, out: Path = PARAMS_FILE, base: Path = PARAMS_FILE) -> Path:
-    """Compose `profile` over the default and write it to `out` once every section parses."""
+def own_text(path: Path = PARAMS_FILE) -> str:
+    """`path` as it is in the workspace; ParamsError where it holds a composed profile, which
+    would stack one overlay on another."""
+    text = path.read_text(encoding="utf-8")
+    current = composed_from(text)
+    if current is not None:
+        raise ParamsError(
+            f"{path}: holds the composed profile {current!r}, not a default profile; --own composes "
+            f"over the file as it is, so restore it first (`git checkout {path}`) or leave out --own"
+        )
+    return text
+
+
+def write_profile(profile: str, out: Path = PARAMS_FILE, base: Path = PARAMS_FILE, own: bool = False) -> Path:
+    """Compose `profile` over the default (or, with `own`, over `base` as it is) and write it to
+    `out` once every section parses."""
     src = overlay_path(profile)
     if not src.exists():
         have = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
         raise ParamsError(f"{src}: not found; profiles are {have}")
-    text = compose(default_text(base), src.read_text(encoding="utf-8"), src.stem, src.as_posix())
+    base_text = own_text(base) if own else default_text(base)
+    over = f"{base} as it was" if own else "the default params.yaml"
+    text = compose(base_text, src.read_text(encoding="utf-8"), src.stem, src.as_posix(), over)
     tmp = out.with_name(f".{out.name}.composing")
     tmp.write_text(text, encoding="utf-8")
     try:
@@ -177,18 +203,21 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - thin CLI
     ap.add_argument("profile", help="a profile name (profiles/<name>.yaml) or an overlay file")
     ap.add_argument("--out", type=Path, default=PARAMS_FILE, help="where to write (default: params.yaml)")
     ap.add_argument("--check", action="store_true", help="compose and parse the profile; write nothing")
+    ap.add_argument(
+        "--own", action="store_true", help="compose over params.yaml as it is (never git's HEAD copy)"
+    )
     args = ap.parse_args(argv)
     name = overlay_path(args.profile).stem
     try:
         if args.check:
             with tempfile.TemporaryDirectory() as tmp:
-                write_profile(args.profile, Path(tmp) / f"{name}.yaml")
+                write_profile(args.profile, Path(tmp) / f"{name}.yaml", own=args.own)
             print(f"profile {name}: ok")
             return
-        out = write_profile(args.profile, args.out)
+        out = write_profile(args.profile, args.out, own=args.own)
     except ParamsError as e:
         sys.exit(f"error: {e}")
-    print(f"{out}: profile {name} over the default params.yaml")
+    print(f"{out}: profile {name} over {'params.yaml as it was' if args.own else 'the default params.yaml'}")
 
 
 if __name__ == "__main__":

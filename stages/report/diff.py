@@ -6,6 +6,9 @@ metrics/metrics.json, by stage (the key's first part) for params.yaml and by fil
 other metrics files, and gives each metric change a verdict from the manifest's direction:
 better, worse or same. A key the manifest gives no direction (a count, a size, a timing) or
 does not describe (the training summaries of other metrics files) only "changed".
+
+A timing (`is_timing`) moves on every run, so the pull-request comment (comment.py) keeps
+timings out of its verdicts and out of "no change".
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.common.errors import PipelineError
-from stages.common.manifest import Manifest
+from stages.common.manifest import SECONDS, Manifest
 from stages.common.manifest import read as read_manifest
 from stages.common.na import is_na
 from stages.report import paths
@@ -39,6 +42,22 @@ def dvc_json(*args: str) -> dict[str, Any]:
         return json.loads(proc.stdout or "{}")
     except json.JSONDecodeError:
         raise PipelineError(f"`dvc {' '.join(args)} --json` printed no JSON: {proc.stdout[:300]!r}") from None
+
+
+# The one rule for what a timing is: a duration or a rate per second (a leaf name ending in one
+# of these suffixes), a model-FLOPs utilisation, or a manifest entry in seconds. The tests hold
+# it against every key a tiny run writes.
+TIMING_SUFFIXES = ("_s", "_seconds")
+TIMING_NAMES = frozenset({"mfu", "mfu_peak"})
+
+
+def is_timing(key: str, manifest: Manifest | None = None) -> bool:
+    """True for a key that measures time or speed: it moves on every run and carries no verdict."""
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf.endswith(TIMING_SUFFIXES) or leaf in TIMING_NAMES:
+        return True
+    entry = manifest.metrics.get(key) if manifest is not None else None
+    return entry is not None and entry.unit == SECONDS
 
 
 def direction(path: str, key: str, manifest: Manifest | None) -> str | None:
@@ -68,6 +87,14 @@ def verdict(old: Any, new: Any, better: str | None) -> str:
     return "better" if (new < old) == (better == "lower") else "worse"
 
 
+def judge(path: str, key: str, old: Any, new: Any, manifest: Manifest | None) -> tuple[str | None, str]:
+    """The direction and the verdict of one metric change: the one place that `--against` and the
+    pull-request comment ask, so a verdict for a key the manifest declares but the run lacks
+    belongs here."""
+    better = direction(path, key, manifest)
+    return better, verdict(old, new, better)
+
+
 def group_of(path: str, key: str, manifest: Manifest | None) -> str:
     """The family or stage a change belongs to: from the manifest for metrics.json, else the file's name."""
     p = Path(path)
@@ -93,8 +120,10 @@ def diff_markdown(
                 row = [f"`{key}`", old, new]
                 if is_metric:
                     diff = change.get("diff")
-                    better = direction(path, key, manifest)
-                    row += [diff if isinstance(diff, (int, float)) else None, verdict(old, new, better)]
+                    row += [
+                        diff if isinstance(diff, (int, float)) else None,
+                        judge(path, key, old, new, manifest)[1],
+                    ]
                 groups.setdefault(group_of(path, key, manifest), []).append(row)
         lines += [f"## {title}", ""]
         if not groups:
