@@ -10,33 +10,17 @@ reruns only what a late-stage param change touched.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from test_pipeline import ROOT, UPSTREAM, commit, ran, repro, sh
+from pipeline_fixtures import UPSTREAM, commit, copy_repository, ran, repro, sh
 
 from stages.report import comment
 
 pytestmark = pytest.mark.slow
 
 MIN_WORDS = "clean.quality.gopher_quality.min_words"
-
-
-def copy_repository(dest: Path) -> None:
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for f in filter(None, files):
-        src = ROOT / f
-        if src.is_file() and not f.startswith(("data/", "models/", "metrics/", "reports/")):
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            (dest / f).write_bytes(src.read_bytes())
 
 
 def set_min_words(repo: Path, value: int) -> None:
