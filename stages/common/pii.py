@@ -66,7 +66,7 @@ IPV4 = re.compile(
 IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])"
 )
-CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-]|\.\d)")
+CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){11,18}\d(?![\w-]|\.\d)")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 # A number right after one of these labels is a reference, not a person's number.
 _NUMBER_LABEL = re.compile(
@@ -75,10 +75,12 @@ _NUMBER_LABEL = re.compile(
     re.IGNORECASE,
 )
 _VERSION_LABEL = re.compile(r"\b(?:version|ver\.?|release|build|firmware|v)\s*$", re.IGNORECASE)
-# Issuer prefixes of the card networks (Visa, Mastercard, Amex, Discover, JCB, Diners).
+# Issuer prefixes of the card networks: Visa, Mastercard, Amex, Discover, JCB (35, and the
+# 15-digit 2131 and 1800), Diners, and Maestro (50, 56-69; 12 to 19 digits).
 _CARD_PREFIX = re.compile(
-    r"4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|6(?:011|5|4[4-9])|35(?:2[89]|[3-8])|3(?:0[0-5]|[68])"
+    r"4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|6(?:011|5|4[4-9])|35|2131|1800|3(?:0[0-5]|[68])|50|5[6-8]|6|0604"
 )
+_MAESTRO = re.compile(r"50|5[6-8]|6|0604")
 _IBAN_LENGTH = {
     "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18,
     "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22,
@@ -170,7 +172,7 @@ def find_cards(text: str) -> list[Span]:
     for m in CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
         if (
-            13 <= len(digits) <= 19
+            (13 <= len(digits) <= 19 or (len(digits) == 12 and _MAESTRO.match(digits)))
             and _CARD_PREFIX.match(digits)
             and luhn_ok(digits)
             and not _labelled(text, m.start(), _NUMBER_LABEL)
@@ -210,13 +212,23 @@ _NOT_A_PHONE = re.compile(
 PHONE_METHODS = ("rules", "possible", "valid", "strict_grouping", "exact_grouping", "rules+valid", "combined")
 
 
+_GLUED_AFTER = re.compile(r"-?(?!x\d)[A-Za-z0-9]")
+
+
 def _phone_context(text: str, start: int) -> bool:
     return bool(_PHONE_CONTEXT.search(text, max(0, start - 24), start))
 
 
 def _phone_guards(text: str, start: int, end: int) -> bool:
     n_digits = sum(c.isdigit() for c in text[start:end])
-    return 7 <= n_digits <= 15 and not _labelled(text, start, _NUMBER_LABEL) and not _inside_code(text, start)
+    # libphonenumber cuts numbers out of longer tokens (the digits of a UUID or a hash)
+    glued = (start and text[start - 1].isalnum()) or _GLUED_AFTER.match(text, end)
+    return (
+        7 <= n_digits <= 15
+        and not glued
+        and not _labelled(text, start, _NUMBER_LABEL)
+        and not _inside_code(text, start)
+    )
 
 
 def _grouped_like(raw: str, number) -> bool:
@@ -286,7 +298,10 @@ def find_phones_with(text: str, regions: Sequence[str] = (), method: str = "rule
 
 
 def _insee(d: str) -> bool:
-    return len(d) == 15 and d[0] in "12378" and 97 - int(d[:13]) % 97 == int(d[13:])
+    """French NIR: a key of 97 minus the remainder of the first 13 digits mod 97 (Corsica's
+    departments 2A and 2B count as 19 and 18)."""
+    d = d[:5] + {"2A": "19", "2B": "18"}.get(d[5:7], d[5:7]) + d[7:]
+    return len(d) == 15 and d.isdigit() and d[0] in "12378" and 97 - int(d[:13]) % 97 == int(d[13:])
 
 
 def _cpf(d: str) -> bool:
@@ -370,16 +385,16 @@ _SEP = r"[ .-]?"
 # (regex over the text, check over the value with separators removed, needs a label when compact)
 _ID_LAYOUTS = (
     # US SSN: 123-45-6789 (the shape alone), 123 45 6789 and 123456789 (after a label)
-    (re.compile(r"(?<![\w.+-])\d{3}-\d{2}-\d{4}(?![\w-]|\.\d)"), _ssn, False),
-    (re.compile(r"(?<![\w.+-])\d{3}(?: \d{2} |)\d{4}(?![\w-]|\.\d)"), lambda d: len(d) == 9 and _ssn(d), True),
+    (re.compile(r"(?<![\w.+-])\d{3}-\d{2}-\d{4}(?![\w-]|\.\d|\s\d)"), _ssn, False),
+    (re.compile(r"(?<![\w.+-])\d{3}(?: \d{2} |\d{2})\d{4}(?![\w-]|\.\d)"), lambda d: len(d) == 9 and _ssn(d), True),
     # French NIR: 1 75 09 17 300 379 64, 175091730037964
-    (re.compile(r"(?<![\w.+-])[12378] ?\d{2} ?\d{2} ?\d{2} ?\d{3} ?\d{3} ?\d{2}(?![\w-]|\.\d)"), _insee, None),
+    (re.compile(r"(?<![\w.+-])[12378] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?![\w-]|\.\d|\s\d)"), _insee, None),
     # Brazilian CPF: 253.660.082-39, 253 660 082 39, 25366008239
-    (re.compile(r"(?<![\w.+-])\d{3}([ .-]?)\d{3}\1\d{3}[ .-]?\d{2}(?![\w-]|\.\d)"), _cpf, None),
+    (re.compile(r"(?<![\w.+-])\d{3}([ .-]?)\d{3}\1\d{3}[ .-]?\d{2}(?![\w-]|\.\d|\s\d)"), _cpf, None),
     # Dutch BSN: 3827.49.066, 382 749 066, 382749066
-    (re.compile(r"(?<![\w.+-])(?:\d{4}\.\d{2}\.\d{3}|\d{3}([ .-]?)\d{3}\1\d{3})(?![\w-]|\.\d)"), _bsn, None),
+    (re.compile(r"(?<![\w.+-])(?:\d{4}\.\d{2}\.\d{3}|\d{3}([ .-]?)\d{3}\1\d{3})(?![\w-]|\.\d|\s\d)"), _bsn, None),
     # Indian Aadhaar: 8982 5979 1900, 8982-5979-1900, 898259791900
-    (re.compile(r"(?<![\w.+-])[2-9]\d{3}([ -]?)\d{4}\1\d{4}(?![\w-]|\.\d)"), _aadhaar, None),
+    (re.compile(r"(?<![\w.+-])[2-9]\d{3}([ -]?)\d{4}\1\d{4}(?![\w-]|\.\d|\s\d)"), _aadhaar, None),
 )  # fmt: skip
 # Spanish DNI/NIE: 78440207H, 78440207-H, 78.440.207-H, X5094203W
 _NIF = re.compile(r"(?<![\w.-])(?:\d{2}\.?\d{3}\.?\d{3}|[XYZ][ -]?\d{7})[ -]?[A-Z](?!\w)")
@@ -400,8 +415,8 @@ def find_id_numbers(text: str) -> list[Span]:
         for pattern, check, label in _ID_LAYOUTS:
             for m in pattern.finditer(text):
                 raw = m.group()
-                digits = re.sub(r"\D", "", raw)
-                compact = raw.isdigit()
+                digits = re.sub(r"[ .-]", "", raw)
+                compact = raw.isalnum()
                 needs_label = label if label is not None else compact
                 if (
                     not check(digits)
@@ -457,7 +472,7 @@ _NAME = r"[A-ZÀ-Ý][\w'’.-]*"
 _PARTICLE = r"(?:de|del|della|delle|dei|di|da|do|dos|das|du|des|la|le|les|los|las|d'|l')"
 ADDRESS = re.compile(
     # 415 Buckley Skyway, 12B Main St., 0499 Holland Extension Apt. 3
-    rf"(?<![\w.,-])\d{{1,5}}[A-Za-z]?,?\s+(?:{_NAME}\s+){{0,3}}(?i:{_EN_STREET})\.?(?!\w)"
+    rf"(?<![\w.,-])\d{{1,5}}[A-Za-z]?,?\s+(?:{_NAME}\s+){{0,3}}(?=[A-Z])(?i:{_EN_STREET})\.?(?!\w)"
     rf"(?:,?\s+(?:Apt\.|Suite|Unit|Flat)\s*\w+)?"
     # 95, chemin de Fernandez; Avenida de Valentín Verdugo 3; Rotonda Stein, 77; Rua X, 79
     rf"|(?<!\w)(?:\d{{1,5}},?\s+)?(?i:{_ROMANCE_STREET})\s+(?:{_PARTICLE}\s+)*"
