@@ -62,12 +62,13 @@ def _id(fakes: dict[str, Faker], rng: random.Random) -> tuple[str, str]:
     if kind == "br":
         d = fakes["pt_BR"].cpf().replace(".", "").replace("-", "")
         return rng.choice((f"{d[:3]}.{d[3:6]}.{d[6:9]}-{d[9:]}", d)), "CPF"
-    d = _verhoeff_fix(fakes["en_IN"].aadhaar_id())
+    d = fakes["en_IN"].aadhaar_id()
+    d = _verhoeff_fix(str(rng.randint(2, 9)) + d[1:] if d[0] in "01" else d)
     return _layout(rng, d, (4, 4, 4), (" ", " ", "-", "")), "Aadhaar"
 
 
-# Verhoeff's tables (dihedral group D5): faker's Aadhaar numbers fail the check digit that
-# every issued one passes, so the last digit is replaced by the one that passes.
+# Verhoeff's tables (dihedral group D5): faker's Aadhaar numbers may start with 0 or 1 and fail
+# the check digit, which no issued one does (UIDAI), so those two digits are made right.
 _D5 = [[int(c) for c in row] for row in (
     "0123456789", "1234067895", "2340178956", "3401289567", "4012395678",
     "5987604321", "6598710432", "7659821043", "8765932104", "9876543210",
