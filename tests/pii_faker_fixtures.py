@@ -171,8 +171,9 @@ def _faker_decoys(f: Faker, r: random.Random) -> str:
     )
 
 
-def faker_docs(n_docs: int = 400, seed: int = 1337) -> list[PiiDoc]:
-    """`n_docs` documents of 3 real sentences, 1-2 faker values and 1-3 decoys each."""
+def faker_docs(n_docs: int = 400, seed: int = 1337, locales: tuple[str, ...] = LOCALES) -> list[PiiDoc]:
+    """`n_docs` documents of 3 real sentences, 1-2 faker values and 1-3 decoys each, the
+    values (IDs aside, which draw on their own locales) from one of `locales` per document."""
     rng = random.Random(seed)
     fakes = {loc: Faker(loc) for loc in LOCALES}
     for i, f in enumerate(fakes.values()):
@@ -180,7 +181,7 @@ def faker_docs(n_docs: int = 400, seed: int = 1337) -> list[PiiDoc]:
     carrier = sentences()
     docs = []
     for _ in range(n_docs):
-        locale = rng.choice(LOCALES)
+        locale = rng.choice(locales)
         f = fakes[locale]
         pieces: list[tuple[str, str | None, str | None]] = [(s, None, None) for s in rng.sample(carrier, 3)]
         for kind in rng.sample(TYPES, rng.randint(1, 2)):

@@ -20,30 +20,48 @@ from functools import partial
 from stages.clean.base import Outcome, Step, keep
 from stages.clean.config import PiiParams
 from stages.common.errors import ParamsError
-from stages.common.pii import DETECTORS, Span, find_phones_with, redact, resolve
+from stages.common.pii import DETECTORS, OPTIONAL_DETECTORS, Span, find_phones_with, redact, resolve
 
 # spaCy's default max_length; longer documents are split on paragraph breaks.
 _SPACY_CHUNK = 100_000
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+# A sentence ends at . ! ? and a space, or at a line break; not after an initial or a title
+# ("Arthur D. Nicholson Jr.", "Mr. Adams"), where cutting would split the name.
+_BOUNDARY = re.compile(r"[.!?]+[\"')\]”]*\s+|\n+")
+_NO_BREAK_AFTER = re.compile(
+    r"(?:\b[A-Z]|\b(?:Mr|Mrs|Ms|Dr|Prof|Jr|Sr|St|Mt|Hon|Rev|Gen|Col|Capt|Lt|Sgt|vs|etc|No|Nr))\.$"
+)
 # A capitalised word after a sentence's first: a name is almost always written so.
 _INNER_CAPITAL = re.compile(r"\S\s+[\"'(“]?[A-ZÀ-Ý][a-zà-ÿ]")
 _FIRST_WORD = re.compile(r"\s*[\"'(“]?([A-ZÀ-Ý][a-zà-ÿ]+)")
 # Sentence openers that are never a name; a sentence starting with any other capitalised
 # word stays a candidate ("Obama said ...").
-_OPENERS = frozenset(
-    ["The", "A", "An", "I", "It", "Its", "This", "That", "These", "Those", "There", "Here", "We", "You", "He", "She", "They", "My", "Our", "Your", "His", "Her", "Their", "In", "On", "At", "For", "From", "With", "Without", "By", "To", "Of", "As", "But", "And", "Or", "So", "If", "When", "While", "Where", "What", "Why", "How", "Who", "After", "Before", "Since", "Because", "Although", "Though", "Yet", "Not", "No", "Yes", "All", "Some", "Many", "Most", "Every", "Each", "One", "Also", "Then", "Now", "Just", "Only", "Even", "Still", "Very", "Great", "Good", "Bad", "Nice", "Well", "Please", "Thanks", "Thank", "Do", "Does", "Did", "Is", "Are", "Was", "Were", "Be", "Been", "Can", "Could", "Would", "Should", "Will", "May", "Might", "Must", "Have", "Has", "Had", "Let"]
+_OPENER_WORDS = (
+    "The A An I It Its This That These Those There Here We You He She They My Our Your His Her Their "
+    "In On At For From With Without By To Of As But And Or So If When While Where What Why How Who "
+    "After Before Since Because Although Though Yet Not No Yes All Some Many Most Every Each One Also "
+    "Then Now Just Only Even Still Very Great Good Bad Nice Well Please Thanks Thank Do Does Did Is "
+    "Are Was Were Be Been Can Could Would Should Will May Might Must Have Has Had Let "
 )
+_OPENERS = frozenset(_OPENER_WORDS.split())
 
 
 def candidate_sentences(text: str) -> list[tuple[int, str]]:
     """(offset, sentence) for the sentences of `text` that may hold a name: a capitalised word
     after the first, or a first word that is capitalised and not a common opener."""
-    out = []
-    for m in _SENTENCE.finditer(text):
-        sent = m.group()
+    out, start = [], 0
+    ends = [
+        m.end()
+        for m in _BOUNDARY.finditer(text)
+        if not _NO_BREAK_AFTER.search(text, max(0, m.start() - 5), m.start() + 1)
+    ]
+    for end in [*ends, len(text)]:
+        if end <= start:
+            continue
+        sent, at = text[start:end], start
+        start = end
         first = _FIRST_WORD.match(sent)
         if _INNER_CAPITAL.search(sent) or (first and first.group(1) not in _OPENERS):
-            out.append((m.start(), sent))
+            out.append((at, sent))
     return out
 
 
@@ -70,7 +88,7 @@ class Pii(Step):
         self.detectors: list[Callable[[str], list[Span]]] = [
             partial(find_phones_with, regions=cfg.phone_regions, method=cfg.phone_method)
             if t == "PHONE"
-            else DETECTORS[t]
+            else {**DETECTORS, **OPTIONAL_DETECTORS}[t]
             for t in cfg.types
             if t != "PERSON"
         ]

@@ -170,7 +170,11 @@ def find_ips(text: str) -> list[Span]:
 def find_cards(text: str) -> list[Span]:
     out = []
     for m in CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
+        end = m.end()
+        first = re.match(r"\d+", m.group()).group()
+        if len(first) >= 12:
+            end = m.start() + len(first)  # a compact card: what follows a space is the next token
+        digits = re.sub(r"\D", "", text[m.start() : end])
         if (
             (13 <= len(digits) <= 19 or (len(digits) == 12 and _MAESTRO.match(digits)))
             and _CARD_PREFIX.match(digits)
@@ -178,7 +182,7 @@ def find_cards(text: str) -> list[Span]:
             and not _labelled(text, m.start(), _NUMBER_LABEL)
             and not _inside_code(text, m.start())
         ):
-            out.append((m.start(), m.end(), "CREDIT_CARD"))
+            out.append((m.start(), end, "CREDIT_CARD"))
     return out
 
 
@@ -248,21 +252,48 @@ def _grouped_like(raw: str, number) -> bool:
     )
 
 
+# A run of digits and phone punctuation holding at least 7 digits: the only places the
+# matcher can find a number the guards keep, so it reads these windows, not the whole text.
+_PHONE_RUN = re.compile(r"[+(]?\d(?:[\d().\-/]|[ \t](?=[\d(+]))*\d(?:\s?x\d+)?")
+
+
 def _matcher_spans(
-    text: str, regions: Sequence[str], leniency: str
+    text: str,
+    regions: Sequence[str],
+    leniency: str,
+    windows: bool = False,
+    taken: Sequence[tuple[int, int]] = (),
 ) -> dict[tuple[int, int], tuple[bool, bool]]:
     """libphonenumber's matches in every region: (start, end) -> (valid in some region,
-    valid and grouped like a phone in that region)."""
+    valid and grouped like a phone in that region). With `windows`, the matcher reads each
+    phone-like run of the text (with a character either side) instead of the whole text,
+    skipping runs the guards of `find_phones_with` would refuse whole (glued to a word, a
+    date or decimal, after an order label, over 20 digits) or inside a `taken` span; a run that opens with "+" is read in one region,
+    as its country code says where it belongs."""
     import phonenumbers
 
     level = getattr(phonenumbers.Leniency, leniency.upper())
+    if windows:
+        pieces = [
+            (max(0, m.start() - 1), text[max(0, m.start() - 1) : m.end() + 1])
+            for m in _PHONE_RUN.finditer(text)
+            if 7 <= sum(c.isdigit() for c in m.group()) <= 20
+            and not (m.start() and text[m.start() - 1].isalnum())
+            and not _NOT_A_PHONE.fullmatch(m.group())
+            and not _labelled(text, m.start(), _NUMBER_LABEL)
+            and not any(s <= m.start() and m.end() <= e for s, e in taken)
+        ]
+    else:
+        pieces = [(0, text)]
     out: dict[tuple[int, int], tuple[bool, bool]] = {}
-    for region in regions:
-        for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=level):
-            valid = phonenumbers.is_valid_number(m.number)
-            shaped = valid and _grouped_like(m.raw_string, m.number)
-            was = out.get((m.start, m.end), (False, False))
-            out[(m.start, m.end)] = (was[0] or valid, was[1] or shaped)
+    for offset, piece in pieces:
+        for region in regions[:1] if windows and piece.lstrip("( ").startswith("+") else regions:
+            for m in phonenumbers.PhoneNumberMatcher(piece, region, leniency=level):
+                valid = phonenumbers.is_valid_number(m.number)
+                shaped = valid and _grouped_like(m.raw_string, m.number)
+                key = (offset + m.start, offset + m.end)
+                was = out.get(key, (False, False))
+                out[key] = (was[0] or valid, was[1] or shaped)
     return out
 
 
@@ -286,7 +317,7 @@ def find_phones_with(text: str, regions: Sequence[str] = (), method: str = "rule
     if method != "combined":
         raise ValueError(f"phone method {method!r}: use one of {', '.join(PHONE_METHODS)}")
     out = [(s, e, "PHONE") for s, e in rules]
-    for (s, e), (_, shaped) in _matcher_spans(text, regions, "possible").items():
+    for (s, e), (_, shaped) in _matcher_spans(text, regions, "possible", True, sorted(rules)).items():
         if (s, e) in rules or not _phone_guards(text, s, e) or _NOT_A_PHONE.fullmatch(text[s:e]):
             continue
         if shaped or _phone_context(text, s):
@@ -456,29 +487,30 @@ _EN_STREET = (
     r"brooks?|branch|bridge|bypass|bluffs?|bend|beach|alley|via|shoals?|shore|stream|throughway|"
     r"tunnel|underpass|union|glen|gateway|freeway|flats?|ferry|ford|fort|garden|key|keys|neck|"
     r"parks|prairie|ramp|ranch|rapids?|rest|route|shoal|spur|squares|stravenue|track|trafficway|"
-    r"unions|viaduct|views|walks|wall|ways|fall"
+    r"unions|viaduct|views|walks|wall|ways|fall|plains?|malls?|junctions?|marg"
 )
 _ROMANCE_STREET = (
     r"rue|avenue|av\.?|chemin|boulevard|bd|place|allée|impasse|quai|route|cours|square|"
-    r"calle|c/|avenida|avda\.?|paseo|plaza|camino|ronda|carrer|carretera|callejón|pasaje|glorieta|"
-    r"via|viale|piazza|piazzale|corso|largo|vicolo|rotonda|contrada|borgo|strada|canale|"
+    r"calle|c/|c\.|avenida|avda\.?|paseo|plaza|camino|ronda|carrer|carretera|callejón|pasaje|glorieta|"
+    r"cuesta|travesía|urbanización|"
+    r"via|viale|piazza|piazzale|corso|largo|vicolo|rotonda|contrada|borgo|strada|stretto|canale|"
     r"rua|alameda|travessa|praça|rodovia|estrada|vila|ladeira|setor|quadra"
 )
 _GERMANIC_END = (
     r"straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|steig|pfad|chaussee|"
-    r"straat|laan|plein|gracht|singel|kade|dijk|dreef|hof|markt|pad|steeg"
+    r"straat|laan|plein|gracht|singel|kade|dijk|dreef|hof|markt|pad|steeg|baan|boulevard"
 )
 _NAME = r"[A-ZÀ-Ý][\w'’.-]*"
 _PARTICLE = r"(?:de|del|della|delle|dei|di|da|do|dos|das|du|des|la|le|les|los|las|d'|l')"
 ADDRESS = re.compile(
     # 415 Buckley Skyway, 12B Main St., 0499 Holland Extension Apt. 3
-    rf"(?<![\w.,-])\d{{1,5}}[A-Za-z]?,?\s+(?:{_NAME}\s+){{0,3}}(?=[A-Z])(?i:{_EN_STREET})\.?(?!\w)"
+    rf"(?<![\w.,/-])\d{{1,5}}(?:/\d{{1,5}})?[A-Za-z]?,?\s+(?:{_NAME}\s+){{0,3}}(?=[A-Z])(?i:{_EN_STREET})\.?(?!\w)"
     rf"(?:,?\s+(?:Apt\.|Suite|Unit|Flat)\s*\w+)?"
     # 95, chemin de Fernandez; Avenida de Valentín Verdugo 3; Rotonda Stein, 77; Rua X, 79
     rf"|(?<!\w)(?:\d{{1,5}},?\s+)?(?i:{_ROMANCE_STREET})\s+(?:{_PARTICLE}\s+)*"
     rf"{_NAME}(?:\s+(?:{_PARTICLE}\s+)?{_NAME}){{0,3}}(?:,?\s+(?:n\.?\s*)?\d{{1,5}}[a-zA-Z]?(?!\w))?"
     # Seifertplatz 183, Deansingel 812, Lange Straße 4a
-    rf"|(?<!\w)(?:{_NAME}\s+)?[A-ZÄÖÜ][\w-]*(?:{_GERMANIC_END})\s+\d{{1,4}}[a-zA-Z]?(?!\w)"
+    rf"|(?<!\w)(?:{_NAME}\s+)?[A-ZÄÖÜ][\w-]*?-?(?i:{_GERMANIC_END})\s+\d{{1,4}}(?:[-/]\d{{1,4}})?[a-zA-Z]?(?!\w)"
 )
 # A following postcode and town extends the span: ", 88368 Roding", ", North Kaylee, ND 72372"
 _ADDRESS_TAIL = re.compile(
@@ -509,8 +541,9 @@ DETECTORS = {
     "CREDIT_CARD": find_cards,
     "IBAN": find_ibans,
     "ID_NUMBER": find_id_numbers,
-    "ADDRESS": find_addresses,
 }
+# Types a caller asks for by name (clean.pii.types); evaluate counts DETECTORS only.
+OPTIONAL_DETECTORS = {"ADDRESS": find_addresses}
 # On spans of equal length, a checked type wins over an unchecked one (a CPF also has a phone's shape).
 _PRIORITY = {"ID_NUMBER": 0, "IBAN": 1, "CREDIT_CARD": 2, "EMAIL": 3, "IP": 4, "PHONE": 5, "ADDRESS": 6}
 
