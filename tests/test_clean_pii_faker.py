@@ -3,13 +3,16 @@ layouts, ADDRESS, and the new clean.pii params."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from pii_faker_fixtures import decoys_left, faker_docs
 from pii_fixtures import misses_and_false_alarms, span_scores
 
+from stages.clean.config import PiiParams
 from stages.clean.pii import Pii, candidate_sentences
 from stages.common.errors import ParamsError
-from stages.common.params import default_params
+from stages.common.params import default_params, parse
 from stages.common.pii import find_addresses, find_id_numbers, find_phones_with
 
 GOAL = ("EMAIL", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER")
@@ -78,8 +81,9 @@ def test_unknown_phone_region_is_named():
 
 @pytest.mark.parametrize("key, value", [("phone_method", "loose"), ("person_scope", "sentences")])
 def test_unknown_method_or_scope_is_named(key, value):
+    data = {**dataclasses.asdict(default_params("clean.pii")), key: value}
     with pytest.raises(ParamsError, match=key):
-        default_params("clean.pii", **{key: value})
+        parse(PiiParams, data, "clean.pii")
 
 
 REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "BR", "IN")
