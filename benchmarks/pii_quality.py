@@ -96,16 +96,17 @@ def methods_table(sets: dict[str, list[PiiDoc]]) -> None:
             s = span_scores(docs, pred, ["PHONE"])["PHONE"]
             row.append(f"{s.recall:.3f} / {s.precision:.3f} / {decoys_left(docs, pred)[0]:.3f}; {rate:,.0f}")
         print(f"  {method:<16}", " | ".join(f"{n}: {r}" for n, r in zip(sets, row)))
-    docs = sets["faker"]
-    print("\nADDRESS on the faker set: recall / precision / decoys left; docs/s")
+    us = faker_docs(len(sets["faker"]), 1, locales=("en_US",))
+    print("\nADDRESS: recall / precision / decoys left; docs/s (faker set, 9 locales | en_US only, seed 1)")
     for name, detect in (("rules", find_addresses), ("pyap", pyap_spans), ("usaddress", usaddress_spans)):
-        start = time.process_time()
-        pred = [detect(d.text) for d in docs]
-        rate = len(docs) / (time.process_time() - start)
-        s = span_scores(docs, pred, ["ADDRESS"])["ADDRESS"]
-        print(
-            f"  {name:<16} {s.recall:.3f} / {s.precision:.3f} / {decoys_left(docs, pred)[0]:.3f}; {rate:,.0f}"
-        )
+        row = []
+        for docs in (sets["faker"], us):
+            start = time.process_time()
+            pred = [detect(d.text) for d in docs]
+            rate = len(docs) / (time.process_time() - start)
+            s = span_scores(docs, pred, ["ADDRESS"])["ADDRESS"]
+            row.append(f"{s.recall:.3f} / {s.precision:.3f} / {decoys_left(docs, pred)[0]:.3f}; {rate:,.0f}")
+        print(f"  {name:<16}", " | ".join(row))
 
 
 def presidio_spans(docs: list[PiiDoc], python: str) -> list[list[Span]]:
@@ -137,18 +138,36 @@ def report(name: str, docs: list[PiiDoc], predicted: list[list[Span]], seconds: 
         print("  false alarms, e.g.:", "; ".join(f"{t} {v!r}" for v, t in false))
 
 
-def person_table(docs: list[PiiDoc]) -> None:
+def person_table(docs: list[PiiDoc], n_prose: int = 500) -> None:
+    """PERSON by person_scope: on the faker set (recall), and on corpus-like prose (the Python
+    help-topic documents of benchmarks/clean_throughput.py: speed and agreement of spans)."""
+    from benchmarks.clean_throughput import synthetic_docs
+
+    prose = synthetic_docs(n_prose, 0)
     print(
-        "\nPERSON on the faker set (spaCy NER; precision counts the carrier sentences' own names as misses)"
+        "\nPERSON by person_scope (spaCy NER): faker set R, P (P counts the carrier sentences' own "
+        f"names as misses), docs/s | {n_prose} help-topic documents: docs/s, spans"
     )
+    found = {}
     for scope in ("document", "candidate_sentences"):
         pii = Pii(default_params("clean.pii", types=("PERSON",), person_scope=scope))
         pii.spans_batch([d.text for d in docs[:10]])  # load and warm up outside the clock
         start = time.perf_counter()
         pred = pii.spans_batch([d.text for d in docs])
         rate = len(docs) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        found[scope] = pii.spans_batch(prose)
+        prose_rate = len(prose) / (time.perf_counter() - start)
         s = span_scores(docs, pred, ["PERSON"])["PERSON"]
-        print(f"  person_scope {scope:<20} R {s.recall:.3f}  P {s.precision:.3f}  {rate:,.0f} docs/s")
+        n = sum(map(len, found[scope]))
+        print(
+            f"  {scope:<20} R {s.recall:.3f}  P {s.precision:.3f}  {rate:,.0f} docs/s | {prose_rate:,.0f} docs/s, {n} spans"
+        )
+    full = {(i, *sp) for i, x in enumerate(found["document"]) for sp in x}
+    gated = {(i, *sp) for i, x in enumerate(found["candidate_sentences"]) for sp in x}
+    print(
+        f"  help-topic spans of the whole-document run also found on candidate sentences: {len(full & gated)} of {len(full)}"
+    )
 
 
 def main() -> None:
