@@ -60,6 +60,16 @@ def scores(task: str, metrics: dict[str, Any], task_dir: Path) -> list[Score]:
     return []
 
 
+def source_counts(task_dir: Path, split: str) -> Counter:
+    """Texts per source of a split; a split without a source column counts as the task's own."""
+    import pyarrow.parquet as pq
+
+    path = task_dir / f"{split}.parquet"
+    if "source" not in pq.read_schema(path).names:
+        return Counter({task_dir.name: pq.read_metadata(path).num_rows})
+    return Counter(read_columns(task_dir, split, ("source",))["source"])
+
+
 def base_licenses(base_dir: Path) -> list[str]:
     """The License section of the base model's card, when it has one."""
     path = base_dir / CARD_FILE
@@ -84,7 +94,7 @@ def build_spec(
     """The card of the model that `task` saved in `model_dir`, from the metrics it returned."""
     arch = architecture(model_dir)
     task_dir = tasks_dir / task
-    sources = {s: Counter(read_columns(task_dir, s, ("source",))["source"]) for s in ("train", "valid")}
+    sources = {s: source_counts(task_dir, s) for s in ("train", "valid")}
     init = metrics.get("init_from", "pretrain")
     from_pretrain = init == "pretrain"
     base = str(pretrain_dir) if from_pretrain else str(init)
