@@ -46,6 +46,7 @@ def spec(**kw) -> CardSpec:
                 False,
             )
         ],  # fmt: skip
+        results_note="measured in a test",
         intended_use=["tests"],
         limitations=["tiny"],
     )
@@ -133,7 +134,10 @@ def test_the_pretrain_card_holds_the_run_figures_and_baselines_from_the_token_sh
         and "personal use only, so the weights" in text
     )
     assert "AutoModelForCausalLM" in text and read_front_matter(text)["pipeline_tag"] == "text-generation"
-    assert "en 20" in text
+    assert (
+        "en 20" in text
+        and "source kinds; `sources.yaml` pins each file by version and sha256): inline 20." in text
+    )
 
 
 def test_a_masked_pretrain_card_names_its_pseudo_perplexity_and_fill_mask(pretrained, data):

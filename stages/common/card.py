@@ -65,6 +65,7 @@ class CardSpec:
     license_lines: list[str]  # markdown: the licenses of the training data and what they allow
     params: dict[str, Any]  # the params section(s) the stage trained with, as in params.yaml
     scores: list[Score]
+    results_note: str  # how the figures and baselines were measured, printed under the results
     intended_use: list[str]
     limitations: list[str]
 
@@ -164,6 +165,7 @@ def render(spec: CardSpec) -> str:
             for s in spec.scores
         ]  # fmt: skip
         lines += table(["measure", "data", "split", "this model", "baselines (same data)", "better"], rows)
+        lines += ["", spec.results_note] if spec.results_note else []
     else:
         lines += ["The run measured no result."]
     lines += ["", "## Intended use", "", *[f"- {x}" for x in spec.intended_use], ""]

