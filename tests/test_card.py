@@ -186,3 +186,42 @@ def test_the_report_prints_each_prompt_and_its_continuation_fenced():
     assert "No samples: the model is masked" in "\n".join(
         samples_section({"samples": [], "skipped": "the model is masked"})
     )
+
+
+def write_split(d, split: str, tags: list[list[str]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d.mkdir(parents=True, exist_ok=True)
+    table = {"text": [" ".join(t) for t in tags], "tags": tags, "source": ["wiki"] * len(tags)}
+    pq.write_table(pa.table(table), d / f"{split}.parquet")
+
+
+def test_the_ner_card_scores_all_o_on_the_valid_tags_and_quotes_the_base_licenses(tmp_path):
+    from stages.common.params import load_section
+    from stages.finetune import card as finetune_card
+
+    task_dir = tmp_path / "tasks" / "ner"
+    write_split(task_dir, "train", [["B-PER", "O"], ["O"]])
+    write_split(task_dir, "valid", [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG"]])
+    model = tmp_path / "model"
+    model.mkdir()
+    labels = {"0": "O", "1": "B-PER", "2": "I-PER"}
+    config = {"architectures": ["LlamaForTokenClassification"], "model_type": "llama", "id2label": labels}
+    (model / "config.json").write_text(json.dumps(config))
+    base = tmp_path / "pretrain"
+    base.mkdir()
+    (base / "README.md").write_text("---\na: 1\n---\n## License\n\n- CC0: 9\n\n## After\n")
+    metrics = {"best_valid": 0.61, "best_valid_precision": 0.6, "best_valid_recall": 0.625, "parameters": 2_000_000,
+               "max_length": 64, "device": "cpu", "precision": "fp32", "steps": 10, "epochs_run": 2,
+               "best_step": 10, "valid_metric": "f1", "train_examples": 2}  # fmt: skip
+    cfg = load_section("finetune")
+    s = finetune_card.build_spec("ner", cfg, 5, metrics, model, tmp_path / "tasks", base)
+    [f1, precision, recall] = s.scores
+    assert (f1.value, precision.value, recall.value) == (0.61, 0.6, 0.625)
+    assert f1.baselines == {"all-O (no entity of 3)": 0.0}
+    assert s.pipeline_tag == "token-classification" and ("labels", "O, B-PER, I-PER") in s.model_rows
+    text = render(s)
+    assert "- CC0: 9" in text and "## After" not in text.split("## License")[1]
+    assert "ner:\n    lr:" in text and "seed: 5" in text
+    assert "| valid: wiki | 2 | texts |" in text

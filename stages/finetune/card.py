@@ -82,6 +82,37 @@ def base_licenses(base_dir: Path) -> list[str]:
     return [f"From the base model's card ({path}):", "", *found.group(1).rstrip().splitlines()]
 
 
+def prose(task: str, metrics: dict[str, Any], seed: int, base: str, task_dir: Path) -> tuple[str, list, list]:
+    """The summary, intended uses and limitations, each figure from the run's metrics."""
+    extra = {
+        "classify": (),
+        "adversarial": ("method",),
+        "ner": ("echo", "label_subword"),
+        "domain": ("objective",),
+    }
+    detail = ", ".join(f"{k} {metrics[k]}" for k in extra.get(task, ()) if k in metrics)
+    summary = (
+        f"{base} fine-tuned by this repository's finetune stage (task `{task}`): it {PURPOSE.get(task, task)}. "
+        f"{metrics['steps']} steps over {metrics['epochs_run']} epoch(s), best at step {metrics['best_step']}"
+        f" by valid {metrics['valid_metric']}, seed {seed}" + (f"; {detail}" if detail else "") + "."
+    )
+    size = metrics.get("train_examples") or metrics.get("train_windows")
+    unit = "examples" if "train_examples" in metrics else "windows"
+    use = [
+        f"Research and teaching: the {task} model of a reproducible pipeline, to compare against the "
+        "baselines beside it and to study how params move its figures.",
+        f"It {PURPOSE.get(task, task)}; the evaluate stage scores it on the test split (reports/report.md).",
+    ]
+    limitations = [
+        f"Small and briefly trained: {metrics['parameters'] / 1e6:.1f}M parameters, {fmt(size)} {unit} of "
+        f"{task_dir} from the sources above. Its figures (below) hold for data like its valid split; other "
+        "text is out of its domain, and its outputs are not fit for decisions about people.",
+        f"Inputs longer than {fmt(metrics.get('max_length') or metrics.get('context_length'))} tokens were "
+        "cut in training; cut them the same way (the saved tokenizer's model_max_length).",
+    ]
+    return summary, use, limitations
+
+
 def build_spec(
     task: str,
     cfg: FinetuneParams,
@@ -112,32 +143,7 @@ def build_spec(
         ("trained on", f"{metrics['device']}, {metrics['precision']}"),
     ]
     rows = [(f"{s}: {n}", c, "texts") for s in ("train", "valid") for n, c in sorted(sources[s].items())]
-    extra = {
-        "classify": (),
-        "adversarial": ("method",),
-        "ner": ("echo", "label_subword"),
-        "domain": ("objective",),
-    }
-    detail = ", ".join(f"{k} {metrics[k]}" for k in extra.get(task, ()) if k in metrics)
-    summary = (
-        f"{base} fine-tuned by this repository's finetune stage (task `{task}`): it {PURPOSE.get(task, task)}. "
-        f"{metrics['steps']} steps over {metrics['epochs_run']} epoch(s), best at step {metrics['best_step']}"
-        f" by valid {metrics['valid_metric']}, seed {seed}" + (f"; {detail}" if detail else "") + "."
-    )
-    size = metrics.get("train_examples") or metrics.get("train_windows")
-    unit = "examples" if "train_examples" in metrics else "windows"
-    use = [
-        f"Research and teaching: the {task} model of a reproducible pipeline, to compare against the "
-        "baselines beside it and to study how params move its figures.",
-        f"It {PURPOSE.get(task, task)}; the evaluate stage scores it on the test split (reports/report.md).",
-    ]
-    limitations = [
-        f"Small and briefly trained: {metrics['parameters'] / 1e6:.1f}M parameters, {fmt(size)} {unit} of "
-        f"{task_dir} from the sources above. Its figures (below) hold for data like its valid split; other "
-        "text is out of its domain, and its outputs are not fit for decisions about people.",
-        f"Inputs longer than {fmt(metrics.get('max_length') or metrics.get('context_length'))} tokens were "
-        "cut in training; cut them the same way (the saved tokenizer's model_max_length).",
-    ]
+    summary, use, limitations = prose(task, metrics, seed, base, task_dir)
     teacher = task_dir / "teacher.json"
     if task == "ner" and teacher.is_file():
         name = json.loads(teacher.read_text(encoding="utf-8")).get("teacher")
