@@ -78,7 +78,10 @@ def test_a_card_has_every_section_with_the_figures_it_was_given():
 def test_huggingface_hub_loads_the_card_and_reads_its_eval_results(tmp_path):
     from huggingface_hub import ModelCard
 
-    path = write_card(tmp_path, spec())
+    # A stage may hand over a numpy scalar (seqeval's F1); the card holds a plain number.
+    score = Score("valid accuracy", "accuracy", np.float64(0.8125), "d", "validation", {}, False)
+    path = write_card(tmp_path, spec(scores=[score]))
+    assert "value: 0.8125\n" in path.read_text()
     card = ModelCard.load(path)
     assert card.data.eval_results[0].metric_value == 0.8125
     assert card.data.license == "other" and "## Limitations" in card.text

@@ -130,7 +130,7 @@ def card_data(spec: CardSpec) -> Any:
             dataset_name=s.dataset,
             dataset_split=s.split,
             metric_type=s.metric_type,
-            metric_value=s.value,
+            metric_value=float(s.value),  # a numpy scalar would be dumped as a python object tag
             metric_name=s.name,
         )
         for s in spec.scores
