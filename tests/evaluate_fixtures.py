@@ -92,6 +92,7 @@ EVALUATE = {
     "fewshot": {"ks": [0, 1], "n_test": 10, "verbalizer": ["w1", "w30"]},
     "robust": {"attack_budget": 3, "n_attack": 10},
     "privacy": {"n_samples": 2, "max_new_tokens": 4, "n_candidates": 10, "batch_size": 4},
+    "samples": {"prompts": ["w1 w2", "w30"], "max_new_tokens": 3},  # within the context of 8
 }
 
 

@@ -243,6 +243,10 @@ def test_stage_cli_on_tiny_profile(pretrained, tmp_path, monkeypatch):
     assert m["train_examples"] == 240 and m["steps"] == 15  # 240 / batch 16
     assert Path("models/finetune/classify/model.safetensors").is_file()
     assert Path("metrics/curves/finetune/classify/plots/metrics/train/loss.tsv").is_file()
+    card = Path("models/finetune/classify/README.md").read_text()  # the model card, beside the weights
+    assert (
+        f"| valid accuracy | data/tasks/classify/valid.parquet | validation | {m['best_valid']:.4g} |" in card
+    )
 
 
 @pytest.mark.parametrize("total, warmup_ratio", [(10, 0.1), (7, 0.0), (45, 0.3)])

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from pipeline_fixtures import UPSTREAM, commit, copy_repository, get_param, ran, repro, set_param, sh
 
 pytestmark = pytest.mark.slow
@@ -183,3 +184,21 @@ def test_push_and_pull_through_a_local_remote(repo, tmp_path):
     ).read_bytes()
     # Everything is fetched, so nothing needs to rerun.
     assert repro(clone) == set()
+
+
+def test_model_cards_sit_beside_the_weights_with_the_runs_figures_and_the_report_has_samples(repo):
+    pretrain = json.loads((repo / "metrics" / "pretrain.json").read_text())
+    card = (repo / "models" / "pretrain" / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    [result] = meta["model-index"][0]["results"]
+    assert result["metrics"][0]["value"] == pretrain["val_ppl"] and meta["library_name"] == "transformers"
+    assert "| collected: documents |" in card and "unigram" in card
+    for task in ("classify", "ner", "domain", "adversarial"):
+        m = json.loads((repo / "metrics" / "finetune" / f"{task}.json").read_text())
+        text = (repo / "models" / "finetune" / task / "README.md").read_text()
+        figure = m["best_valid_ppl"] if task == "domain" else m["best_valid"]  # domain selects by loss
+        assert f"value: {figure}" in text and "## Limitations" in text, task
+    samples = json.loads((repo / "metrics" / "evaluate" / "samples.json").read_text())["samples"]
+    report = (repo / "reports" / "report.md").read_text()
+    assert samples and all(s["continuation"] in report for s in samples)
+    assert [s["prompt"] for s in samples] == get_param(repo, "evaluate.samples.prompts")

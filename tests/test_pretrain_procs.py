@@ -27,7 +27,7 @@ CKPT_FILES = {"model.safetensors", "optimizer.pt", "state.json"}
 
 
 def project(where: Path, data_dir: Path, **pretrain) -> Path:
-    """A folder with params.yaml (tiny profile, pretrain keys overridden) and data/{tokens,tokenizer}."""
+    """A folder with params.yaml (tiny profile, pretrain keys overridden) and the data pretrain reads."""
     where.mkdir(parents=True)
     params = yaml.safe_load(profile_file("tiny", where).read_text())
     p = params["pretrain"]
@@ -39,6 +39,8 @@ def project(where: Path, data_dir: Path, **pretrain) -> Path:
     (where / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for sub in ("tokens", "tokenizer"):
         shutil.copytree(data_dir / sub, where / "data" / sub)
+    for sub in ("raw", "clean", "dedup"):  # the model card's funnel: the corpus as every step's output
+        shutil.copytree(data_dir / "dedup", where / "data" / sub)
     return where
 
 

@@ -1,11 +1,13 @@
 """Read the packed token data the tokenizer stage writes: meta.json and one .bin memmap a split.
 
 pretrain samples training windows from these files and evaluate scores the model on them;
-both read them here, so a file that does not match its meta.json fails the same way in both.
+both read them here, so a file that does not match its meta.json fails the same way in both,
+and both measure the same unigram baseline (pretrain's model card, evaluate's metrics).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +61,10 @@ def split_bytes(meta: dict[str, Any], split: str) -> int | None:
     """UTF-8 bytes of text behind a split, or None when the tokenizer stage did not record it."""
     value = (meta.get("n_bytes") or {}).get(split)
     return int(value) if value else None
+
+
+def unigram_nats(train: np.ndarray, vocab: int, targets: np.ndarray) -> float:
+    """Summed nats of an add-one unigram model of train.bin on the same target tokens."""
+    counts = np.bincount(np.asarray(train, dtype=np.int64), minlength=vocab)[:vocab].astype(np.float64)
+    logp = np.log(counts + 1.0) - math.log(counts.sum() + vocab)
+    return float(-logp[targets].sum())

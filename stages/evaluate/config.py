@@ -111,6 +111,22 @@ class PrivacyParams:
 
 
 @dataclass(frozen=True)
+class SamplesParams:
+    """Prompted continuations of the pretrained causal LM, for the report (no metric)."""
+
+    prompts: tuple[str, ...]
+    max_new_tokens: int
+    temperature: float
+    top_k: int
+
+    def __post_init__(self) -> None:
+        require(all(p.strip() for p in self.prompts), "prompts", "must not be blank; [] turns samples off")
+        require(self.max_new_tokens >= 1, "max_new_tokens", "must be >= 1")
+        require(self.temperature >= 0, "temperature", "must be >= 0 (0 = greedy)")
+        require(self.top_k >= 0, "top_k", "must be >= 0 (0 = no top-k cut)")
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     device: Literal["auto", "cpu", "cuda"]
     batch_size: int
@@ -120,6 +136,7 @@ class EvaluateParams:
     fewshot: FewshotParams
     robust: RobustParams
     privacy: PrivacyParams
+    samples: SamplesParams
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "batch_size", "must be >= 1")

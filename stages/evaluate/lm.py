@@ -19,7 +19,7 @@ from stages.common.errors import DataError
 from stages.common.manifest import BPB, COUNT, MODEL, NATS, PPL, Metric, System
 from stages.common.na import NA
 from stages.common.runtime import progress
-from stages.common.tokens import open_split, read_meta, split_bytes
+from stages.common.tokens import open_split, read_meta, split_bytes, unigram_nats
 from stages.evaluate import paths
 from stages.evaluate.context import Context, Result
 from stages.evaluate.models import check_model_dir, check_vocab, load_model, objective_of, tokenizer_size
@@ -86,13 +86,6 @@ def mlm_nats(
             ).item()
             targets.append(y[masked].numpy())
     return total, np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
-
-
-def unigram_nats(train: np.ndarray, vocab: int, targets: np.ndarray) -> float:
-    """Summed nats of an add-one unigram model of train.bin on the same target tokens."""
-    counts = np.bincount(np.asarray(train, dtype=np.int64), minlength=vocab)[:vocab].astype(np.float64)
-    logp = np.log(counts + 1.0) - math.log(counts.sum() + vocab)
-    return float(-logp[targets].sum())
 
 
 def summarize(nats: float, n_tokens: int, n_bytes: float | None) -> dict[str, float | None]:

@@ -24,7 +24,7 @@ from stages.common.io import atomic_dir, write_json
 from stages.common.na import is_na
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import pick_device, seed_everything
-from stages.evaluate import classify, domain, fewshot, lm, ner, paths, privacy, robust
+from stages.evaluate import classify, domain, fewshot, lm, ner, paths, privacy, robust, samples
 from stages.evaluate.context import Context, Family
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ def main() -> None:
         if rows:
             plots[family.name] = rows
         log.info("family %s: %d keys in %.1f s", family.name, len(f_flat), time.perf_counter() - start)
+    details[samples.NAME] = samples.detail(ctx)  # text for the report, not a metric
     for key, value in sorted(flat.items()):
         log.info("%-40s %s", key, f"{value:.4f}" if isinstance(value, float) else value)
 

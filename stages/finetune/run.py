@@ -13,6 +13,7 @@ import sys
 
 from stages.common.errors import ParamsError, PipelineError
 from stages.common.params import load_section, load_seed
+from stages.finetune import card
 from stages.finetune.registry import KINDS, task_module
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,9 @@ def main(argv: list[str] | None = None) -> None:
         cfg.check_needs(args[0])
     except ParamsError as e:
         raise ParamsError(f"params.yaml: finetune.{e}") from None
-    metrics = module.run(args[0], cfg, load_seed())
+    seed = load_seed()
+    metrics = module.run(args[0], cfg, seed)
+    card.write(args[0], cfg, seed, metrics)
     log.info(
         "%s: best valid %s %.4f after %d epoch(s), %d steps, %.0f s",
         args[0],

@@ -29,7 +29,7 @@ from stages.common.optim import PRETRAIN_BETAS, TrainState, cosine_schedule, mak
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import pick_device, pick_precision, seed_everything
 from stages.common.tokens import read_meta
-from stages.pretrain import parallel
+from stages.pretrain import card, parallel
 from stages.pretrain.checkpoint import clear_partial, fingerprint, load_checkpoint, save_checkpoint
 from stages.pretrain.config import PretrainParams
 from stages.pretrain.data import objective, open_tokens
@@ -260,6 +260,7 @@ def main() -> None:
     if int(os.environ.get("RANK", "0")) != 0:  # rank 0 writes the metrics
         return
     write_json(METRICS_FILE, metrics)
+    card.write(cfg, seed, metrics, TOKENS_DIR, MODEL_DIR)
     log.info(
         "val loss %.4f (ppl %.2f), %.0f tokens/s, MFU %.1f%%",
         metrics["val_loss"],

@@ -30,6 +30,7 @@ from stages.report.markdown import (
     lm_section,
     task_section,
 )
+from stages.report.samples import samples_section
 from stages.report.sections import SECTIONS, figure, leftover_section
 from stages.report.sources import flatten, funnel, load_json, read_curves
 
@@ -77,6 +78,7 @@ def build(out: Path, cfg: Any) -> list[str]:
         rest = {k for k in flat if family_of(k, manifest) == name and k not in used}
         lines += leftover_section(name, flat, rest, cfg.digits)
 
+    lines += samples_section(_detail("samples"))
     rows = funnel(paths.FUNNEL_FILES)
     lines += funnel_section(rows, cfg.plots and plots.funnel_plot(rows, out / "funnel.png"))
     lines += clean_sources_section(load_json(paths.CLEAN_FILE) if paths.CLEAN_FILE.exists() else None)
