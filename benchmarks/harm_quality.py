@@ -2,7 +2,7 @@
 the independent real set of gold/harm/, at the params of `clean.harm`, and what each change
 of the step bought.
 
-    python benchmarks/harm_quality.py [--split test|dev|all]
+    python benchmarks/harm_quality.py [--split test|dev|all] [--docs data/clean]
 
 Own set: tests/data/harm_labelled.jsonl (tests/harm_fixtures.py), 150 short texts written
 for this repository: 75 toxic (40 obfuscated), 75 clean (40 hand-made hard negatives).
@@ -13,7 +13,9 @@ gold/harm/GUIDELINE.md; the rules were tuned on the dev split, so report the tes
 Tables: the detectors at the params' thresholds on both sets; then the ablation, one row
 per change (each row adds to the one above), with the false-positive rate on the real hard
 negatives, recall on both toxic sets and the step's speed on the hard negatives
-(median of 3, sentences/s). Deterministic.
+(median of 3, sentences/s). With --docs, the step's speed on the first 1,000 documents of
+that parquet folder, without and with context (median of 3, documents/s). Deterministic
+but for the speeds.
 """
 
 from __future__ import annotations
@@ -68,7 +70,11 @@ def speed(step: Harm, rows: list[dict]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", choices=["test", "dev", "all"], default="test")
-    split = ap.parse_args().split
+    ap.add_argument(
+        "--docs", type=Path, help="a parquet folder (data/clean) to time the step on whole documents"
+    )
+    args = ap.parse_args()
+    split = args.split
     cfg = default_params("clean.harm")
     own = harm_rows()
     negatives = real_rows("hard_negatives", None if split == "all" else split)
@@ -116,6 +122,20 @@ def main() -> None:
             f"{name:<50} {rate(flagged(variant, negatives)):>8.3f} {rate(flagged(variant, toxic)):>7.3f} "
             f"{s.recall:>6.3f} {s.false_positives:>7} {speed(variant, negatives):>7.0f}"
         )
+
+    if args.docs:
+        import pyarrow.parquet as pq
+
+        docs = []
+        for f in sorted(args.docs.glob("*.parquet")):
+            docs += [{"text": t} for t in pq.read_table(f, columns=["text"]).column("text").to_pylist()]
+        docs = docs[:1000]
+        for name, overrides in (ABLATION[0], ABLATION[-1]):
+            variant = Harm(default_params("clean.harm", **overrides))
+            n = sum(flagged(variant, docs))
+            print(
+                f"{len(docs)} documents of {args.docs}, {name}: {speed(variant, docs):.0f} docs/s, {n} flagged"
+            )
 
     by_sense = Counter(r["sense"] for r in negatives)
     fp_sense = Counter(r["sense"] for r, f in zip(negatives, neg) if f)
