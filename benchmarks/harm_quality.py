@@ -47,9 +47,8 @@ ABLATION = [
 
 
 def flagged(step: Harm, rows: list[dict]) -> list[bool]:
-    return [
-        o.drop is not None or bool(o.info.get("flagged")) for o in step.apply_batch([r["text"] for r in rows])
-    ]
+    outs = step.apply_batch([r["text"] for r in rows], [r.get("context") for r in rows])
+    return [o.drop is not None or bool(o.info.get("flagged")) for o in outs]
 
 
 def rate(flags: list[bool]) -> float:
@@ -87,7 +86,9 @@ def main() -> None:
 
     print(f"\n{'detector (params.yaml)':<40} {'own R':>6} {'own FP':>7} {'real R':>7} {'real FP':>8}")
     plain = {
-        id(r): read(r["text"][: cfg.max_chars], context=cfg.context, tagger=step.tagger)
+        id(r): read(
+            r["text"][: cfg.max_chars], context=cfg.context, tagger=step.tagger, document=r.get("context")
+        )
         for r in own + negatives + toxic
     }
     prob = dict(zip(plain, step.predict_prob([p.plain for p in plain.values()])))

@@ -2,9 +2,10 @@
 gold/harm/GUIDELINE.md), and the context rules that read a listed word's innocent sense.
 
 Bounds are the test-split figures of `python benchmarks/harm_quality.py --split test` with
-a little slack: false positives on the hard negatives 0.196 (the issue's goal of 0.05 is
-not reached; benchmarks/README.md says what is left), recall 0.889 on the real toxic
-sentences and 0.907 on the project's own toxic set."""
+a little slack: false positives on the hard negatives 0.144 (the issue's goal of 0.05 is
+not reached; benchmarks/README.md says what is left), recall 0.882 on the real toxic
+sentences and 0.920 on the project's own toxic set. Rows taken out of a document are scored
+with their document context, as the benchmark does."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def step() -> Harm:
 
 
 def flags(step: Harm, rows: list[dict]) -> list[bool]:
-    return [bool(o.info["flagged"]) for o in step.apply_batch([r["text"] for r in rows])]
+    outs = step.apply_batch([r["text"] for r in rows], [r.get("context") for r in rows])
+    return [bool(o.info["flagged"]) for o in outs]
 
 
 def test_the_real_set_is_labelled_split_and_traceable():
@@ -48,7 +50,7 @@ def test_context_cuts_false_positives_on_the_test_split_and_keeps_recall(step):
     fp = sum(flags(step, negatives)) / len(negatives)
     baseline = Harm(default_params("clean.harm", context=False, classifier_alone_prob=0.9))
     assert sum(flags(baseline, negatives)) / len(negatives) > 0.8  # what the issue reported
-    assert fp <= 0.22, fp
+    assert fp <= 0.16, fp
     assert sum(flags(step, toxic)) / len(toxic) >= 0.86
     own = harm_rows()
     s = harm_score(own, flags(step, own))
@@ -65,7 +67,7 @@ def test_context_cuts_false_positives_on_the_test_split_and_keeps_recall(step):
         "The school for mentally retarded children opened in May.",
         "Ha! a bastard son of the king's?",
         "Enter ROBERT and the BASTARD",
-        "Thou art an ass, and thy wit is dull.",
+        "The ass, that bore his burden, thou hast beaten.",
         "The house was full of bawds and whores in the old play.",
         "Owen went over to the crap table and the dice were hot.",
         "I especially liked Andy Dick's make-over as the masseuse.",
@@ -87,11 +89,29 @@ def test_an_innocent_sense_is_not_flagged(step, text):
         "Nobody cares what you think, you retarded troll.",
         "She's a whore and everyone knows it.",
         "You bastard!",
+        "Thou art an ass, and thy wit is dull.",  # an insult in its play (GUIDELINE.md)
+        "What the hell is this?",  # "hell" as an oath
+        "Go back to that bumfuck town.",  # "fuck" inside a word
         "Get lost, you pathetic loser, nobody likes you.",  # no listed word: the classifier and a name called
     ],
 )
 def test_a_toxic_use_stays_flagged(step, text):
     assert step.apply(text).info["flagged"], text
+
+
+def test_one_sense_per_discourse_and_a_name_list_read_lower_cased_names(step):
+    review = "directed by kirby dick . the film is slow , and dick is its best part ."
+    assert not step.apply(review).info["flagged"]
+    assert step.apply("the film is slow , and dick is its best part .").info["flagged"]
+    assert step.apply("kirby dick directed it . what a dick he is .").info["flagged"]
+
+
+def test_older_english_is_read_from_the_document_around_a_sentence(step):
+    line = "Titania waked and straightway loved an ass."
+    play = "Thou knowest, and hath she kill'd him? Nay, thou art mad, for thy lord doth sleep. " * 3
+    assert step.apply(line).info["flagged"]
+    out = step.apply_batch([line], [play + line])[0]
+    assert not out.info["flagged"], out.info
 
 
 def test_the_classifier_alone_needs_a_name_called(step):

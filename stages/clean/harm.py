@@ -20,8 +20,10 @@ With `context`, a plainly spelled word of the list that has a common innocent se
 list), an animal ("cock and hen", "the ass's burden"), a trade or a game ("weather-cock",
 "prick of the needle", "crap table"), a verb ("prick the skin", by spaCy's tagger), a
 clinical or birth sense ("retarded children", "a bastard son"), older English (thou, hath,
-kill'd nearby), a plain noun for a person's trade ("bawds and whores") unless someone is
-called one. Such a word neither counts nor reaches the classifier; a name called ("you
+kill'd nearby, or throughout the document), a plain noun for a person's trade ("bawds and
+whores") unless someone is called one. A name once is a name throughout the document (one
+sense per discourse), and faker's list of first and last names finds names that case does
+not show ("kirby dick"). "hell" counts in an oath ("what the hell"), "fuck" inside a word. Such a word neither counts nor reaches the classifier; a name called ("you
 little prick") always counts. Measured on tests/data/harm_labelled.jsonl and on the real
 set of gold/harm/ by benchmarks/harm_quality.py. The scores go into meta (`clean.harm`)
 whether or not the document is kept.
@@ -91,7 +93,8 @@ def listed_word(token: str) -> str | None:
     if lower in WORDS:
         return None if lower in AMBIGUOUS and core.istitle() else lower
     if _PLAIN.fullmatch(lower) and not _RUN.search(lower):
-        return None
+        # "fuck" has no innocent sense inside a word either: "clusterfuck", "bumfuck"
+        return "fuck" if "fuck" in lower else None
     if "-" in lower and not any(c in lower for c in "*@$!0134579"):
         # "a-hole" counts joined, "fuck-up" by its parts, "Moby-Dick" by neither
         if lower.replace("-", "") in WORDS:
@@ -188,11 +191,25 @@ _VOCATIVE = re.compile(r"(?:^|[,.!?;:\"]\s*)you(?:\s+[\w-]+,?){0,3}\s*$", re.IGN
 _STATUS = frozenset(["whore", "slut"])
 # "she's a", "you", "that", "be a", "is an": a person called the word next.
 _CALLED = re.compile(
-    r"(?:\byou|\bthat|\bthis|\bthose|\b(?:is|are|'s|be|was|were|am|art|'re)(?:\s+(?:a|an|such|the))?)"
+    r"(?:\byou|\bthat|\bthis|\bthose|\bwhat\s+an?|\b(?:is|are|'s|be|was|were|am|art|'re)(?:\s+(?:a|an|such|the))?)"
     r"(?:\s+[\w-]+,?){0,2}\s*$",
     re.IGNORECASE,
 )
 _LETTERS = re.compile(r"[A-Za-z'-]+")
+# "hell" as an oath (gold/harm/GUIDELINE.md rule 1), not the place: "what the hell", "why in
+# hell", "Hell, yes", "Oh, hell -"; it counts as a listed word.
+_OATH = re.compile(
+    r"\b(?:what|why|who|how|where|when)(?:'n|\s+in|\s+the)+\s+hell\b"
+    r"|\bthe\s+hell\s+(?:out|up|off|away|with|of\s+it)\b"
+    r"|(?:^|[.!?\"(]\s*|\b(?:oh|ah),?\s+)hell(?:\s*[,!-]|\s+(?:yes|no|you)\b)",
+    re.IGNORECASE,
+)
+# A play insulting someone in older English: "thou art an ass" (before), "what an ass art
+# thou" (after); the register cue does not excuse it (GUIDELINE.md, Shakespeare).
+_ADDRESSED_AFTER = re.compile(r"^[\w'-]*[\s,]+(?:art|are)\s+(?:thou|you)\b", re.IGNORECASE)
+# A document whose archaic markers (thou, hath, kill'd) make up this share of its words is
+# older English throughout, wherever the nearest marker is.
+_OLD_SHARE = 0.01
 _SENTENCE_END = re.compile(r"[.!?:;\"(]")  # what may come before a sentence's first word
 
 
@@ -253,10 +270,28 @@ class _Tagger:
         return "", "", ""
 
 
+@lru_cache(maxsize=1)
+def person_names() -> frozenset[str]:
+    """First and last names (lower case) from faker's en_US person provider: a list made
+    independently of the rules, for names that case does not show ("kirby dick")."""
+    from faker.providers.person.en_US import Provider
+
+    names = {*Provider.first_names, *Provider.last_names}
+    return frozenset(n.lower() for n in names) - WORDS
+
+
 def _sense(
-    word: str, token: str, text: str, start: int, words: list[str], at: int, tagger: _Tagger | None
+    word: str,
+    token: str,
+    text: str,
+    start: int,
+    words: list[str],
+    at: int,
+    tagger: _Tagger | None,
+    old: bool = False,
 ) -> str | None:
-    """The innocent sense of the listed `word` written as `token` at `text[start:]`, or None."""
+    """The innocent sense of the listed `word` written as `token` at `text[start:]`, or None.
+    `old`: the document around it is older English throughout."""
     family = _FAMILY.get(word)
     if family is None or _VOCATIVE.search(text[max(0, start - 40) : start]):
         return None  # "you little prick", "you retarded troll": a name called, whatever the word
@@ -272,6 +307,10 @@ def _sense(
     near |= set(core.lower().split("-"))  # "turkey-cock", "weather-cock"
     if family == "dick" and text[start + len(token) :].lstrip().startswith("("):
         return "name"  # a cast list: "dick ( holmes osborne )"
+    if family in _NAMES and (
+        (at and words[at - 1] in person_names()) or (at + 1 < len(words) and words[at + 1] in person_names())
+    ):
+        return "name"  # "kirby dick", "dick tracy" in lower-cased text
     for cue in _CUE_SENSES.get(family, ()):
         if near & _CUES[cue]:
             return _CUE_SENSE_NAME.get(cue, cue)
@@ -280,8 +319,14 @@ def _sense(
     register = words[max(0, at - _REGISTER) : at + _REGISTER + 1]
     if family in ("bastard", "dick") and _CUES["stage"].intersection(register):
         return "name"
-    if family in _ARCHAIC_WORDS and (
-        _ARCHAIC.intersection(register) or any(_ARCHAIC_FORM.fullmatch(w) for w in register)
+    # "thou art an ass", "what an ass art thou": an insult in its play, not the old noun
+    insult = _CALLED.search(text[max(0, start - 40) : start]) or _ADDRESSED_AFTER.match(
+        text[start : start + 40]
+    )
+    if (
+        family in _ARCHAIC_WORDS
+        and not insult
+        and (old or _ARCHAIC.intersection(register) or any(_ARCHAIC_FORM.fullmatch(w) for w in register))
     ):
         return "historical"
     if tagger is not None and tagger.nlp is not None and family in _VERBS | {"retarded", "bastard"}:
@@ -304,11 +349,46 @@ def _is_plain(token: str, word: str) -> bool:
     return lower == word or word in lower.split("-")
 
 
-def read(text: str, *, context: bool = False, tagger: _Tagger | None = None) -> Reading:
+def older_english(document: str) -> bool:
+    """Whether archaic markers (thou, hath, kill'd) make up `_OLD_SHARE` of the words."""
+    words = [w.lower() for w in _LETTERS.findall(document)]
+    marks = sum(w in _ARCHAIC or bool(_ARCHAIC_FORM.fullmatch(w)) for w in words)
+    return marks >= 3 and marks >= _OLD_SHARE * len(words)
+
+
+@lru_cache(maxsize=256)
+def _name_families(document: str) -> frozenset[str]:
+    """The name-like families (dick, cock, ...) that `document` uses as a name somewhere."""
+    tokens = list(_TOKEN.finditer(document))
+    words = [m.group().lower().strip("'-!*_") for m in tokens]
+    found = set()
+    for i, m in enumerate(tokens):
+        bare = words[i].removesuffix("'s")
+        family = _FAMILY.get(bare)
+        if (
+            family in _NAMES
+            and family not in found
+            and _LETTERS.fullmatch(m.group())
+            and _sense(bare, m.group(), document, m.start(), words, i, None) == "name"
+        ):
+            found.add(family)
+    return frozenset(found)
+
+
+def read(
+    text: str, *, context: bool = False, tagger: _Tagger | None = None, document: str | None = None
+) -> Reading:
     """De-obfuscate `text`, count its listed words and, with `context`, read each plainly
-    spelled ambiguous word by its neighbours: a name, an animal, a trade, a verb, a clinical
-    or an older sense does not count and is left out of what the classifier reads."""
+    spelled ambiguous word by its neighbours and by its document (`document`, `text` itself
+    when None): a name, an animal, a trade, a verb, a clinical or an older sense does not
+    count and is left out of what the classifier reads; "hell" in an oath counts."""
     hits = innocent = 0
+    old = context and older_english(text if document is None else document)
+    # One sense per discourse: a word the document uses as a name somewhere ("Dick Tracy") is
+    # a name wherever nobody is called it.
+    names = _name_families(text if document is None else document) if context else frozenset()
+    if context:
+        hits += len(_OATH.findall(text))
 
     def join_spaced(m: re.Match) -> str:
         joined = _SPACED_SEP.sub("", m.group())
@@ -327,7 +407,18 @@ def read(text: str, *, context: bool = False, tagger: _Tagger | None = None) -> 
         if word is None:
             continue
         plainly = _is_plain(token, word)
-        if context and plainly and _sense(word, token, text, m.start(), words, i, tagger):
+        if (
+            context
+            and plainly
+            and (
+                _sense(word, token, text, m.start(), words, i, tagger, old)
+                or (
+                    _FAMILY.get(word) in names
+                    and not _CALLED.search(text[max(0, m.start() - 40) : m.start()])
+                    and not _VOCATIVE.search(text[max(0, m.start() - 40) : m.start()])
+                )
+            )
+        ):
             innocent += 1
             out.append(text[last : m.start()])
         else:
@@ -371,13 +462,21 @@ class Harm(Step):
             return bool(_YOU.search(text))  # no tagger: any second person
         return self.tagger.addresses(text)
 
-    def read(self, text: str) -> Reading:
-        return read(text[: self.cfg.max_chars], context=self.cfg.context, tagger=self.tagger)
+    def read(self, text: str, document: str | None = None) -> Reading:
+        return read(
+            text[: self.cfg.max_chars], context=self.cfg.context, tagger=self.tagger, document=document
+        )
 
-    def apply_batch(self, texts: Sequence[str]) -> list[Outcome]:
+    def apply_batch(
+        self, texts: Sequence[str], documents: Sequence[str | None] | None = None
+    ) -> list[Outcome]:
+        """Score `texts`; `documents` (one per text, or None) gives a text taken out of a
+        document its document-level cues (older English); in the pipeline the text is the
+        document."""
         if not texts:
             return []
-        reads = [self.read(t) for t in texts]
+        documents = documents or [None] * len(texts)
+        reads = [self.read(t, d) for t, d in zip(texts, documents, strict=True)]
         probs = self.predict_prob([r.plain for r in reads])
         outcomes = []
         for text, r, prob in zip(texts, reads, probs):
