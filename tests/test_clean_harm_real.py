@@ -2,8 +2,8 @@
 gold/harm/GUIDELINE.md), and the context rules that read a listed word's innocent sense.
 
 Bounds are the test-split figures of `python benchmarks/harm_quality.py --split test` with
-a little slack: false positives on the hard negatives 0.144 (the issue's goal of 0.05 is
-not reached; benchmarks/README.md says what is left), recall 0.882 on the real toxic
+a little slack: false positives on the hard negatives 0.168 (the issue's goal of 0.05 is
+not reached; benchmarks/README.md says what is left), recall 0.877 on the real toxic
 sentences and 0.920 on the project's own toxic set. Rows taken out of a document are scored
 with their document context, as the benchmark does."""
 
@@ -41,6 +41,8 @@ def test_the_real_set_is_labelled_split_and_traceable():
     assert all(r["id"] and r["split"] in ("dev", "test") for r in negatives + toxic)
     texts = [r["text"] for r in negatives + toxic]
     assert len(set(texts)) == len(texts)
+    fresh = [r for r in negatives + toxic if r.get("round") == 2]
+    assert len(fresh) >= 100 and {r["corpus"] for r in fresh} == {"raw/books", "raw/reviews"}
     test = [r for r in negatives if r["split"] == "test"]
     assert 0.4 < len(test) / len(negatives) < 0.6
 
@@ -50,8 +52,8 @@ def test_context_cuts_false_positives_on_the_test_split_and_keeps_recall(step):
     fp = sum(flags(step, negatives)) / len(negatives)
     baseline = Harm(default_params("clean.harm", context=False, classifier_alone_prob=0.9))
     assert sum(flags(baseline, negatives)) / len(negatives) > 0.8  # what the issue reported
-    assert fp <= 0.16, fp
-    assert sum(flags(step, toxic)) / len(toxic) >= 0.86
+    assert fp <= 0.19, fp
+    assert sum(flags(step, toxic)) / len(toxic) >= 0.85
     own = harm_rows()
     s = harm_score(own, flags(step, own))
     assert s.recall >= 0.9 and s.false_positives <= 1, s
@@ -71,6 +73,7 @@ def test_context_cuts_false_positives_on_the_test_split_and_keeps_recall(step):
         "The house was full of bawds and whores in the old play.",
         "Owen went over to the crap table and the dice were hot.",
         "I especially liked Andy Dick's make-over as the masseuse.",
+        "He kept the company he preferred--pimps, panders and whores.",  # a class, not a name called
         "But right now, **it does not** work.",
     ],
 )
@@ -92,6 +95,7 @@ def test_an_innocent_sense_is_not_flagged(step, text):
         "Thou art an ass, and thy wit is dull.",  # an insult in its play (GUIDELINE.md)
         "What the hell is this?",  # "hell" as an oath
         "Go back to that bumfuck town.",  # "fuck" inside a word
+        "hurley is perfectly cast as the easy slut .",  # modern prose calling a character one
         "Get lost, you pathetic loser, nobody likes you.",  # no listed word: the classifier and a name called
     ],
 )
@@ -112,6 +116,9 @@ def test_older_english_is_read_from_the_document_around_a_sentence(step):
     assert step.apply(line).info["flagged"]
     out = step.apply_batch([line], [play + line])[0]
     assert not out.info["flagged"], out.info
+    self_mocking, insult = "Why, what an ass am I!", "Thou bastard of my grandfather!"
+    outs = step.apply_batch([self_mocking, insult], [play + self_mocking, play + insult])
+    assert [bool(o.info["flagged"]) for o in outs] == [False, True]
 
 
 def test_the_classifier_alone_needs_a_name_called(step):

@@ -20,8 +20,9 @@ With `context`, a plainly spelled word of the list that has a common innocent se
 list), an animal ("cock and hen", "the ass's burden"), a trade or a game ("weather-cock",
 "prick of the needle", "crap table"), a verb ("prick the skin", by spaCy's tagger), a
 clinical or birth sense ("retarded children", "a bastard son"), older English (thou, hath,
-kill'd nearby, or throughout the document), a plain noun for a person's trade ("bawds and
-whores") unless someone is called one. A name once is a name throughout the document (one
+kill'd nearby, or throughout the document) unless someone is called one ("thou art an
+ass"), a plain noun for a person's trade ("bawds and whores": a class anywhere, one person
+only in older English) unless someone is called one. A name once is a name throughout the document (one
 sense per discourse), and faker's list of first and last names finds names that case does
 not show ("kirby dick"). "hell" counts in an oath ("what the hell"), "fuck" inside a word. Such a word neither counts nor reaches the classifier; a name called ("you
 little prick") always counts. Measured on tests/data/harm_labelled.jsonl and on the real
@@ -186,7 +187,12 @@ _YOU = re.compile(r"\byou(?=[\s',])", re.IGNORECASE)
 _COPULA = frozenset(["'re", "are", "r", "a", "an", "such", "little", "big"])
 _NOT_NAMES = frozenset(["guys", "people", "all", "both", "two", "folks"])  # "you guys", "you all"
 # "you (little|stupid ...) WORD" after a clause edge, or opening the text: a vocative.
-_VOCATIVE = re.compile(r"(?:^|[,.!?;:\"]\s*)you(?:\s+[\w-]+,?){0,3}\s*$", re.IGNORECASE)
+# "Thou bastard of my grandfather!", "thou common whore", but not a verb after it ("thou
+# shalt", "thou borest", "thou art": older English's second person ends in -st or -t).
+_VOCATIVE = re.compile(
+    r"(?:^|[,.!?;:\"]\s*)(?:you(?:\s+[\w-]+,?){0,3}|thou(?:\s+(?![\w-]*t\b)[\w-]+,?){0,2})\s*$",
+    re.IGNORECASE,
+)
 # Nouns for a person's status or trade that insult only when someone is called one.
 _STATUS = frozenset(["whore", "slut"])
 # "she's a", "you", "that", "be a", "is an": a person called the word next.
@@ -207,6 +213,8 @@ _OATH = re.compile(
 # A play insulting someone in older English: "thou art an ass" (before), "what an ass art
 # thou" (after); the register cue does not excuse it (GUIDELINE.md, Shakespeare).
 _ADDRESSED_AFTER = re.compile(r"^[\w'-]*[\s,]+(?:art|are)\s+(?:thou|you)\b", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(?:I\s+am|I'm)\b[^.!?;:]*$")
+_SELF_AFTER = re.compile(r"^[\w'-]*[\s,]+am\s+I\b")
 # A document whose archaic markers (thou, hath, kill'd) make up this share of its words is
 # older English throughout, wherever the nearest marker is.
 _OLD_SHARE = 0.01
@@ -314,20 +322,25 @@ def _sense(
     for cue in _CUE_SENSES.get(family, ()):
         if near & _CUES[cue]:
             return _CUE_SENSE_NAME.get(cue, cue)
-    if family in _STATUS and not _CALLED.search(text[max(0, start - 40) : start]):
-        return "historical"  # a plain noun ("bawds and whores"), not a name called
     register = words[max(0, at - _REGISTER) : at + _REGISTER + 1]
+    older = old or _ARCHAIC.intersection(register) or any(_ARCHAIC_FORM.fullmatch(w) for w in register)
+    # A class of people ("pimps, panders and whores") in any text, one person in older English
+    # only: modern prose that calls a character "a whore" or "the slut" insults her.
+    if (
+        family in _STATUS
+        and (older or word.endswith("s"))
+        and not _CALLED.search(text[max(0, start - 40) : start])
+    ):
+        return "historical"
     if family in ("bastard", "dick") and _CUES["stage"].intersection(register):
         return "name"
-    # "thou art an ass", "what an ass art thou": an insult in its play, not the old noun
-    insult = _CALLED.search(text[max(0, start - 40) : start]) or _ADDRESSED_AFTER.match(
-        text[start : start + 40]
+    # "thou art an ass", "what an ass art thou": an insult in its play, not the old noun;
+    # "what an ass am I", "I am made an ass" insult nobody
+    before, after = text[max(0, start - 40) : start], text[start : start + 40]
+    insult = (_CALLED.search(before) or _ADDRESSED_AFTER.match(after)) and not (
+        _FIRST_PERSON.search(before) or _SELF_AFTER.match(after)
     )
-    if (
-        family in _ARCHAIC_WORDS
-        and not insult
-        and (old or _ARCHAIC.intersection(register) or any(_ARCHAIC_FORM.fullmatch(w) for w in register))
-    ):
+    if family in _ARCHAIC_WORDS and not insult and older:
         return "historical"
     if tagger is not None and tagger.nlp is not None and family in _VERBS | {"retarded", "bastard"}:
         lo = max(0, start - _TAG_CHARS)
