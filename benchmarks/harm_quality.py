@@ -115,6 +115,14 @@ def main() -> None:
         f"{'the harm step':<40} {s.recall:>6.3f} {s.false_positives:>7} {rate(flagged(step, toxic)):>7.3f} {rate(neg):>8.3f}"
     )
 
+    fresh_neg = [r for r in negatives if r.get("round") == 2]
+    fresh_tox = [r for r in toxic if r.get("round") == 2]
+    print(
+        f"of which round 2 (plays and reviews, gold/harm/more.py): false-positive rate "
+        f"{rate(flagged(step, fresh_neg)):.3f} of {len(fresh_neg)}, recall "
+        f"{rate(flagged(step, fresh_tox)):.3f} of {len(fresh_tox)}"
+    )
+
     print(f"\n{'change':<50} {'real FP':>8} {'real R':>7} {'own R':>6} {'own FP':>7} {'sent/s':>7}")
     for name, overrides in ABLATION:
         variant = Harm(default_params("clean.harm", **overrides))
