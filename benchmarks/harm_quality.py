@@ -1,66 +1,163 @@
-"""Harm detection quality: recall and false positives on a labelled set of toxic and clean texts.
+"""Harm detection quality: recall and false positives on the project's own labelled set and on
+the independent real set of gold/harm/, at the params of `clean.harm`, and what each change
+of the step bought.
 
-    python benchmarks/harm_quality.py
+    python benchmarks/harm_quality.py [--split test|dev|all] [--docs data/clean]
 
-The set is tests/data/harm_labelled.jsonl (see tests/harm_fixtures.py): 75 toxic texts,
-40 of them obfuscated, and 75 clean ones, 40 of them hard negatives such as "Scunthorpe",
-"assessment" or "kill the process". Rows, at the thresholds of the clean section of
-params.yaml (or the defaults): alt-profanity-check on the raw text and on the
-de-obfuscated text, the word list alone, and the harm step's combined rule (either signal
-trips). A classifier threshold sweep follows. Deterministic.
+Own set: tests/data/harm_labelled.jsonl (tests/harm_fixtures.py), 150 short texts written
+for this repository: 75 toxic (40 obfuscated), 75 clean (40 hand-made hard negatives).
+Real set: gold/harm/hard_negatives.jsonl (innocent uses of listed words in real corpora)
+and gold/harm/toxic_real.jsonl (profanity and abuse in the same corpora), labelled by
+gold/harm/GUIDELINE.md; the rules were tuned on the dev split, so report the test split.
+
+Tables: the detectors at the params' thresholds on both sets; then the ablation, one row
+per change (each row adds to the one above), with the false-positive rate on the real hard
+negatives, recall on both toxic sets and the step's speed on the hard negatives
+(median of 3, sentences/s). With --docs, the step's speed on the first 1,000 documents of
+that parquet folder, without and with context (median of 3, documents/s). Deterministic
+but for the speeds.
 """
 
 from __future__ import annotations
 
+import argparse
+import statistics
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from harm_fixtures import harm_rows, harm_score  # noqa: E402
+from harm_fixtures import harm_rows, harm_score, real_rows  # noqa: E402
 
-from stages.clean.config import HarmParams  # noqa: E402
-from stages.clean.harm import Harm, wordlist_fraction  # noqa: E402
+from stages.clean.harm import Harm, read  # noqa: E402
 from stages.common.params import default_params  # noqa: E402
 
+# Each change on top of the one before; the last row is params.yaml.
+ABLATION = [
+    ("word list + classifier > 0.9 (no context)", {"context": False, "classifier_alone_prob": 0.9}),
+    ("+ sense cues: names, animal, trade, register", {"context": True, "pos_model": "", "classifier_alone_prob": 0.9}),
+    ("+ spaCy POS: verb, clinical, birth senses", {"context": True, "classifier_alone_prob": 0.9}),
+    ("+ classifier alone only > 0.99 or a name called", {"context": True, "classifier_alone_prob": 0.99}),
+    ("+ classifier alone only > 0.999 or a name called", {"context": True, "classifier_alone_prob": 0.999}),
+    ("+ classifier alone only when a name is called", {"context": True, "classifier_alone_prob": 1.0}),
+]  # fmt: skip
 
-def load_cfg() -> HarmParams:
-    return default_params("clean.harm")
+
+def flagged(step: Harm, rows: list[dict]) -> list[bool]:
+    outs = step.apply_batch([r["text"] for r in rows], [r.get("context") for r in rows])
+    return [o.drop is not None or bool(o.info.get("flagged")) for o in outs]
+
+
+def rate(flags: list[bool]) -> float:
+    return sum(flags) / (len(flags) or 1)
+
+
+def speed(step: Harm, rows: list[dict]) -> float:
+    times = []
+    for _ in range(3):
+        if step.tagger is not None:
+            type(step.tagger).tags.cache_clear()  # time the tagging, not the cache
+        t = time.perf_counter()
+        step.apply_batch([r["text"] for r in rows])
+        times.append(time.perf_counter() - t)
+    return len(rows) / statistics.median(times)
 
 
 def main() -> None:
-    cfg = load_cfg()
-    rows = harm_rows()
-    texts = [r["text"][: cfg.max_chars] for r in rows]
-    step = Harm(cfg)
-    plain = [wordlist_fraction(t) for t in texts]
-    raw_prob = step.predict_prob(texts)
-    prob = step.predict_prob([p for p, _ in plain])
-    frac = [f for _, f in plain]
-    combined = [o.drop is not None or bool(o.info.get("flagged")) for o in step.apply_batch(texts)]
-    n_tox = sum(r["toxic"] for r in rows)
-    print(
-        f"{len(rows)} texts: {n_tox} toxic, {len(rows) - n_tox} clean; "
-        f"max_classifier_prob={cfg.max_classifier_prob} max_wordlist_fraction={cfg.max_wordlist_fraction}"
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--split", choices=["test", "dev", "all"], default="test")
+    ap.add_argument(
+        "--docs", type=Path, help="a parquet folder (data/clean) to time the step on whole documents"
     )
-    print(f"{'detector':<44} {'recall':>6} {'FP':>4} {'FP rate':>7}  recall by kind; FP by kind")
-    table = [
-        ("classifier alone, raw text", [p > cfg.max_classifier_prob for p in raw_prob]),
-        ("classifier alone, de-obfuscated text", [p > cfg.max_classifier_prob for p in prob]),
-        ("word list alone (de-obfuscated)", [f > cfg.max_wordlist_fraction for f in frac]),
-        ("harm step: classifier or word list", combined),
-    ]
-    table += [(f"  sweep: classifier alone > {t}", [p > t for p in prob]) for t in (0.3, 0.5, 0.7)]
-    for name, flagged in table:
-        s = harm_score(rows, flagged)
-        by_kind = ", ".join(f"{k} {v:.2f}" for k, v in s.recall_by_kind.items())
-        fp_kind = ", ".join(f"{k} {v}" for k, v in s.fp_by_kind.items())
-        print(f"{name:<44} {s.recall:>6.3f} {s.false_positives:>4} {s.fp_rate:>7.3f}  {by_kind}; {fp_kind}")
-    missed = [r["text"] for r, f in zip(rows, combined) if r["toxic"] and not f]
-    false = [r["text"] for r, f in zip(rows, combined) if f and not r["toxic"]]
-    print("harm step misses:", missed)
-    print("harm step false positives:", false)
+    args = ap.parse_args()
+    split = args.split
+    cfg = default_params("clean.harm")
+    own = harm_rows()
+    negatives = real_rows("hard_negatives", None if split == "all" else split)
+    toxic = real_rows("toxic_real", None if split == "all" else split)
+    step = Harm(cfg)
+    print(
+        f"own set: {len(own)} texts ({sum(r['toxic'] for r in own)} toxic); real set, {split} split: "
+        f"{len(negatives)} hard negatives, {len(toxic)} toxic. Params: {cfg}"
+    )
+
+    print(f"\n{'detector (params.yaml)':<40} {'own R':>6} {'own FP':>7} {'real R':>7} {'real FP':>8}")
+    plain = {
+        id(r): read(
+            r["text"][: cfg.max_chars], context=cfg.context, tagger=step.tagger, document=r.get("context")
+        )
+        for r in own + negatives + toxic
+    }
+    prob = dict(zip(plain, step.predict_prob([p.plain for p in plain.values()])))
+    detectors = {
+        "classifier alone, raw text": None,
+        "classifier alone, as the step reads it": lambda r: prob[id(r)] > cfg.max_classifier_prob,
+        "word list alone, as the step reads it": lambda r: (
+            plain[id(r)].hits / (plain[id(r)].words or 1) > cfg.max_wordlist_fraction
+        ),
+    }
+    raw = dict(
+        zip(map(id, own + negatives + toxic), step.predict_prob([r["text"] for r in own + negatives + toxic]))
+    )
+    detectors["classifier alone, raw text"] = lambda r: raw[id(r)] > cfg.max_classifier_prob
+    for name, rule in detectors.items():
+        s = harm_score(own, [rule(r) for r in own])
+        print(
+            f"{name:<40} {s.recall:>6.3f} {s.false_positives:>7} {rate([rule(r) for r in toxic]):>7.3f} "
+            f"{rate([rule(r) for r in negatives]):>8.3f}"
+        )
+    s = harm_score(own, flagged(step, own))
+    neg = flagged(step, negatives)
+    print(
+        f"{'the harm step':<40} {s.recall:>6.3f} {s.false_positives:>7} {rate(flagged(step, toxic)):>7.3f} {rate(neg):>8.3f}"
+    )
+
+    fresh_neg = [r for r in negatives if r.get("round") == 2]
+    fresh_tox = [r for r in toxic if r.get("round") == 2]
+    print(
+        f"of which round 2 (plays and reviews, gold/harm/more.py): false-positive rate "
+        f"{rate(flagged(step, fresh_neg)):.3f} of {len(fresh_neg)}, recall "
+        f"{rate(flagged(step, fresh_tox)):.3f} of {len(fresh_tox)}"
+    )
+
+    print(f"\n{'change':<50} {'real FP':>8} {'real R':>7} {'own R':>6} {'own FP':>7} {'sent/s':>7}")
+    for name, overrides in ABLATION:
+        variant = Harm(default_params("clean.harm", **overrides))
+        s = harm_score(own, flagged(variant, own))
+        print(
+            f"{name:<50} {rate(flagged(variant, negatives)):>8.3f} {rate(flagged(variant, toxic)):>7.3f} "
+            f"{s.recall:>6.3f} {s.false_positives:>7} {speed(variant, negatives):>7.0f}"
+        )
+
+    if args.docs:
+        import pyarrow.parquet as pq
+
+        docs = []
+        for f in sorted(args.docs.glob("*.parquet")):
+            docs += [{"text": t} for t in pq.read_table(f, columns=["text"]).column("text").to_pylist()]
+        docs = docs[:1000]
+        for name, overrides in (ABLATION[0], ABLATION[-1]):
+            variant = Harm(default_params("clean.harm", **overrides))
+            n = sum(flagged(variant, docs))
+            print(
+                f"{len(docs)} documents of {args.docs}, {name}: {speed(variant, docs):.0f} docs/s, {n} flagged"
+            )
+
+    by_sense = Counter(r["sense"] for r in negatives)
+    fp_sense = Counter(r["sense"] for r, f in zip(negatives, neg) if f)
+    print(
+        "\nharm step false positives by sense:",
+        ", ".join(f"{k} {fp_sense[k]}/{n}" for k, n in sorted(by_sense.items())),
+    )
+    for r, f in zip(negatives, neg):
+        if f:
+            print(f"  FP [{r['sense']}, {r['corpus']}] {r['text'][:100]}")
+    for r, f in zip(toxic, flagged(step, toxic)):
+        if not f:
+            print(f"  missed [{r['sense']}, {r['corpus']}] {r['text'][:100]}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ them plain insults, threats or profanity and 40 with the same in obfuscated spel
 of them hard negatives (Scunthorpe, assessment, "kill the process", cocktail, Dick Cheney,
 Moby-Dick, anatomy and medicine, "shoot the photo") and 35 ordinary sentences, some of
 them negative in tone but not abusive. Fields: text, toxic (0/1), kind.
+
+The real set (gold/harm/, labelled by gold/harm/GUIDELINE.md): sentences of real corpora
+holding a listed word or scored high by the classifier; hard_negatives.jsonl (innocent
+uses) and toxic_real.jsonl, each row with its sense, corpus, id and a seeded dev/test split.
 """
 
 from __future__ import annotations
@@ -16,11 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HARM_SET = Path(__file__).parent / "data" / "harm_labelled.jsonl"
+GOLD = Path(__file__).resolve().parents[1] / "gold" / "harm"
+
+
+def _jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def harm_rows() -> list[dict]:
-    with HARM_SET.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return _jsonl(HARM_SET)
+
+
+def real_rows(name: str, split: str | None = None) -> list[dict]:
+    """gold/harm/<name>.jsonl (hard_negatives or toxic_real), optionally one split (dev, test)."""
+    rows = _jsonl(GOLD / f"{name}.jsonl")
+    return [r for r in rows if split is None or r["split"] == split]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The harm step on the labelled set of tests/data/harm_labelled.jsonl, and its de-obfuscation.
 
 Bounds are the measured figures of benchmarks/harm_quality.py at the default thresholds
-(recall 0.933, 1 false positive of 75) with a little slack, so a regression fails."""
+(recall 0.907, 0 false positives of 75) with a little slack, so a regression fails."""
 
 from __future__ import annotations
 

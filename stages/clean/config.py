@@ -239,11 +239,21 @@ class HarmParams:
     max_classifier_prob: float
     max_wordlist_fraction: float
     max_chars: int
+    context: bool
+    pos_model: str
+    classifier_alone_prob: float
 
     def __post_init__(self) -> None:
         _fraction(self.max_classifier_prob, "max_classifier_prob")
         _fraction(self.max_wordlist_fraction, "max_wordlist_fraction")
+        _fraction(self.classifier_alone_prob, "classifier_alone_prob")
         require(self.max_chars >= 1, "max_chars", "must be >= 1")
+        require(
+            self.classifier_alone_prob >= self.max_classifier_prob,
+            "classifier_alone_prob",
+            f"must be >= max_classifier_prob ({self.max_classifier_prob}); set it equal to let the "
+            "classifier trip alone at max_classifier_prob",
+        )
 
 
 @dataclass(frozen=True)
