@@ -1,46 +1,26 @@
 """End to end: `dvc repro` on the tiny profile in a temporary copy of the repository.
 
-One module-scoped repository is built and reproduced once; before each test it is reset to
-that reproduced state (git reset, then `dvc checkout` of the outputs its dvc.lock names), so
-no test depends on what another did or on their order: incremental reruns, experiments, and
-push/pull through a local-directory remote. Each test asserts which stages DVC ran, read from
-its "Running stage '...'" lines.
+One repository is built and reproduced once a session (conftest.py's `reproduced`); before
+each test it is reset to that reproduced state (git reset, then `dvc checkout` of the outputs
+its dvc.lock names), so no test depends on what another did or on their order: incremental
+reruns, experiments, and push/pull through a local-directory remote. Each test asserts which
+stages DVC ran, read from its "Running stage '...'" lines.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from pipeline_fixtures import commit, ran, sh
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM = {"collect", "clean", "dedup", "tokenizer", "tasks"}
-
-
-def sh(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PIPELINE_NO_PROGRESS": "1"}
-    env.setdefault("DVC_SITE_CACHE_DIR", str(cwd.parent / "dvc-site-cache"))
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
-def ran(proc: subprocess.CompletedProcess) -> set[str]:
-    """The stages that a `dvc repro`/`dvc exp run` executed."""
-    return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
 
 
 def repro(repo: Path, *args: str) -> set[str]:
@@ -63,50 +43,6 @@ def get_param(repo: Path, dotted: str):
     for p in dotted.split("."):
         node = node[p]
     return node
-
-
-def commit(repo: Path, message: str) -> None:
-    sh(["git", "add", "-A"], repo)
-    sh(["git", "commit", "-qm", message, "--allow-empty"], repo)
-
-
-@pytest.fixture(scope="module")
-def reproduced(tmp_path_factory) -> Path:
-    """A copy of this repository's tracked and unignored files, on the tiny profile, reproduced."""
-    repo = tmp_path_factory.mktemp("e2e") / "repo"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for f in filter(None, files):
-        src = ROOT / f
-        if not src.is_file() or f.startswith(("data/", "models/", "metrics/", "reports/")):
-            continue
-        dest = repo / f
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dest)
-    sh([sys.executable, "-m", "stages.common.compose", "tiny"], repo)  # the README's command
-    sh(["git", "init", "-q"], repo)
-    sh(["git", "config", "user.name", "e2e"], repo)
-    sh(["git", "config", "user.email", "e2e@example.invalid"], repo)
-    commit(repo, "tiny profile")
-    stages = repro(repo)
-    assert {"collect", "clean", "dedup", "tokenizer", "pretrain", "tasks", "evaluate", "report"} <= stages
-    commit(repo, "reproduced")
-    sh(["git", "tag", "reproduced"], repo)
-    return repo
-
-
-@pytest.fixture
-def repo(reproduced: Path) -> Path:
-    """The reproduced repository, reset to that state: files, commits and DVC outputs."""
-    sh(["git", "reset", "-q", "--hard", "reproduced"], reproduced)
-    sh(["git", "clean", "-fdq"], reproduced)  # untracked files; ignored outputs are DVC's to restore
-    sh(["dvc", "checkout", "--force", "-q"], reproduced)
-    return reproduced
 
 
 def test_full_repro_writes_real_metrics(repo):
