@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from evaluate_fixtures import save_classifier, save_clm, write_params, write_task, write_tokens
+from pipeline_fixtures import reproduce_tiny_copy, sh
 from pretrain_fixtures import SEED
 from tokenizer_fixtures import make_docs, write_dedup
 
@@ -43,6 +44,26 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_task(tmp_path)
     save_classifier(tmp_path / "models" / "finetune" / "classify")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of this repository on the tiny profile, reproduced and tagged `reproduced`.
+
+    Built once a session (about 3 minutes) for every end-to-end module; tests get it through
+    `repo`, which resets it first."""
+    repo = tmp_path_factory.mktemp("e2e") / "repo"
+    reproduce_tiny_copy(repo)
+    return repo
+
+
+@pytest.fixture
+def repo(reproduced: Path) -> Path:
+    """The reproduced repository, reset to that state: files, commits and DVC outputs."""
+    sh(["git", "reset", "-q", "--hard", "reproduced"], reproduced)
+    sh(["git", "clean", "-fdq"], reproduced)  # untracked files; ignored outputs are DVC's to restore
+    sh(["dvc", "checkout", "--force", "-q"], reproduced)
+    return reproduced
 
 
 @pytest.fixture

@@ -1,50 +1,22 @@
 """End to end: `dvc repro` on the tiny profile in a temporary copy of the repository.
 
-One module-scoped repository is built and reproduced once; before each test it is reset to
-that reproduced state (git reset, then `dvc checkout` of the outputs its dvc.lock names), so
-no test depends on what another did or on their order: incremental reruns, experiments, and
-push/pull through a local-directory remote. Each test asserts which stages DVC ran, read from
-its "Running stage '...'" lines.
+One repository is built and reproduced once a session (conftest.py's `reproduced`); before
+each test it is reset to that reproduced state (git reset, then `dvc checkout` of the outputs
+its dvc.lock names), so no test depends on what another did or on their order: incremental
+reruns, experiments, and push/pull through a local-directory remote. Each test asserts which
+stages DVC ran, read from its "Running stage '...'" lines.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
-from pipeline_fixtures import UPSTREAM, commit, copy_repository, get_param, ran, repro, set_param, sh
+from pipeline_fixtures import UPSTREAM, commit, get_param, ran, repro, set_param, sh
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def reproduced(tmp_path_factory) -> Path:
-    """A copy of this repository's tracked and unignored files, on the tiny profile, reproduced."""
-    repo = tmp_path_factory.mktemp("e2e") / "repo"
-    copy_repository(repo)
-    sh([sys.executable, "-m", "stages.common.compose", "tiny"], repo)  # the README's command
-    sh(["git", "init", "-q"], repo)
-    sh(["git", "config", "user.name", "e2e"], repo)
-    sh(["git", "config", "user.email", "e2e@example.invalid"], repo)
-    commit(repo, "tiny profile")
-    stages = repro(repo)
-    assert {"collect", "clean", "dedup", "tokenizer", "pretrain", "tasks", "evaluate", "report"} <= stages
-    commit(repo, "reproduced")
-    sh(["git", "tag", "reproduced"], repo)
-    return repo
-
-
-@pytest.fixture
-def repo(reproduced: Path) -> Path:
-    """The reproduced repository, reset to that state: files, commits and DVC outputs."""
-    sh(["git", "reset", "-q", "--hard", "reproduced"], reproduced)
-    sh(["git", "clean", "-fdq"], reproduced)  # untracked files; ignored outputs are DVC's to restore
-    sh(["dvc", "checkout", "--force", "-q"], reproduced)
-    return reproduced
 
 
 def test_full_repro_writes_real_metrics(repo):
