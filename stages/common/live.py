@@ -1,6 +1,7 @@
 """dvclive loggers for training curves, one folder per stage under metrics/curves/.
 
-dvc.yaml declares `metrics/curves/<name>/plots/metrics` as each stage's plots. The
+dvc.yaml declares `metrics/curves/<name>/plots/metrics` as each stage's outs, which its top-level
+`plots:` charts (train and valid loss on one chart). The
 stage's own summary goes to `metrics/<stage>.json`, so dvclive's per-folder summary
 (`metrics.json`) is not written: it would be an undeclared file inside metrics/.
 """
