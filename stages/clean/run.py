@@ -21,7 +21,7 @@ from typing import Any
 from stages.clean.chain import Chain, StepStats, build_steps
 from stages.clean.config import CleanParams
 from stages.common.errors import DataError
-from stages.common.io import DOC_COLUMNS, atomic_dir, atomic_file, doc_schema, shard_paths, write_json
+from stages.common.io import DOC_COLUMNS, atomic_dir, atomic_file, doc_schema, shard_paths, write_metrics
 from stages.common.params import load_section
 from stages.common.runtime import progress
 
@@ -148,7 +148,7 @@ def main() -> None:
         results = run_shards(cfg, jobs)
         metrics = summarize(cfg, results)
         metrics["rejected_written"] = write_rejected(tmp / "rejected", results, cfg.rejected_sample)
-    write_json(METRICS, metrics)
+    write_metrics(METRICS, metrics)
     t, seconds = metrics["totals"], time.perf_counter() - start
     log.info(
         "kept %d of %d documents (%.1f%% of characters) in %.1f s, %.0f docs/s",

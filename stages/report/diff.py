@@ -68,6 +68,20 @@ def verdict(old: Any, new: Any, better: str | None) -> str:
     return "better" if (new < old) == (better == "lower") else "worse"
 
 
+def na_verdict(path: str, key: str, old: Any, new: Any, manifest: Manifest | None) -> str | None:
+    """The verdict where a side of a metrics.json change is n/a ("now n/a", "now measured",
+    "still n/a"); None where neither is. metrics.json leaves an n/a figure out (numbers only; older revisions wrote
+    "n/a"), so a key the manifest declares that is absent on one side is n/a there, not removed
+    or added: evaluate writes every declared key or its reason."""
+    declared = manifest is not None and Path(path).name == paths.METRICS_FILE.name and key in manifest.metrics
+    was, now = is_na(old) or (old is None and declared), is_na(new) or (new is None and declared)
+    if was and now:
+        return "still n/a"
+    if was or now:
+        return "now n/a" if now else "now measured"
+    return None
+
+
 def group_of(path: str, key: str, manifest: Manifest | None) -> str:
     """The family or stage a change belongs to: from the manifest for metrics.json, else the file's name."""
     p = Path(path)
@@ -94,7 +108,8 @@ def diff_markdown(
                 if is_metric:
                     diff = change.get("diff")
                     better = direction(path, key, manifest)
-                    row += [diff if isinstance(diff, (int, float)) else None, verdict(old, new, better)]
+                    na = na_verdict(path, key, old, new, manifest)
+                    row += [diff if isinstance(diff, (int, float)) else None, na or verdict(old, new, better)]
                 groups.setdefault(group_of(path, key, manifest), []).append(row)
         lines += [f"## {title}", ""]
         if not groups:
