@@ -26,6 +26,11 @@ def write(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj) if not isinstance(obj, str) else obj)
 
 
+def measured(flat: dict) -> dict:
+    """`flat` as evaluate writes metrics.json: numbers only, every n/a figure left out."""
+    return {k: v for k, v in flat.items() if v != "n/a"}
+
+
 def manifest_json(tasks: tuple[str, ...] = ("classify", "adversarial", "domain", "ner")) -> dict:
     """The manifest evaluate writes for the repository's params.yaml."""
     cfg = parse(EvaluateParams, read_yaml(REPO / "params.yaml")["evaluate"], "evaluate")

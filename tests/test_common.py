@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,9 @@ from stages.common.io import (
     iter_docs,
     restore_dir,
     shard_paths,
+    split_metrics,
     write_json,
+    write_metrics,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +114,46 @@ def test_interrupted_atomic_file_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_json(target, {"b": 1, "a": 2})
     assert target.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+
+
+# A stage's summary as the training stages write it: numbers, text, flags, lists and nulls.
+SUMMARY = {
+    "val_loss": 5.71, "steps": 400, "mfu": 0.0, "ppl": float("inf"),
+    "device": "cpu", "stopped_early": False, "moe_impl": None, "history": [{"epoch": 1, "loss": 0.3}],
+    "near": {"method": "minhash", "clusters": 2, "bands": {}},
+    "ner": {"label_map": {"GPE": "LOC"}, "splits": {"test": {"rows": 2, "entities": {"LOC": 2}}}},
+}  # fmt: skip
+
+
+def test_split_metrics_puts_numbers_in_one_tree_and_everything_else_in_the_other():
+    numbers, detail = split_metrics(SUMMARY)
+    assert numbers == {
+        "val_loss": 5.71, "steps": 400, "mfu": 0.0, "ppl": float("inf"),
+        "near": {"clusters": 2, "bands": {}}, "ner": {"splits": {"test": {"rows": 2, "entities": {"LOC": 2}}}},
+    }  # fmt: skip
+    assert detail == {
+        "device": "cpu", "stopped_early": False, "moe_impl": None, "history": [{"epoch": 1, "loss": 0.3}],
+        "near": {"method": "minhash"}, "ner": {"label_map": {"GPE": "LOC"}},
+    }  # fmt: skip
+    assert split_metrics({"a": {"b": 1}, "c": {"d": "x"}}) == ({"a": {"b": 1}}, {"c": {"d": "x"}})
+    assert split_metrics({}) == ({}, {})
+
+
+def test_write_metrics_writes_numbers_and_detail_and_refuses_text_where_there_is_no_detail(tmp_path):
+    write_metrics(tmp_path / "finetune" / "ner.json", SUMMARY)
+    numbers = json.loads((tmp_path / "finetune" / "ner.json").read_text())
+    detail = json.loads((tmp_path / "finetune" / "info" / "ner.json").read_text())
+    assert (numbers, detail) == split_metrics(SUMMARY)
+    write_metrics(tmp_path / "collect.json", {"documents": 3})
+    assert (tmp_path / "info" / "collect.json").read_text() == "{}\n"  # always there for DVC
+    write_metrics(tmp_path / "metrics.json", {"x.acc": 0.5}, detail=False)
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"x.acc": 0.5}
+    assert not (tmp_path / "info" / "metrics.json").exists()
+    with pytest.raises(ValueError, match=r"numbers only, but \['x.f1', 'y.ok'\]"):
+        write_metrics(
+            tmp_path / "metrics.json", {"x.acc": 0.4, "x.f1": "n/a", "y": {"ok": True}}, detail=False
+        )
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"x.acc": 0.5}  # left as it was
 
 
 def test_shards_round_trip_and_missing_input_is_a_clear_error(tmp_path):

@@ -239,7 +239,8 @@ def test_stage_cli_on_tiny_profile(pretrained, tmp_path, monkeypatch):
     Path("models/pretrain").symlink_to(pretrained["modernbert"])
     main(["classify"])
     m = json.loads(Path("metrics/finetune/classify.json").read_text())
-    assert m["epochs_run"] == 1 and m["model_type"] == "modernbert"
+    info = json.loads(Path("metrics/finetune/info/classify.json").read_text())
+    assert m["epochs_run"] == 1 and info["model_type"] == "modernbert" and "model_type" not in m
     assert m["train_examples"] == 240 and m["steps"] == 15  # 240 / batch 16
     assert Path("models/finetune/classify/model.safetensors").is_file()
     assert Path("metrics/curves/finetune/classify/plots/metrics/train/loss.tsv").is_file()

@@ -141,7 +141,7 @@ def test_adversarial_trains_on_the_classify_budget(method, base, tmp_path, monke
     assert m["steps"] == m["epochs_run"] * 19  # 300 / batch 16 of the classify section
     assert m["passes_per_step"] == (2 if method == "freelb" else 4)
     assert 0 < m["mean_delta_norm"] <= cfg.adversarial.adv_eps
-    assert json.loads(Path("metrics/finetune/adversarial.json").read_text())["method"] == method
+    assert json.loads(Path("metrics/finetune/info/adversarial.json").read_text())["method"] == method
 
     model = AutoModelForSequenceClassification.from_pretrained("models/finetune/adversarial")
     tok = AutoTokenizer.from_pretrained("models/finetune/adversarial")

@@ -53,6 +53,52 @@ def test_full_repro_writes_real_metrics(repo):
     assert sh(["git", "ls-files", "metrics/metrics.json"], repo).stdout.strip() == "metrics/metrics.json"
 
 
+def leaves(obj, prefix: str = "") -> dict:
+    """Nested dicts -> {"a.b": leaf}, the way `dvc metrics show` names keys."""
+    if not isinstance(obj, dict):
+        return {prefix: obj}
+    out = {}
+    for k, v in obj.items():
+        out.update(leaves(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def test_metrics_show_lists_numbers_only_and_the_text_is_in_the_details(repo):
+    shown = json.loads(sh(["dvc", "metrics", "show", "--json"], repo).stdout)
+    (workspace,) = shown.values()  # one revision: the workspace (dvc names it "")
+    files = {path: d.get("data", {}) for path, d in workspace["data"].items()}
+    keys = {f"{path}:{k}": v for path, data in files.items() for k, v in leaves(data).items()}
+    odd = {k: v for k, v in keys.items() if isinstance(v, (str, bool, list)) or v is None}
+    assert not odd, f"non-numeric metrics: {odd}"
+    assert not any(path.startswith("metrics/evaluate") for path in files)  # a plain out, not metrics
+    # DVC shows every leaf of the files as written: none is text, a list or null that it would drop.
+    on_disk = {path: leaves(json.loads((repo / path).read_text())) for path in files}
+    assert sum(map(len, on_disk.values())) == len(keys) > 100, len(keys)
+    assert all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for d in on_disk.values() for v in d.values()
+    )
+    print(f"dvc metrics show: {len(keys)} keys in {len(files)} files, all numbers")
+    # metrics.json: each declared key is measured, or n/a with its reason in the family's detail.
+    flat = json.loads((repo / "metrics/metrics.json").read_text())
+    declared = {m["key"] for m in json.loads((repo / "metrics/manifest.json").read_text())["metrics"]}
+    reasons = {
+        k: why
+        for path in (repo / "metrics/evaluate").glob("*.json")
+        for k, why in (json.loads(path.read_text()).get("na") or {}).items()
+    }
+    assert reasons and not set(flat) & set(reasons) and set(flat) | set(reasons) == declared
+    # The text of each run is in the detail beside its numbers.
+    device = json.loads((repo / "metrics/info/pretrain.json").read_text())["device"]
+    assert device in ("cpu", "cuda", "mps")
+    assert json.loads((repo / "metrics/finetune/info/ner.json").read_text())["task"] == "ner"
+    assert "label_map" in json.loads((repo / "metrics/info/tasks.json").read_text())["ner"]
+    # report puts each n/a figure back with its reason (the other objective's figures of the
+    # causal model do not apply, and their sections leave them out), and shows the text.
+    report = (repo / "reports/report.md").read_text()
+    assert all(why in report for why in reasons.values() if "do not apply" not in why)
+    assert f"| `device` | {device} |" in report.split("## Training")[1]
+
+
 def test_noop_repro_runs_nothing(repo):
     assert repro(repo) == set()
 

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from report_fixtures import PARAMS, manifest_json, write
+from report_fixtures import PARAMS, manifest_json, measured, write
 
+from stages.common.io import write_metrics
 from stages.common.manifest import read as read_manifest
 from stages.report import run
-from stages.report.diff import diff_markdown, direction, verdict
-from stages.report.sources import find_count
+from stages.report.diff import diff_markdown, direction, na_verdict, verdict
+from stages.report.sources import find_count, load_summary, with_na
 
 FLAT = {
     "pretrain.val_loss": 3.5, "pretrain.val_ppl": 33.115, "pretrain.val_bpb": 1.25,
@@ -35,7 +36,7 @@ def fake_metrics(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "params.yaml", PARAMS)
     m = tmp_path / "metrics"
-    write(m / "metrics.json", FLAT)
+    write(m / "metrics.json", measured(FLAT))
     write(m / "manifest.json", manifest_json())
     write(m / "evaluate/pretrain.json", {
         "objective": "clm", "uniform_loss": 9.01, "target_tokens": 4096, "bytes_estimated": 16384, "windows": 16, "context_length": 256,
@@ -52,6 +53,7 @@ def fake_metrics(tmp_path, monkeypatch):
     # dedup.json deliberately missing: the report must say so, not fail.
     write(m / "tokenizer.json", {"n_tokens": {"train": 900_000, "valid": 50_000}, "vocab_size": 8192})
     write(m / "pretrain.json", {"final": {"train_loss": 3.4}})
+    write(m / "info/pretrain.json", {"device": "cpu", "final": {"stopped_early": False}})
     write(m / "curves/pretrain/plots/metrics/train/loss.tsv", "step\tloss\n0\t9.0\n10\t6.5\n20\t5.1\n")
     write(
         m / "curves/pretrain/plots/metrics/val/loss.tsv",
@@ -77,6 +79,10 @@ def test_report_md_from_fake_metrics(fake_metrics):
     assert "| clean | 800 | 4,000,000 | — | 80.0% |" in text
     assert "| tokenizer | — | — | 950,000 | — |" in text
     assert "metrics/dedup.json" in text
+    # A training summary shows its numbers and, from metrics/info/, its text and flags.
+    training = text.split("## Training")[1]
+    assert "| `final.train_loss` | 3.4 |" in training and "| `device` | cpu |" in training
+    assert "| `final.stopped_early` | false |" in training
     for png in ("funnel.png", "confusion_classify.png", "curves_pretrain.png"):
         assert (reports / png).stat().st_size > 1000, png
         assert f"]({png})" in text
@@ -112,6 +118,47 @@ def test_verdicts_follow_the_manifest_direction(tmp_path):
     assert verdict("n/a", 0.7, "higher") == "now measured" and verdict(None, 0.7, "higher") == "added"
 
 
+def test_n_a_figures_left_out_of_metrics_json_come_back_with_their_reasons(tmp_path):
+    write(tmp_path / "manifest.json", manifest_json())
+    manifest = read_manifest(tmp_path / "manifest.json")
+    details = {
+        "pretrain": {"na": {"pretrain.val_mlm_loss": "causal model"}},
+        "fewshot": {"na": "fewshot is off"},  # one reason for the whole family
+        "classify": None,  # no detail file
+    }
+    flat = with_na(measured(FLAT), details, manifest)
+    assert flat["pretrain.val_mlm_loss"] == "n/a" and flat["pretrain.val_loss"] == 3.5
+    fewshot = {m.key for m in manifest.of_family("fewshot")}
+    assert fewshot and all(flat[k] == "n/a" for k in fewshot)
+    # no reason filed: not measured and not n/a either, so it stays absent
+    assert "pretrain.val_mlm_pseudo_ppl" not in flat and "classify.tfidf.test.acc" not in flat
+    assert with_na({"pretrain.val_mlm_loss": 2.0}, details, manifest)["pretrain.val_mlm_loss"] == 2.0
+
+
+def test_a_summary_written_in_two_files_reads_back_whole(tmp_path):
+    summary = {"device": "cpu", "steps": 40, "near": {"method": "minhash", "clusters": 2}, "hist": [1, 2]}
+    write_metrics(tmp_path / "dedup.json", summary)
+    assert load_summary(tmp_path / "dedup.json") == summary
+    write(tmp_path / "old.json", {"steps": 3, "device": "cpu"})  # an older file, text and numbers together
+    assert load_summary(tmp_path / "old.json") == {"steps": 3, "device": "cpu"}
+    assert load_summary(tmp_path / "missing.json") is None
+
+
+def test_a_declared_key_that_appears_or_goes_missing_is_measured_or_n_a_not_added_or_removed(tmp_path):
+    write(tmp_path / "manifest.json", manifest_json())
+    manifest = read_manifest(tmp_path / "manifest.json")
+    m = "metrics/metrics.json"
+    assert na_verdict(m, "pretrain.val_bpb", 1.2, None, manifest) == "now n/a"
+    assert na_verdict(m, "pretrain.val_bpb", None, 1.2, manifest) == "now measured"
+    assert (
+        na_verdict(m, "pretrain.val_bpb", "n/a", None, manifest) == "still n/a"
+    )  # an older revision's spelling
+    assert na_verdict(m, "pretrain.val_bpb", 1.3, 1.2, manifest) is None
+    # a key the manifest does not declare, or another metrics file: added and removed as dvc says
+    assert na_verdict(m, "x.acc", None, 0.5, manifest) is None
+    assert na_verdict("metrics/pretrain.json", "val_loss", 3.0, None, manifest) is None
+
+
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
@@ -128,14 +175,20 @@ def test_against_diff_in_a_temporary_git_dvc_repo(tmp_path, monkeypatch):
     write(tmp_path / "params.yaml", "evaluate:\n  batch_size: 16\n")
     write(
         tmp_path / "metrics/metrics.json",
-        {"pretrain.val_loss": 4.0, "classify.test.acc": 0.8, "classify.test.n": 10},
+        {"pretrain.val_loss": 4.0, "pretrain.val_bpb": 1.5, "classify.test.acc": 0.8, "classify.test.n": 10},
     )
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-qm", "first")
     write(tmp_path / "params.yaml", "evaluate:\n  batch_size: 32\n")
     write(
         tmp_path / "metrics/metrics.json",
-        {"pretrain.val_loss": 3.0, "classify.test.acc": 0.7, "classify.test.n": 10},
+        # val_bpb could not be measured (left out); macro_f1 is measured for the first time
+        {
+            "pretrain.val_loss": 3.0,
+            "classify.test.acc": 0.7,
+            "classify.test.n": 10,
+            "classify.test.macro_f1": 0.6,
+        },
     )
     write(tmp_path / "metrics/pretrain.json", {"tokens_per_s": 2500.0, "train_time_s": 600.0})
     git(tmp_path, "commit", "-qam", "second")
@@ -148,6 +201,8 @@ def test_against_diff_in_a_temporary_git_dvc_repo(tmp_path, monkeypatch):
     assert "| `classify.test.acc` | 0.8 | 0.7 | -0.1 | worse |" in md
     assert "| `evaluate.batch_size` | 16 | 32 |" in md
     assert "classify.test.n" not in md  # unchanged metrics are left out
+    assert "| `pretrain.val_bpb` | 1.5 | — | — | now n/a |" in md
+    assert "| `classify.test.macro_f1` | — | 0.6 | — | now measured |" in md
     # Timings are not quality metrics: changed, never better or worse.
     assert "| `tokens_per_s` | 2000 | 2500 | 500 | changed |" in md
     assert "| `train_time_s` | 700 | 600 | -100 | changed |" in md

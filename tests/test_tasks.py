@@ -202,7 +202,9 @@ def test_stage_writes_tasks_and_metrics(tmp_path, monkeypatch):
     assert metrics["adversarial"]["distractors"] == 120
     m = metrics["classify"]
     assert m["read"] == {"vader/tweets": 600}
-    assert list(m["provenance"]) == ["vader"]
+    # text lives in the detail beside the numbers
+    info = json.loads(Path("metrics/info/tasks.json").read_text())
+    assert "provenance" not in m and list(info["classify"]["provenance"]) == ["vader"]
     # scores are +-0.2, 0.6, 1.0, 1.4, 1.8 in turn: only 0.2 lies within the band of 0.5
     assert m["dropped"] == {"near_neutral": 120, "sampled_out": 80}
     assert sum(s["rows"] for s in m["splits"].values()) == m["kept"] == 400

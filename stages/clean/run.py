@@ -21,7 +21,7 @@ from typing import Any
 from stages.clean.chain import Chain, SourceStats, StepStats, build_steps
 from stages.clean.config import CleanParams, stray_sources
 from stages.common.errors import DataError
-from stages.common.io import DOC_COLUMNS, atomic_dir, atomic_file, doc_schema, shard_paths, write_json
+from stages.common.io import DOC_COLUMNS, atomic_dir, atomic_file, doc_schema, shard_paths, write_metrics
 from stages.common.params import load_section
 from stages.common.runtime import progress
 
@@ -177,7 +177,7 @@ def main() -> None:
         results = run_shards(cfg, jobs)
         metrics = summarize(cfg, results)
         metrics["rejected_written"] = write_rejected(tmp / "rejected", results, cfg.rejected_sample)
-    write_json(METRICS, metrics)
+    write_metrics(METRICS, metrics)
     stray = stray_sources(cfg.quality, metrics["sources"])
     if stray:
         log.warning(

@@ -22,7 +22,7 @@ from stages.collect.docs import Tally, describe_error, make_doc
 from stages.collect.registry import READERS, pick_reader
 from stages.collect.sources import hf_rows, source_files
 from stages.common.errors import DataError, PipelineError
-from stages.common.io import ShardWriter, atomic_dir, write_json
+from stages.common.io import ShardWriter, atomic_dir, write_json, write_metrics
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress
 
@@ -162,7 +162,7 @@ def collect(
         "sources": {t.source: t.as_metrics() for t in tallies},
         "canaries": canaries,
     }
-    write_json(metrics_path, metrics)
+    write_metrics(metrics_path, metrics)
     log.info("collect took %.1f s", time.perf_counter() - start)
     return metrics
 

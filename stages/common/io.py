@@ -1,4 +1,4 @@
-"""Atomic outputs and sharded parquet documents.
+"""Atomic outputs, metrics files of numbers with their detail beside them, and sharded parquet documents.
 
 Every stage writes only its declared outs, whole, and atomically: into a temporary
 sibling that is renamed into place at the end, so an interrupted run never leaves an
@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,74 @@ def write_json(path: str | Path, obj: Any) -> None:
     with atomic_file(path) as f:
         json.dump(obj, f, indent=2, sort_keys=True, ensure_ascii=False)
         f.write("\n")
+
+
+# The descriptive part of metrics file DIR/NAME.json (text, flags, lists, nulls) goes to
+# DIR/info/NAME.json: metrics/info/pretrain.json, metrics/finetune/info/classify.json.
+DETAIL_FOLDER = "info"
+
+
+def is_number(value: Any) -> bool:
+    """True for an int or float leaf of a metrics file (a bool is a flag, not a measurement)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def split_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(numbers, detail) of a nested metrics dict, each leaf in its nested place in one of them.
+
+    Numbers are int and float leaves: what `dvc metrics show/diff` and `dvc exp show` compare.
+    Everything else (text, bools, lists even of numbers, null) is detail. An empty dict stays
+    with the numbers (it is a map of counts with none, e.g. skipped: {}); a dict that the split
+    empties is left out of that side.
+    """
+    numbers: dict[str, Any] = {}
+    detail: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping) and value:
+            n, d = split_metrics(value)
+            if n:
+                numbers[key] = n
+            if d:
+                detail[key] = d
+        elif isinstance(value, Mapping) or is_number(value):
+            numbers[key] = value
+        else:
+            detail[key] = value
+    return numbers, detail
+
+
+def detail_path(path: str | Path) -> Path:
+    """Where `write_metrics` puts the detail of metrics file `path`: info/<name> beside it."""
+    path = Path(path)
+    return path.parent / DETAIL_FOLDER / path.name
+
+
+def write_metrics(path: str | Path, metrics: Mapping[str, Any], *, detail: bool = True) -> None:
+    """Write a stage's metrics: the numbers to `path` (declared under `metrics:` in dvc.yaml),
+    the rest to `detail_path(path)` (a plain out), both atomically and both every time (the
+    detail may be {}), so each is always there for DVC.
+
+    detail=False is for a file with nothing but numbers (evaluate's metrics.json, whose n/a
+    figures are left out): a leaf of any other kind is then an error naming its key.
+    """
+    numbers, rest = split_metrics(metrics)
+    if rest and not detail:
+        keys = sorted(_leaf_keys(rest))
+        raise ValueError(
+            f"{path}: a metrics file holds numbers only, but {keys[:8]} are not int or float; "
+            "leave them out or write them with detail=True"
+        )
+    if detail:
+        write_json(detail_path(path), rest)
+    write_json(path, numbers)
+
+
+def _leaf_keys(obj: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for k, v in obj.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        out += _leaf_keys(v, key) if isinstance(v, Mapping) and v else [key]
+    return out
 
 
 def read_json(path: str | Path) -> Any:

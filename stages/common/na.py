@@ -1,8 +1,9 @@
 """The "n/a" figure: a metric that could not be measured, never written as 0.
 
 A figure whose inputs are absent (a model not trained, a split without rows) is the string
-`NA` in a metrics file, and its reason is kept beside it: evaluate files it under the same
-key in metrics/evaluate/<family>.json ("na": {key: reason}), where report reads it.
+`NA` in an evaluate family's figures, and its reason is kept beside it under the same key in
+metrics/evaluate/<family>.json ("na": {key: reason}). metrics/metrics.json holds numbers
+only, so evaluate leaves such a key out of it, and report puts it back as `NA` from the "na" maps.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.common.errors import DataError
-from stages.common.io import ShardWriter, atomic_dir, iter_docs, write_json
+from stages.common.io import ShardWriter, atomic_dir, iter_docs, write_metrics
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress, seed_everything
 from stages.dedup.config import DedupParams
@@ -223,4 +223,4 @@ def main() -> None:
     cfg: DedupParams = load_section("dedup")
     seed = load_seed()
     metrics = dedup_dir(IN_DIR, OUT_DIR, TASKS_DIR, cfg, seed)
-    write_json(METRICS, metrics)
+    write_metrics(METRICS, metrics)

@@ -3,8 +3,9 @@
     python -m stages.evaluate
 
 metrics/metrics.json is flat with stable keys (`pretrain.val_loss`, `classify.test.acc`,
-`classify.tfidf.test.acc`, ...): every figure sits beside its baseline, and a figure whose
-inputs are absent is n/a, never 0, with its reason in metrics/evaluate/<family>.json.
+`classify.tfidf.test.acc`, ...) and holds numbers only: every figure sits beside its baseline,
+and a figure whose inputs are absent is n/a, never 0: left out of metrics.json, with its reason
+under the same key in metrics/evaluate/<family>.json ("na"), where report finds it.
 metrics/manifest.json says what each key is (family, label, unit, direction, baselines, and
 its place in a table: system, measure, axis point), as
 the families in FAMILIES declare it; report reads keys through it alone.
@@ -20,7 +21,7 @@ from typing import Any
 
 from stages.common import manifest
 from stages.common.errors import DataError
-from stages.common.io import atomic_dir, write_json
+from stages.common.io import atomic_dir, is_number, write_json, write_metrics
 from stages.common.na import is_na
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import pick_device, seed_everything
@@ -129,7 +130,8 @@ def main() -> None:
         for task, rows in plots.items():
             write_json(d / f"{task}.json", rows)
     write_json(paths.MANIFEST_FILE, declared.to_json())
-    write_json(paths.METRICS_FILE, flat)
+    # An n/a figure is not a number: its key is left out, its reason is in the family's "na".
+    write_metrics(paths.METRICS_FILE, {k: v for k, v in flat.items() if not is_na(v)}, detail=False)
 
 
 def build_manifest(ctx: Context) -> manifest.Manifest:
@@ -141,16 +143,20 @@ def build_manifest(ctx: Context) -> manifest.Manifest:
 def check_family(
     name: str, flat: dict[str, Any], detail: dict[str, Any], declared: list[manifest.Metric]
 ) -> None:
-    """The contract report relies on: a family writes exactly the keys it declares, and every n/a
-    figure has its reason under the same key in the detail's "na"."""
+    """The contract report relies on: a family writes exactly the keys it declares, each a number
+    or n/a, and every n/a figure has its reason under the same key in the detail's "na"."""
     keys = {m.key for m in declared}
     extra, missing = sorted(set(flat) - keys), sorted(keys - set(flat))
     reasons = detail.get("na") or {}
     unexplained = sorted(k for k, v in flat.items() if is_na(v) and not reasons.get(k))
+    not_numbers = sorted(k for k, v in flat.items() if not (is_na(v) or is_number(v)))
     problems = [
         f"writes undeclared key(s) {extra}: declare them in its metrics()" if extra else "",
         f"does not write declared key(s) {missing}" if missing else "",
         f"has n/a key(s) {unexplained} with no reason in detail['na']" if unexplained else "",
+        f"has key(s) {not_numbers} that are neither a number nor n/a: put text in the detail"
+        if not_numbers
+        else "",
     ]
     if any(problems):
         raise RuntimeError(f"evaluate family {name}: " + "; ".join(p for p in problems if p))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stages.common.io import atomic_dir, write_json
+from stages.common.io import atomic_dir, write_json, write_metrics
 from stages.common.live import open_live
 from stages.common.runtime import pick_device, pick_precision, seed_everything
 from stages.finetune import paths
@@ -76,4 +76,4 @@ def save(task: str, model, tokenizer, metrics: dict[str, Any], extra: dict[str, 
         tokenizer.save_pretrained(tmp)
         for name, obj in (extra or {}).items():
             write_json(Path(tmp) / name, obj)
-    write_json(paths.METRICS_DIR / f"{task}.json", metrics)
+    write_metrics(paths.METRICS_DIR / f"{task}.json", metrics)

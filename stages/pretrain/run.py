@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from stages.common.init_from import fingerprint as init_fingerprint
-from stages.common.io import atomic_dir, write_json
+from stages.common.io import atomic_dir, write_metrics
 from stages.common.lm_train import Batches, LmObjective, StepSettings
 from stages.common.optim import PRETRAIN_BETAS, TrainState, cosine_schedule, make_optimizer
 from stages.common.params import load_section, load_seed
@@ -259,7 +259,7 @@ def main() -> None:
     parallel.close()
     if int(os.environ.get("RANK", "0")) != 0:  # rank 0 writes the metrics
         return
-    write_json(METRICS_FILE, metrics)
+    write_metrics(METRICS_FILE, metrics)
     card.write(cfg, seed, metrics, TOKENS_DIR, MODEL_DIR)
     log.info(
         "val loss %.4f (ppl %.2f), %.0f tokens/s, MFU %.1f%%",

@@ -92,7 +92,21 @@ def judge(path: str, key: str, old: Any, new: Any, manifest: Manifest | None) ->
     pull-request comment ask, so a verdict for a key the manifest declares but the run lacks
     belongs here."""
     better = direction(path, key, manifest)
-    return better, verdict(old, new, better)
+    return better, na_verdict(path, key, old, new, manifest) or verdict(old, new, better)
+
+
+def na_verdict(path: str, key: str, old: Any, new: Any, manifest: Manifest | None) -> str | None:
+    """The verdict where a side of a metrics.json change is n/a ("now n/a", "now measured",
+    "still n/a"); None where neither is. metrics.json leaves an n/a figure out (numbers only; older revisions wrote
+    "n/a"), so a key the manifest declares that is absent on one side is n/a there, not removed
+    or added: evaluate writes every declared key or its reason."""
+    declared = manifest is not None and Path(path).name == paths.METRICS_FILE.name and key in manifest.metrics
+    was, now = is_na(old) or (old is None and declared), is_na(new) or (new is None and declared)
+    if was and now:
+        return "still n/a"
+    if was or now:
+        return "now n/a" if now else "now measured"
+    return None
 
 
 def group_of(path: str, key: str, manifest: Manifest | None) -> str:

@@ -32,21 +32,25 @@ from stages.report.markdown import (
 )
 from stages.report.samples import samples_section
 from stages.report.sections import SECTIONS, figure, leftover_section
-from stages.report.sources import flatten, funnel, load_json, read_curves
+from stages.report.sources import flatten, funnel, load_json, load_summary, read_curves, with_na
 
 log = logging.getLogger(__name__)
 
 
 def build(out: Path, cfg: Any) -> list[str]:
     """Write the report's plots into `out`; return the markdown lines."""
-    flat = load_json(paths.METRICS_FILE) or {}
+    measured = load_json(paths.METRICS_FILE)
+    manifest = read_manifest(paths.MANIFEST_FILE)
+    details = {f.name: _detail(f.name) for f in manifest.families} if manifest else {}
+    flat = measured if isinstance(measured, dict) else {}
+    if isinstance(measured, dict) and manifest:  # the one place n/a figures come back (see with_na)
+        flat = with_na(flat, details, manifest)
     plot_dir = out if cfg.plots else None
     lines = [f"# {cfg.title}", ""]
     lines += ["Every figure is computed by the pipeline; baselines sit beside each one. "
               "Regenerate with `dvc repro report`.", ""]  # fmt: skip
     if not flat:
         lines += [f"{paths.METRICS_FILE} is missing or empty: run `dvc repro evaluate` first.", ""]
-    manifest = read_manifest(paths.MANIFEST_FILE)
     if manifest is None:
         lines += [
             f"{paths.MANIFEST_FILE} is missing, so no figure can be interpreted: run `dvc repro evaluate`.",
@@ -61,7 +65,6 @@ def build(out: Path, cfg: Any) -> list[str]:
     if absent:
         lines += [f"Not in {paths.METRICS_FILE} (not configured or not evaluated): "
                   + ", ".join(f"`{f}`" for f in absent) + ".", ""]  # fmt: skip
-    details = {f.name: _detail(f.name) for f in manifest.families}
 
     for family in shown:
         name = family.name
@@ -112,14 +115,15 @@ def _confusion(task: str, detail: dict[str, Any] | None, plot_dir: Path | None) 
 
 
 def _training_section(out: Path, cfg: Any) -> list[str]:
-    """Each training run (pretrain, every fine-tuned task): its summary JSON and its loss curves."""
+    """Each training run (pretrain, every fine-tuned task): its summary JSON (numbers and detail) and
+    its loss curves."""
     lines = ["## Training", ""]
     curves = read_curves(paths.CURVES_DIR)
     finetuned = {f"finetune/{p.stem}" for p in (paths.METRICS_DIR / "finetune").glob("*.json")}
     for run in ["pretrain", *sorted((finetuned | set(curves)) - {"pretrain"})]:
         path = paths.METRICS_DIR / f"{run}.json"
-        data = load_json(path) if path.exists() else None
-        if isinstance(data, dict):
+        data = load_summary(path)
+        if data is not None:
             lines += flat_section(str(path), flatten(data), cfg.digits)
         else:
             lines += [f"### {path}", "", "Not found (stage not run yet).", ""]

@@ -12,6 +12,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from stages.common.io import detail_path
+from stages.common.manifest import Manifest
+from stages.common.na import NA
+
 log = logging.getLogger(__name__)
 
 # Counts each funnel stage may record, most specific first. Stages name them differently
@@ -42,6 +46,43 @@ def load_json(path: Path) -> Any | None:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         log.warning("%s: not valid JSON (%s); the report leaves its part out", path, e)
     return None
+
+
+def with_na(
+    flat: dict[str, Any], details: dict[str, dict[str, Any] | None], manifest: Manifest
+) -> dict[str, Any]:
+    """metrics.json's figures with its n/a figures put back as NA.
+
+    metrics.json holds numbers only, so evaluate leaves out a figure it could not measure and
+    files the reason under the same key in metrics/evaluate/<family>.json "na" (a map of key to
+    reason, or one reason for the whole family). The report shows each as n/a with its reason.
+    """
+    out = dict(flat)
+    for family, detail in details.items():
+        na = (detail or {}).get("na")
+        declared = [m.key for m in manifest.of_family(family)]
+        keys = declared if isinstance(na, str) and na else [k for k in declared if k in (na or {})]
+        for key in keys:
+            out.setdefault(key, NA)
+    return out
+
+
+def load_summary(path: Path) -> dict[str, Any] | None:
+    """A stage's metrics file merged with its detail (stages.common.io.write_metrics wrote the
+    numbers to `path` and the rest beside it); None when `path` is absent or unreadable."""
+    data = load_json(path) if path.exists() else None
+    if not isinstance(data, dict):
+        return None
+    info = detail_path(path)
+    detail = load_json(info) if info.exists() else None
+    return _merge(data, detail) if isinstance(detail, dict) else data
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:

@@ -15,7 +15,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from stages.common.io import atomic_dir, write_json
+from stages.common.io import atomic_dir, write_metrics
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import seed_everything
 from stages.tasks.registry import builder
@@ -42,4 +42,4 @@ def main() -> None:
             metrics[f.name]["build_time_s"] = round(time.perf_counter() - start, 2)
             sizes = {k: v["rows"] for k, v in metrics[f.name]["splits"].items()}
             log.info("%s: %s", f.name, sizes)
-    write_json(METRICS_FILE, metrics)
+    write_metrics(METRICS_FILE, metrics)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stages.common.errors import DataError
-from stages.common.io import atomic_dir, count_docs, iter_docs, write_json
+from stages.common.io import atomic_dir, count_docs, iter_docs, write_json, write_metrics
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress
 from stages.tokenizer.config import EOS_TOKEN, MASK_TOKEN, PAD_TOKEN, TokenizerParams
@@ -128,7 +128,7 @@ def _metrics(meta: dict, stats: dict[str, SplitStats], skipped: Counter, t_train
 def main() -> None:
     cfg = load_section("tokenizer")
     metrics = run(cfg, load_seed(), DEDUP_DIR, TOKENIZER_DIR, TOKENS_DIR)
-    write_json(METRICS_FILE, metrics)
+    write_metrics(METRICS_FILE, metrics)
     log.info(
         "vocab %d; train %d tokens, valid %d tokens; %.2f bytes/token on valid",
         metrics["vocab_size"],
