@@ -71,7 +71,7 @@ def run_clean(root: Path, **clean) -> dict:
 
 
 def test_stage_cleans_counts_and_samples_rejects(workdir):
-    harm = {"action": "drop", "max_classifier_prob": 0.9, "max_wordlist_fraction": 0.02, "max_chars": 20000}
+    harm = {**yaml.safe_load((ROOT / "params.yaml").read_text())["clean"]["harm"], "action": "drop"}
     m = run_clean(workdir, num_proc=2, rejected_sample=1, harm=harm)
     kept = {d["id"]: d for d in iter_docs(workdir / "data" / "clean")}
     assert sorted(kept) == ["good", "mojibake", "pii"]
