@@ -2,6 +2,7 @@
 
     python benchmarks/pii_quality.py [--docs 400] [--seed 1337] [--presidio PYTHON] [--methods]
     python benchmarks/pii_quality.py --seeds 11,23,42,314,2718 [--docs 400]
+    python benchmarks/pii_quality.py --corpus data/raw
 
 Two sets: "own" (tests/pii_fixtures.py, written with the rules) and "faker" (tests/
 pii_faker_fixtures.py, faker values in 9 locales, independent of the rules). Every row
@@ -10,6 +11,7 @@ scores the PII step's own detections (`Pii.spans_batch`), not whether text disap
 the bare-digit-run reading of the combined method with each of its guards taken away, and
 one of the ADDRESS detectors (rules, pyap, usaddress) on the faker set. `--seeds` scores
 the faker set of each seed and prints per goal type the median and the minimum recall.
+`--corpus DIR` counts the combined method's phones on real text with and without bare runs.
 
 The set comes from tests/pii_fixtures.py: real sentences (vaderSentiment's NYT and Amazon
 snippets) with PII planted at known offsets in many formats, and decoys (versions, dates,
@@ -146,6 +148,36 @@ def bare_run_table(sets: dict[str, list[PiiDoc]], regions: tuple[str, ...]) -> N
         pii_rules._bare_phone = shipped
 
 
+def corpus_table(corpus: Path, regions: tuple[str, ...]) -> None:
+    """PHONE spans of the combined method on a real corpus (parquet shards with a `text`
+    column, e.g. data/raw), with and without the bare-run reading, and what that reading adds."""
+    import pyarrow.parquet as pq
+
+    texts = [
+        t
+        for f in sorted(corpus.glob("*.parquet"))
+        for t in pq.read_table(f, columns=["text"]).column(0).to_pylist()
+    ]
+    shipped, found = pii_rules._bare_phone, {}
+    try:
+        for name, variant in (("without bare runs", lambda raw: False), ("shipped", shipped)):
+            pii_rules._bare_phone = variant
+            found[name] = {
+                (i, s, e) for i, t in enumerate(texts) for s, e, _ in find_phones_with(t, regions, "combined")
+            }
+    finally:
+        pii_rules._bare_phone = shipped
+    chars = sum(map(len, texts))
+    print(f"\nPHONE, combined, on {corpus}: {len(texts)} documents, {chars / 1e6:.1f} M characters")
+    for name, spans in found.items():
+        print(f"  {name:<18} {len(spans)} spans")
+    added = sorted(found["shipped"] - found["without bare runs"])
+    print(
+        "  added by bare runs:",
+        "; ".join(repr(texts[i][max(0, s - 25) : e]) for i, s, e in added[:20]) or "none",
+    )
+
+
 def seeds_table(seeds: list[int], n_docs: int) -> None:
     """Recall per goal type and decoys left on the faker set of each seed: median and minimum."""
     rows = {t: [] for t in (*RULE_TYPES, "decoys left")}
@@ -230,7 +262,13 @@ def main() -> None:
     ap.add_argument("--methods", action="store_true", help="phone methods and address detectors")
     ap.add_argument("--person", action="store_true", help="PERSON recall and docs/s by person_scope")
     ap.add_argument("--seeds", help="comma-separated seeds: faker-set recall per type, median and minimum")
+    ap.add_argument(
+        "--corpus", type=Path, help="folder of parquet shards: PHONE spans with and without bare runs"
+    )
     args = ap.parse_args()
+    if args.corpus:
+        corpus_table(args.corpus, default_params("clean.pii").phone_regions)
+        return
     if args.seeds:
         seeds_table([int(x) for x in args.seeds.split(",")], args.docs)
         return

@@ -1,8 +1,8 @@
 """Rule-based PII detectors: regex candidates, then checksums and context to reject decoys.
 
 Shared by clean, which redacts what they find, and evaluate, which counts what a model
-emits with the same rules (DETECTORS; PHONE there is the rules alone, as evaluate has no
-regions). Each detector returns `(start, end, type)` spans over the text; `resolve` keeps
+emits with the same rules (DETECTORS, with PHONE by `find_phones_with` and the regions of
+its own params). Each detector returns `(start, end, type)` spans over the text; `resolve` keeps
 the non-overlapping ones and `redact` writes `<TYPE>` placeholders in their place. PHONE
 in clean is `find_phones_with`: the rules below beside Google's libphonenumber, combined
 by validation, context words and shape. What is deliberately NOT redacted, and why:
@@ -16,7 +16,9 @@ by validation, context words and shape. What is deliberately NOT redacted, and w
 - MAC addresses (six hex pairs) fail IPv6 validation;
 - digits that continue a code to their left (the tail of a 16-digit reference, of an
   IBAN with a bad check, of a hex hash) are neither phones nor cards nor IDs;
-- a bare run of digits is an ID number only after an ID label ("SSN", "CPF", "BSN").
+- a bare run of digits is an ID number only after an ID label ("SSN", "CPF", "BSN"), and
+  a phone only when it is exactly a valid national number of 10 to 15 digits that fails
+  the checks of the barcodes, ISBNs and cards of its length and is no Unix timestamp.
 
 Measured by benchmarks/pii_quality.py on two sets: tests/pii_fixtures.py, written beside
 these rules, and tests/pii_faker_fixtures.py, faker's values in 9 locales. Fixes the first
