@@ -1,12 +1,17 @@
 """PII detection quality per type: recall, precision and F1 on planted PII among decoys.
 
     python benchmarks/pii_quality.py [--docs 400] [--seed 1337] [--presidio PYTHON] [--methods]
+    python benchmarks/pii_quality.py --seeds 11,23,42,314,2718 [--docs 400]
+    python benchmarks/pii_quality.py --corpus data/raw
 
 Two sets: "own" (tests/pii_fixtures.py, written with the rules) and "faker" (tests/
 pii_faker_fixtures.py, faker values in 9 locales, independent of the rules). Every row
 scores the PII step's own detections (`Pii.spans_batch`), not whether text disappeared.
-`--methods` adds a table of every phone method of stages/common/pii.py on both sets and
-of the ADDRESS detectors (rules, pyap, usaddress) on the faker set.
+`--methods` adds a table of every phone method of stages/common/pii.py on both sets, one of
+the bare-digit-run reading of the combined method with each of its guards taken away, and
+one of the ADDRESS detectors (rules, pyap, usaddress) on the faker set. `--seeds` scores
+the faker set of each seed and prints per goal type the median and the minimum recall.
+`--corpus DIR` counts the combined method's phones on real text with and without bare runs.
 
 The set comes from tests/pii_fixtures.py: real sentences (vaderSentiment's NYT and Amazon
 snippets) with PII planted at known offsets in many formats, and decoys (versions, dates,
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -40,6 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from pii_faker_fixtures import RULE_TYPES, decoys_left, faker_docs  # noqa: E402
 from pii_fixtures import TYPES, PiiDoc, Span, misses_and_false_alarms, pii_docs, span_scores  # noqa: E402
 
+import stages.common.pii as pii_rules  # noqa: E402
 from stages.clean.pii import Pii  # noqa: E402
 from stages.common.params import default_params  # noqa: E402
 from stages.common.pii import PHONE_METHODS, find_addresses, find_phones_with  # noqa: E402
@@ -96,6 +103,7 @@ def methods_table(sets: dict[str, list[PiiDoc]]) -> None:
             s = span_scores(docs, pred, ["PHONE"])["PHONE"]
             row.append(f"{s.recall:.3f} / {s.precision:.3f} / {decoys_left(docs, pred)[0]:.3f}; {rate:,.0f}")
         print(f"  {method:<16}", " | ".join(f"{n}: {r}" for n, r in zip(sets, row)))
+    bare_run_table(sets, regions)
     us = faker_docs(len(sets["faker"]), 1, locales=("en_US",))
     print("\nADDRESS: recall / precision / decoys left; docs/s (faker set, 9 locales | en_US only, seed 1)")
     for name, detect in (("rules", find_addresses), ("pyap", pyap_spans), ("usaddress", usaddress_spans)):
@@ -107,6 +115,82 @@ def methods_table(sets: dict[str, list[PiiDoc]]) -> None:
             s = span_scores(docs, pred, ["ADDRESS"])["ADDRESS"]
             row.append(f"{s.recall:.3f} / {s.precision:.3f} / {decoys_left(docs, pred)[0]:.3f}; {rate:,.0f}")
         print(f"  {name:<16}", " | ".join(row))
+
+
+def bare_run_table(sets: dict[str, list[PiiDoc]], regions: tuple[str, ...]) -> None:
+    """The combined method's reading of bare digit runs (`_bare_phone`), each guard taken away
+    in turn: what each one buys in decoys and costs in recall."""
+    shipped = pii_rules._bare_phone
+
+    def no_checksum(raw: str) -> bool:
+        return raw.isdigit() and 10 <= len(raw) <= 15 and not (len(raw) == 10 and raw[0] == "1")
+
+    def no_length_guard(raw: str) -> bool:
+        return raw.isdigit() and 7 <= len(raw) <= 15 and not pii_rules.code_checksum_ok(raw)
+
+    variants = {
+        "no bare runs": lambda raw: False,
+        "bare, no checksums": no_checksum,
+        "bare, 7-15 digits, timestamps too": no_length_guard,
+        "bare, shipped": shipped,
+    }
+    print("\nPHONE, combined, by its reading of bare digit runs: recall / precision / decoys left")
+    try:
+        for name, variant in variants.items():
+            pii_rules._bare_phone = variant
+            row = []
+            for docs in sets.values():
+                pred = [find_phones_with(d.text, regions, "combined") for d in docs]
+                s = span_scores(docs, pred, ["PHONE"])["PHONE"]
+                row.append(f"{s.recall:.3f} / {s.precision:.3f} / {decoys_left(docs, pred)[0]:.3f}")
+            print(f"  {name:<34}", " | ".join(f"{n}: {r}" for n, r in zip(sets, row)))
+    finally:
+        pii_rules._bare_phone = shipped
+
+
+def corpus_table(corpus: Path, regions: tuple[str, ...]) -> None:
+    """PHONE spans of the combined method on a real corpus (parquet shards with a `text`
+    column, e.g. data/raw), with and without the bare-run reading, and what that reading adds."""
+    import pyarrow.parquet as pq
+
+    texts = [
+        t
+        for f in sorted(corpus.glob("*.parquet"))
+        for t in pq.read_table(f, columns=["text"]).column(0).to_pylist()
+    ]
+    shipped, found = pii_rules._bare_phone, {}
+    try:
+        for name, variant in (("without bare runs", lambda raw: False), ("shipped", shipped)):
+            pii_rules._bare_phone = variant
+            found[name] = {
+                (i, s, e) for i, t in enumerate(texts) for s, e, _ in find_phones_with(t, regions, "combined")
+            }
+    finally:
+        pii_rules._bare_phone = shipped
+    chars = sum(map(len, texts))
+    print(f"\nPHONE, combined, on {corpus}: {len(texts)} documents, {chars / 1e6:.1f} M characters")
+    for name, spans in found.items():
+        print(f"  {name:<18} {len(spans)} spans")
+    added = sorted(found["shipped"] - found["without bare runs"])
+    print(
+        "  added by bare runs:",
+        "; ".join(repr(texts[i][max(0, s - 25) : e]) for i, s, e in added[:20]) or "none",
+    )
+
+
+def seeds_table(seeds: list[int], n_docs: int) -> None:
+    """Recall per goal type and decoys left on the faker set of each seed: median and minimum."""
+    rows = {t: [] for t in (*RULE_TYPES, "decoys left")}
+    for seed in seeds:
+        docs = faker_docs(n_docs, seed)
+        pred = rule_spans(docs, types=(*RULE_TYPES, "ADDRESS"))
+        for t, s in span_scores(docs, pred, RULE_TYPES).items():
+            rows[t].append(s.recall)
+        rows["decoys left"].append(decoys_left(docs, pred)[0])
+    print(f"\nfaker set, {n_docs} documents, seeds {', '.join(map(str, seeds))}: median / minimum")
+    for t, values in rows.items():
+        each = " ".join(f"{v:.3f}" for v in values)
+        print(f"  {t:<12} {statistics.median(values):.3f} / {min(values):.3f}   ({each})")
 
 
 def presidio_spans(docs: list[PiiDoc], python: str) -> list[list[Span]]:
@@ -177,7 +261,17 @@ def main() -> None:
     ap.add_argument("--presidio", metavar="PYTHON", help="interpreter of a venv with presidio-analyzer")
     ap.add_argument("--methods", action="store_true", help="phone methods and address detectors")
     ap.add_argument("--person", action="store_true", help="PERSON recall and docs/s by person_scope")
+    ap.add_argument("--seeds", help="comma-separated seeds: faker-set recall per type, median and minimum")
+    ap.add_argument(
+        "--corpus", type=Path, help="folder of parquet shards: PHONE spans with and without bare runs"
+    )
     args = ap.parse_args()
+    if args.corpus:
+        corpus_table(args.corpus, default_params("clean.pii").phone_regions)
+        return
+    if args.seeds:
+        seeds_table([int(x) for x in args.seeds.split(",")], args.docs)
+        return
 
     sets = {"own": pii_docs(args.docs, args.seed), "faker": faker_docs(args.docs, args.seed)}
     scored = {"own": TYPES, "faker": (*RULE_TYPES, "ADDRESS")}

@@ -9,7 +9,8 @@ as tests/pii_fixtures.py. en_GB's and de_DE's IDs are left out: faker writes UK 
 HMRC's never-issued "ZZ" prefix and has no German ID.
 
 Decoys are those of tests/pii_fixtures.py plus faker's own: dates in each locale's format,
-ISBN-13s, EAN-13 barcodes, coordinates, prices, hashes, UUIDs, order and version numbers.
+ISBN-13s, EAN-13 barcodes, coordinates, prices, hashes, UUIDs, order and version numbers,
+and bare unlabelled codes (EAN-13, EAN-8, ISBN-13, ISBN-10, Unix timestamps).
 The score is span overlap with the detections of the PII step itself (`Pii.spans_batch`),
 never whether the text disappeared.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from faker import Faker
 from pii_fixtures import DECOYS, PiiDoc, Span, sentences
@@ -147,10 +149,18 @@ ID_PHRASES = (
 )
 
 
+# Unix timestamps of 2001-2033 (ten digits); dates and years end in 2033 too, so that the set
+# does not move with the clock (faker's default end is now).
+_EPOCH_FROM, _EPOCH_TO = (
+    datetime(2001, 9, 10, tzinfo=UTC),
+    datetime(2033, 5, 17, tzinfo=UTC),
+)
+
+
 def _faker_decoys(f: Faker, r: random.Random) -> str:
     return r.choice(
         (
-            f"on {f.date(pattern=r.choice(('%d.%m.%Y', '%d/%m/%Y', '%Y-%m-%d', '%m/%d/%Y', '%d-%m-%Y')))}",
+            f"on {f.date(pattern=r.choice(('%d.%m.%Y', '%d/%m/%Y', '%Y-%m-%d', '%m/%d/%Y', '%d-%m-%Y')), end_datetime=_EPOCH_TO)}",
             f"ISBN {f.isbn13()}",
             f"ISBN {f.isbn10()}",
             f"barcode {f.ean13()}",
@@ -163,10 +173,16 @@ def _faker_decoys(f: Faker, r: random.Random) -> str:
             f"order {f.bothify('###-#######-#######')}",
             f"order number {f.numerify('##########')}",
             f"version {f.numerify('#.#.##')}",
-            f"in {f.year()} and {f.year()}",
+            f"in {f.random_int(1950, 2033)} and {f.random_int(1950, 2033)}",
             f"build {f.numerify('##.#.#####.####')}",
             f"tracking {f.bothify('1Z###??##########').upper()}",
             f"{f.numerify('###,###')} visitors",
+            # codes printed bare, with no label: they pass their check digit, a phone rarely does
+            f"{f.ean13()} on the label",
+            f"scan {f.ean8()} at the till",
+            f"the {f.isbn13().replace('-', '')} paperback",
+            f"reprinted as {f.isbn10().replace('-', '')}",
+            f"logged at {int(f.unix_time(start_datetime=_EPOCH_FROM, end_datetime=_EPOCH_TO))}",
         )
     )
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from stages.common.canary import CanaryParams, make_canaries
-from stages.common.errors import DataError
+from stages.common.errors import DataError, ParamsError
 from stages.common.io import ShardWriter
 from stages.common.params import default_params
 from stages.evaluate.config import PrivacyParams
@@ -159,6 +159,17 @@ def test_count_pii_counts_each_type_once_per_span_and_the_placeholders():
     assert c["pii_per_1k_chars"] == pytest.approx(4000 / c["chars"])
     assert count_pii([""])["pii_per_1k_chars"] == "n/a"
     assert set(c) == set(TEXT_KEYS)
+
+
+def test_count_pii_reads_phones_by_the_privacy_phone_params():
+    text = ["You can reach the office on 0784138013."]  # NL 078 413 8013, written bare
+    assert count_pii(text)["phone"] == 0  # the rules want a separator
+    assert count_pii(text, CFG.phone_method, CFG.phone_regions)["phone"] == 1
+
+
+def test_privacy_phone_regions_are_checked():
+    with pytest.raises(ParamsError, match="phone_regions.*XX"):
+        default_params("evaluate.privacy", phone_regions=("US", "XX"))
 
 
 def test_cached_canary_scores_equal_a_plain_forward_pass(workspace):

@@ -15,12 +15,10 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from stages.common.params import parse, require
+from stages.common.pii import PhoneMethod, phone_params_problem
 
 StepName = Literal["normalize", "language", "quality", "pii", "harm"]
 PiiType = Literal["EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER", "ADDRESS", "PERSON"]
-PhoneMethod = Literal[
-    "rules", "possible", "valid", "strict_grouping", "exact_grouping", "rules+valid", "combined"
-]
 PersonScope = Literal["document", "candidate_sentences"]
 
 
@@ -217,20 +215,8 @@ class PiiParams:
 
     def __post_init__(self) -> None:
         require(len(set(self.types)) == len(self.types), "types", "lists a type twice; list each once")
-        if self.phone_method != "rules":
-            require(
-                bool(self.phone_regions),
-                "phone_regions",
-                f"is empty; phone_method {self.phone_method} needs regions such as [US, GB]",
-            )
-            import phonenumbers
-
-            unknown = [r for r in self.phone_regions if r not in phonenumbers.SUPPORTED_REGIONS]
-            require(
-                not unknown,
-                "phone_regions",
-                f"{unknown} are not libphonenumber regions; use ISO 3166 alpha-2 codes in capitals (US, GB, DE)",
-            )
+        if problem := phone_params_problem(self.phone_method, self.phone_regions):
+            require(False, *problem)
 
 
 @dataclass(frozen=True)

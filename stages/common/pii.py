@@ -1,8 +1,8 @@
 """Rule-based PII detectors: regex candidates, then checksums and context to reject decoys.
 
 Shared by clean, which redacts what they find, and evaluate, which counts what a model
-emits with the same rules (DETECTORS; PHONE there is the rules alone, as evaluate has no
-regions). Each detector returns `(start, end, type)` spans over the text; `resolve` keeps
+emits with the same rules (DETECTORS, with PHONE by `find_phones_with` and the regions of
+its own params). Each detector returns `(start, end, type)` spans over the text; `resolve` keeps
 the non-overlapping ones and `redact` writes `<TYPE>` placeholders in their place. PHONE
 in clean is `find_phones_with`: the rules below beside Google's libphonenumber, combined
 by validation, context words and shape. What is deliberately NOT redacted, and why:
@@ -16,7 +16,9 @@ by validation, context words and shape. What is deliberately NOT redacted, and w
 - MAC addresses (six hex pairs) fail IPv6 validation;
 - digits that continue a code to their left (the tail of a 16-digit reference, of an
   IBAN with a bad check, of a hex hash) are neither phones nor cards nor IDs;
-- a bare run of digits is an ID number only after an ID label ("SSN", "CPF", "BSN").
+- a bare run of digits is an ID number only after an ID label ("SSN", "CPF", "BSN"), and
+  a phone only when it is exactly a valid national number of 10 to 15 digits that fails
+  the checks of the barcodes, ISBNs and cards of its length and is no Unix timestamp.
 
 Measured by benchmarks/pii_quality.py on two sets: tests/pii_fixtures.py, written beside
 these rules, and tests/pii_faker_fixtures.py, faker's values in 9 locales. Fixes the first
@@ -32,6 +34,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 Span = tuple[int, int, str]
 
@@ -56,12 +59,18 @@ _HAS_OBF_DOT = re.compile(rf"{_WORD_DOT}|{_BR_DOT}")
 
 PHONE = re.compile(
     # international, "+" or "00" then the country code: +44 20 7946 0958, +1-202-555-0143,
-    # +49 (30) 1234567, +49 (0)30 1234 5678, 0049 30 1234567, 0033 1 42 68 53 00
-    r"(?<![\w+])(?:\+|\b00)\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{1,4}){1,4}(?![\w])"
+    # +49 (30) 1234567, +49 (0)30 1234 5678, 0049 30 1234567, 0033 1 42 68 53 00 (after "00"
+    # a separator: a bare 00-run is as often a zero-padded code, left to libphonenumber)
+    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?|\b00\d{1,3}[\s.-])(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{1,4}){1,4}(?![\w]|\.\d)"
     # North American: (202) 555-0143, 202-555-0143, 202.555.0143, 1-800-555-0199
-    r"|(?<![\w.+-])(?:1[-.\s])?(?:\(\d{3}\)\s?|\d{3}[-.\s])\d{3}[-.]\d{4}(?![\w-]|\.\d)"
-    # national trunk prefix: 020 7946 0958, (030) 1234 5678, 07700 900123
+    # and an extension: 429-839-4013x36628, (202) 555-0143 ext. 12
+    r"|(?<![\w.+-])(?:1[-.\s])?(?:\(\d{3}\)\s?|\d{3}[-.\s])\d{3}[-.]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-]|\.\d)"
+    # national trunk prefix: 020 7946 0958, (030) 1234 5678, 07700 900123; a bracketed
+    # area code before one group: (01732) 31827, (0191)4960275
     r"|(?<![\w.+-])(?:\(0\d{1,4}\)|0\d{1,4})[\s-]\d{3,4}[\s-]?\d{3,4}(?![\w-]|\.\d)"
+    r"|(?<![\w.+-])\(0\d{2,5}\)\s?\d{4,8}(?![\w-]|\.\d)"
+    # Brazilian, a two-digit area code then 4-4 or 5-4: (11) 3456-7890, 21 98765-4321
+    r"|(?<![\w.+-])(?:\(\d{2}\)\s?|\d{2}\s)(?!(?:1[89]|20)\d\d-(?:1[89]|20)\d\d\b)9?\d{4}-\d{4}(?![\w-]|\.\d)"
     # French style, five pairs: 06 12 34 56 78, 01.42.68.53.00
     r"|(?<![\w.+-])0[1-9](?:([\s.])\d{2})(?:\1\d{2}){3}(?![\w-]|\.\d)"
 )
@@ -221,14 +230,43 @@ _NOT_A_PHONE = re.compile(
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d+\.\d+(?:\.\d+)+|\d+\.\d+"
     r"|(?:1[89]|20)\d\d\s?[-–/]\s?(?:1[89]|20)\d\d"  # a span of years, 1942-2009
 )
-PHONE_METHODS = ("rules", "possible", "valid", "strict_grouping", "exact_grouping", "rules+valid", "combined")
+PhoneMethod = Literal[
+    "rules", "possible", "valid", "strict_grouping", "exact_grouping", "rules+valid", "combined"
+]
+PHONE_METHODS: tuple[str, ...] = get_args(PhoneMethod)
 
 
-_GLUED_AFTER = re.compile(r"-?(?!x\d)[A-Za-z0-9]")
+def phone_params_problem(method: str, regions: Sequence[str]) -> tuple[str, str] | None:
+    """(key, what is wrong and what to do) when a phone method lacks usable regions, else None;
+    the params of clean's pii step and of evaluate's privacy counting both hold these keys."""
+    if method == "rules":
+        return None
+    if not regions:
+        return "phone_regions", f"is empty; phone_method {method} needs regions such as [US, GB]"
+    import phonenumbers
+
+    unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        return (
+            "phone_regions",
+            f"{unknown} are not libphonenumber regions; use ISO 3166 alpha-2 codes in capitals (US, GB, DE)",
+        )
+    return None
+
+
+_SENTENCE_END = re.compile(r"[.!?]\s")
+# What may not follow a phone: a letter or digit (the number goes on), or a thousands or
+# decimal separator and digits (the matcher cut "066,205 visitors", "9.84e-01" in two).
+_GLUED_AFTER = re.compile(r"-?(?!x\d)[A-Za-z0-9]|[.,]\d")
 
 
 def _phone_context(text: str, start: int) -> bool:
-    return _announced(text, start, _PHONE_CONTEXT, 24)
+    """A phone word announces the number at `start`, in the same sentence ("phone service.
+    card 3718 ..." is a card number's sentence after a phone word's)."""
+    if not _announced(text, start, _PHONE_CONTEXT, 24):
+        return False
+    last = list(_PHONE_CONTEXT.finditer(text, max(0, start - 24), start))[-1]
+    return not _SENTENCE_END.search(text, last.end(), start)
 
 
 def _announced(text: str, start: int, label: re.Pattern, reach: int) -> bool:
@@ -238,14 +276,29 @@ def _announced(text: str, start: int, label: re.Pattern, reach: int) -> bool:
     return bool(ends) and not any(c.isdigit() for c in text[ends[-1] : start])
 
 
+# A number right after one of these is an account, user or process number, not a phone.
+_NOT_PHONE_LABEL = re.compile(
+    r"\b(?:account|acct|a/c|id|pid|uid|thread|process|user|customer|member|client)\s*"
+    r"(?:no\.?|number|num\.?|id)?\s*[:#]?\s*$",
+    re.IGNORECASE,
+)
+# A number hyphenated to a word is a model or part code (AD-2644, SKU-10442), not a phone.
+_CODE_HYPHEN = re.compile(r"[A-Za-z]-$")
+
+
 def _phone_guards(text: str, start: int, end: int) -> bool:
     n_digits = sum(c.isdigit() for c in text[start:end])
     # libphonenumber cuts numbers out of longer tokens (the digits of a UUID or a hash)
-    glued = (start and text[start - 1].isalnum()) or _GLUED_AFTER.match(text, end)
+    glued = (
+        (start and (text[start - 1].isalnum() or text[start - 1] == "`"))  # "`" opens code
+        or _GLUED_AFTER.match(text, end)
+        or _CODE_HYPHEN.search(text, 0, start)
+    )
     return (
         7 <= n_digits <= 15
         and not glued
         and not _labelled(text, start, _NUMBER_LABEL)
+        and not _labelled(text, start, _NOT_PHONE_LABEL)
         and not _inside_code(text, start)
     )
 
@@ -267,9 +320,19 @@ def _grouped_like(raw: str, number) -> bool:
     )
 
 
+def _bare_national(raw: str, number) -> bool:
+    """`raw` is one run of digits that are exactly the number's national format, trunk
+    prefix included (0432406301 for NL 043 240 6301, 2148212664 for US (214) 821-2664)."""
+    import phonenumbers
+
+    fmt = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return raw.isdigit() and re.sub(r"\D", "", fmt) == raw
+
+
 # A run of digits and phone punctuation holding at least 7 digits: the only places the
 # matcher can find a number the guards keep, so it reads these windows, not the whole text.
-_PHONE_RUN = re.compile(r"[+(]?\d(?:[\d().\-/]|[ \t](?=[\d(+]))*\d(?:\s?x\d+)?")
+# After a space, a "(" goes on only as a bracketed area code, "(030)", not "(2029/01/10)".
+_PHONE_RUN = re.compile(r"[+(]?\d(?:[\d().\-/]|[ \t](?=[\d+]|\(\d{1,5}\)))*\d(?:\s?x\d+)?")
 
 
 def _matcher_spans(
@@ -278,7 +341,7 @@ def _matcher_spans(
     leniency: str,
     windows: bool = False,
     taken: Sequence[tuple[int, int]] = (),
-) -> dict[tuple[int, int], tuple[bool, bool]]:
+) -> dict[tuple[int, int], tuple[bool, bool, bool]]:
     """libphonenumber's matches in every region: (start, end) -> (valid in some region,
     valid and grouped like a phone in that region). With `windows`, the matcher reads each
     phone-like run of the text (with a character either side) instead of the whole text,
@@ -306,10 +369,46 @@ def _matcher_spans(
             for m in phonenumbers.PhoneNumberMatcher(piece, region, leniency=level):
                 valid = phonenumbers.is_valid_number(m.number)
                 shaped = valid and _grouped_like(m.raw_string, m.number)
+                bare = valid and _bare_national(m.raw_string, m.number)
                 key = (offset + m.start, offset + m.end)
-                was = out.get(key, (False, False))
-                out[key] = (was[0] or valid, was[1] or shaped)
+                was = out.get(key, (False, False, False))
+                out[key] = (was[0] or valid, was[1] or shaped, was[2] or bare)
     return out
+
+
+def gtin_ok(digits: str) -> bool:
+    """GS1 check digit (EAN-8, UPC-A, EAN-13, GTIN-14, ISBN-13): weights 3, 1, 3 ... from the right."""
+    body, check = digits[:-1], int(digits[-1])
+    total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
+
+
+def _isbn10_ok(digits: str) -> bool:
+    return sum((10 - i) * int(c) for i, c in enumerate(digits)) % 11 == 0
+
+
+def code_checksum_ok(digits: str) -> bool:
+    """True when a bare digit run passes the check of a code of its length that is not a
+    phone: ISBN-10 (mod 11), EAN-8/UPC-A/EAN-13/GTIN-14 (GS1 mod 10), a card (Luhn, 12 to 19
+    digits). A printed barcode passes its check; a phone number does so only by chance
+    (about one in ten), so a run that passes is left to be a code."""
+    n = len(digits)
+    return (
+        (n == 10 and _isbn10_ok(digits))
+        or (n in (8, 12, 13, 14) and gtin_ok(digits))
+        or (12 <= n <= 19 and luhn_ok(digits))
+    )
+
+
+def _bare_phone(raw: str) -> bool:
+    """A run of 10 to 15 digits with no separator (0432406301) that fails the checks of the
+    codes of its length and is no Unix timestamp of this century (ten digits from 1): with no
+    grouping or "+" to give its shape, the checksums decide. Shorter runs are left out: dates
+    (20240115), postal codes, EAN-8s, 9-digit IDs (SSN, BSN) and evaluate's canary secrets
+    are written so."""
+    if not (raw.isdigit() and 10 <= len(raw) <= 15) or (len(raw) == 10 and raw[0] == "1"):
+        return False
+    return not code_checksum_ok(raw)
 
 
 def find_phones_with(text: str, regions: Sequence[str] = (), method: str = "rules") -> list[Span]:
@@ -332,10 +431,20 @@ def find_phones_with(text: str, regions: Sequence[str] = (), method: str = "rule
     if method != "combined":
         raise ValueError(f"phone method {method!r}: use one of {', '.join(PHONE_METHODS)}")
     out = [(s, e, "PHONE") for s, e in rules]
-    for (s, e), (_, shaped) in _matcher_spans(text, regions, "possible", True, sorted(rules)).items():
+    found = _matcher_spans(text, regions, "possible", True, sorted(rules))
+    valid_end: dict[int, int] = {}  # start -> end of the shortest valid reading there
+    for (s, e), (valid, _, _) in found.items():
+        if valid:
+            valid_end[s] = min(e, valid_end.get(s, e))
+    for (s, e), (valid, shaped, bare) in found.items():
         if (s, e) in rules or not _phone_guards(text, s, e) or _NOT_A_PHONE.fullmatch(text[s:e]):
             continue
-        if shaped or _phone_context(text, s):
+        if _phone_context(text, s):
+            # an invalid reading that runs on past a valid one from the same start has taken
+            # in the next number's digits ("Tel: 0555767529 066,205 visitors")
+            if valid or valid_end.get(s, e) >= e:
+                out.append((s, e, "PHONE"))
+        elif (shaped or (bare and _bare_phone(text[s:e]))) and not _announced(text, s, _ID_CONTEXT, 40):
             out.append((s, e, "PHONE"))
     return out
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stages.common.params import require
+from stages.common.pii import PhoneMethod, phone_params_problem
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ class PrivacyParams:
     temperature: float
     n_candidates: int
     batch_size: int
+    phone_method: PhoneMethod
+    phone_regions: tuple[str, ...]
 
     def __post_init__(self) -> None:
         require(self.n_samples >= 1, "n_samples", "must be >= 1")
@@ -108,6 +111,8 @@ class PrivacyParams:
         require(self.temperature > 0, "temperature", "must be > 0")
         require(self.n_candidates >= 1, "n_candidates", "must be >= 1")
         require(self.batch_size >= 1, "batch_size", "must be >= 1")
+        if problem := phone_params_problem(self.phone_method, self.phone_regions):
+            require(False, *problem)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ the secret canaries that collect planted in its training corpus.
 
 Samples: `n_samples` texts sampled from the causal model (top-k, temperature, seeded), each
 started from the document-separator token, are scanned by the clean stage's own PII rules
-(email, phone, IP, card, IBAN, id number). Beside them, the same count on as many held-out
+(email, phone, IP, card, IBAN, id number; phones by `phone_method` in `phone_regions`, this
+stage's own copy of clean's keys). Beside them, the same count on as many held-out
 tokens of data/tokens/valid.bin, decoded: text that went through clean, so its rate shows what
 the rules still find after redaction. The `<EMAIL>`-style placeholders clean wrote are counted
 too: a model that learned to emit them instead of addresses shows that clean did its job.
@@ -35,7 +36,7 @@ from stages.common.io import iter_docs, read_json
 from stages.common.manifest import BITS, CHARS, COUNT, PER_1K_CHARS, RANK, Metric, System
 from stages.common.na import NA, na_with_reason
 from stages.common.params import parse
-from stages.common.pii import DETECTORS, Span, redact, resolve
+from stages.common.pii import DETECTORS, Span, find_phones_with, redact, resolve
 from stages.common.runtime import progress
 from stages.common.tokens import open_split, read_meta
 from stages.evaluate import paths
@@ -70,24 +71,29 @@ TEXT_KEYS = tuple(TEXT_METRICS)
 CANARY_KEYS = tuple(CANARY_METRICS)
 EXAMPLES = 3  # redacted samples kept in the detail, for a reader to see what the model writes
 METHOD = (
-    "samples: seeded top-k sampling from the start token, PII counted by the clean stage's rules "
+    "samples: seeded top-k sampling from the start token, PII counted by the clean stage's rules, phones "
+    "by phone_method "
     "(overlaps resolved as clean does); valid: the same count on n_samples decoded windows of "
     "max_new_tokens tokens of valid.bin. canaries: rank of the true secret by total log-likelihood of "
     "prefix+secret among random secrets of the same shape; exposure = log2(n+1) - log2(rank)"
 )
 
 
-def pii_spans(text: str) -> list[Span]:
-    """Non-overlapping PII spans of every rule type, resolved as the clean stage resolves them."""
-    return resolve([span for detect in DETECTORS.values() for span in detect(text)])
+def pii_spans(text: str, phone_method: str = "rules", phone_regions: Sequence[str] = ()) -> list[Span]:
+    """Non-overlapping PII spans of every rule type, PHONE by `phone_method` in `phone_regions`
+    (stages/common/pii.py's find_phones_with), resolved as the clean stage resolves them."""
+    spans = [span for kind, detect in DETECTORS.items() if kind != "PHONE" for span in detect(text)]
+    return resolve(spans + find_phones_with(text, phone_regions, phone_method))
 
 
-def count_pii(texts: Sequence[str]) -> dict[str, Any]:
-    """Counts of PII-shaped strings by type in `texts`, their rate per 1k characters, and the
-    redaction placeholders; the rate is n/a for texts without a character."""
+def count_pii(
+    texts: Sequence[str], phone_method: str = "rules", phone_regions: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Counts of PII-shaped strings by type in `texts` (PHONE as in `pii_spans`), their rate per
+    1k characters, and the redaction placeholders; the rate is n/a for texts without a character."""
     by_type: Counter[str] = Counter()
     for text in texts:
-        by_type.update(kind for _, _, kind in pii_spans(text))
+        by_type.update(kind for _, _, kind in pii_spans(text, phone_method, phone_regions))
     chars = sum(len(t) for t in texts)
     total = sum(by_type.values())
     return {
@@ -284,7 +290,7 @@ def pii_rates(
     flat: dict[str, Any] = {}
     na: dict[str, str] = {}
     for name, texts in (("samples", samples), ("valid", valid)):
-        counts = count_pii(texts)
+        counts = count_pii(texts, cfg.phone_method, cfg.phone_regions)
         flat |= {f"privacy.{name}.{k}": v for k, v in counts.items()}
         if counts["pii_per_1k_chars"] == NA:
             na[f"privacy.{name}.pii_per_1k_chars"] = f"the {name} texts hold no character"
@@ -299,7 +305,9 @@ def pii_rates(
         "temperature": cfg.temperature,
         "max_new_tokens": cfg.max_new_tokens,
         "valid_windows": len(valid),
-        "examples": [redact(t, pii_spans(t)) for t in samples[:EXAMPLES]],
+        "examples": [
+            redact(t, pii_spans(t, cfg.phone_method, cfg.phone_regions)) for t in samples[:EXAMPLES]
+        ],
     }
     return flat, na, detail
 
