@@ -215,6 +215,7 @@ def _metrics(
         "tokens_per_s": round(tok_s, 1),
         "mfu": round(tok_s * flops_per_token / peak, 4),
         "mfu_peak": f"measured {device} {precision} matmul, {peak / 1e9:.1f} GFLOP/s",
+        "mfu_peak_gflop_s": round(peak / 1e9, 1),  # the same figure as a number, for dvc exp show
         "flops_per_token": flops_per_token,
         "params": n_params["total"],
         "params_non_embedding": n_params["non_embedding"],

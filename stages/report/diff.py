@@ -48,7 +48,7 @@ def dvc_json(*args: str) -> dict[str, Any]:
 # of these suffixes), a model-FLOPs utilisation, or a manifest entry in seconds. The tests hold
 # it against every key a tiny run writes.
 TIMING_SUFFIXES = ("_s", "_seconds")
-TIMING_NAMES = frozenset({"mfu", "mfu_peak"})
+TIMING_NAMES = frozenset({"mfu"})
 
 
 def is_timing(key: str, manifest: Manifest | None = None) -> bool:
