@@ -171,6 +171,13 @@ def test_the_table_names_the_stages_each_common_file_reruns(tree):
     assert rows["unused.py"] == "none"
 
 
+def test_the_invalidation_page_holds_this_repositorys_table():
+    page = (ROOT / "docs" / "invalidation.md").read_text()
+    assert page.rstrip().endswith(table(ROOT).rstrip()), (
+        "run `python -m stages.common.deps --table` into docs/invalidation.md"
+    )
+
+
 def test_a_section_name_that_is_not_a_literal_is_an_error(tree):
     (tree / "stages/alpha/run.py").write_text(
         "from stages.common.params import load_section\ndef main(n):\n    return load_section(n)\n"
