@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from faker import Faker
-from pii_fixtures import DECOYS, PiiDoc, Span, sentences
+from pii_fixtures import DECOYS, PiiDoc, Span, assemble, sentences
 
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "en_IN")
 TYPES = ("EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER", "ADDRESS", "PERSON")
@@ -213,21 +213,7 @@ def faker_docs(n_docs: int = 400, seed: int = 1337, locales: tuple[str, ...] = L
         for _ in range(rng.randint(1, 3)):
             decoy = _faker_decoys(f, rng) if rng.random() < 0.6 else DECOYS[rng.choice(sorted(DECOYS))](rng)
             pieces.append((decoy, None, "decoy"))
-        head, rest = pieces[0], pieces[1:]
-        rng.shuffle(rest)
-        text, spans, decoys = "", [], []
-        for i, (phrase, kind, value) in enumerate([head, *rest]):
-            text += " " if i else ""
-            if kind is not None:
-                before, after = phrase.split("{}")
-                start = len(text) + len(before)
-                spans.append((start, start + len(value), kind))
-                text += before + value + after
-            else:
-                if value is not None:
-                    decoys.append((len(text), len(text) + len(phrase), value))
-                text += phrase
-        docs.append(PiiDoc(text, tuple(spans), tuple(decoys)))
+        docs.append(assemble(pieces, rng))
     return docs
 
 

@@ -323,6 +323,28 @@ DECOYS: dict[str, Callable[[random.Random], str]] = {
 # ---------------------------------------------------------------- the set
 
 
+def assemble(pieces: list[tuple[str, str | None, str | None]], rng: random.Random) -> PiiDoc:
+    """One document from its pieces: (phrase with "{}", type, value) plants a value; (text, None,
+    kind) is a carrier sentence (kind None) or a decoy. The first piece stays first; the rest
+    are shuffled with `rng`."""
+    head, rest = pieces[0], pieces[1:]
+    rng.shuffle(rest)
+    text, spans, decoys = "", [], []
+    for i, (phrase, kind, value) in enumerate([head, *rest]):
+        if i:
+            text += " "
+        if kind is not None:
+            before, after = phrase.split("{}")
+            start = len(text) + len(before)
+            spans.append((start, start + len(value), kind))
+            text += before + value + after
+        else:
+            if value is not None:
+                decoys.append((len(text), len(text) + len(phrase), value))
+            text += phrase
+    return PiiDoc(text, tuple(spans), tuple(decoys))
+
+
 def pii_docs(n_docs: int = 400, seed: int = 1337) -> list[PiiDoc]:
     """`n_docs` documents of 2-3 real sentences, 1-2 planted values and 1-3 decoys each."""
     rng = random.Random(seed)
@@ -335,22 +357,7 @@ def pii_docs(n_docs: int = 400, seed: int = 1337) -> list[PiiDoc]:
             pieces.append((rng.choice(phrases), kind, gen(rng)))
         for kind in rng.sample(sorted(DECOYS), rng.randint(1, 3)):
             pieces.append((DECOYS[kind](rng), None, kind))
-        head, rest = pieces[0], pieces[1:]
-        rng.shuffle(rest)
-        text, spans, decoys = "", [], []
-        for i, (phrase, kind, value) in enumerate([head, *rest]):
-            if i:
-                text += " "
-            if kind is not None:
-                before, after = phrase.split("{}")
-                start = len(text) + len(before)
-                spans.append((start, start + len(value), kind))
-                text += before + value + after
-            else:
-                if value is not None:
-                    decoys.append((len(text), len(text) + len(phrase), value))
-                text += phrase
-        docs.append(PiiDoc(text, tuple(spans), tuple(decoys)))
+        docs.append(assemble(pieces, rng))
     return docs
 
 
