@@ -9,6 +9,7 @@ since one rule set can suit one kind of text and eat another.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -41,6 +42,16 @@ def build_steps(cfg: CleanParams) -> list[Step]:
     return [makers[name]() for name in cfg.steps]
 
 
+def add_fields(into: Any, other: Any) -> None:
+    """Add each field of dataclass `other` to the same field of `into`: numbers by +, Counters by update."""
+    for f in dataclasses.fields(into):
+        mine, theirs = getattr(into, f.name), getattr(other, f.name)
+        if isinstance(mine, Counter):
+            mine.update(theirs)
+        else:
+            setattr(into, f.name, mine + theirs)
+
+
 @dataclass
 class StepStats:
     docs_in: int = 0
@@ -53,10 +64,7 @@ class StepStats:
     counts: Counter = field(default_factory=Counter)
 
     def merge(self, other: StepStats) -> None:
-        for name in ("docs_in", "kept", "dropped", "changed", "chars_in", "seconds"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.drops.update(other.drops)
-        self.counts.update(other.counts)
+        add_fields(self, other)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,9 +89,7 @@ class SourceStats:
     drops: Counter = field(default_factory=Counter)  # (step, reason) -> documents
 
     def merge(self, other: SourceStats) -> None:
-        for name in ("docs_in", "docs_out", "chars_in", "chars_out"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.drops.update(other.drops)
+        add_fields(self, other)
 
     def drop_shares(self) -> dict[str, dict[str, float]]:
         """{step: {reason: share of the source's documents}}."""
