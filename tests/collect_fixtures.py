@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -41,3 +42,22 @@ def run(tmp_path: Path, sources: list[dict[str, Any]], on_error: str = "skip") -
 
 def local(path: Path | str, name: str = "src", **kw: Any) -> dict[str, Any]:
     return {"name": name, "kind": "local", "path": str(path), "license": "test", **kw}
+
+
+def warc(records: list[tuple], gzip: bool = False) -> bytes:
+    """A WARC file, written by warcio, of HTTP responses: (uri, content type, payload[, status line])."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buf = io.BytesIO()
+    writer = WARCWriter(buf, gzip=gzip)
+    for uri, ctype, payload, *status in records:
+        http = StatusAndHeaders(
+            status[0] if status else "200 OK",
+            [("Content-Type", ctype), ("Content-Length", str(len(payload)))],
+            protocol="HTTP/1.1",
+        )
+        writer.write_record(
+            writer.create_warc_record(uri, "response", payload=io.BytesIO(payload), http_headers=http)
+        )
+    return buf.getvalue()

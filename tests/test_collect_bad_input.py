@@ -4,11 +4,10 @@ records beside it surviving, or a clear DataError when on_error is fail."""
 from __future__ import annotations
 
 import gzip
-import io
 import json
 
 import pytest
-from collect_fixtures import local, run
+from collect_fixtures import local, run, warc
 
 from stages.common.errors import DataError
 
@@ -186,25 +185,6 @@ def test_a_single_20mb_line_is_skipped_as_too_long(tmp_path):
     assert m["sources"]["src"]["skipped"] == {"too_long": 1}
 
 
-def _warc(records: list[tuple]) -> bytes:
-    """A WARC file of (uri, content type, payload[, HTTP status line]) responses, by warcio."""
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    buf = io.BytesIO()
-    writer = WARCWriter(buf, gzip=False)
-    for uri, ctype, payload, *status in records:
-        http = StatusAndHeaders(
-            status[0] if status else "200 OK",
-            [("Content-Type", ctype), ("Content-Length", str(len(payload)))],
-            protocol="HTTP/1.1",
-        )
-        writer.write_record(
-            writer.create_warc_record(uri, "response", payload=io.BytesIO(payload), http_headers=http)
-        )
-    return buf.getvalue()
-
-
 PAGE = (
     b"<html><head><title>Page %d</title></head><body><article><p>"
     + b"Page %d explains how data pipelines keep their outputs reproducible. " * 6
@@ -224,7 +204,7 @@ def test_warc_keeps_html_and_counts_binary_payloads(tmp_path):
         ("http://a.example/x", "text/html", png),  # mislabelled binary
         ("http://a.example/2", "text/html", _page(2)),
     ]
-    (tmp_path / "crawl.warc.gz").write_bytes(gzip.compress(_warc(records)))
+    (tmp_path / "crawl.warc.gz").write_bytes(gzip.compress(warc(records)))
     docs, m = run(tmp_path, [local(tmp_path / "*.warc.gz")])
     assert len(docs) == 2 and "Page 2 explains" in docs[1]["text"]
     meta = json.loads(docs[0]["meta"])
@@ -235,7 +215,7 @@ def test_warc_keeps_html_and_counts_binary_payloads(tmp_path):
 
 @pytest.mark.parametrize("cut", [30, 300, 700])
 def test_truncated_warc_keeps_the_whole_records(tmp_path, cut):
-    data = _warc([(f"http://a.example/{i}", "text/html", _page(i)) for i in range(4)])
+    data = warc([(f"http://a.example/{i}", "text/html", _page(i)) for i in range(4)])
     (tmp_path / "cut.warc").write_bytes(data[: len(data) - cut])
     docs, m = run(tmp_path, [local(tmp_path / "cut.warc")])
     assert [json.loads(d["meta"])["url"] for d in docs] == [f"http://a.example/{i}" for i in range(3)]
@@ -250,7 +230,7 @@ def test_warc_responses_that_are_not_2xx_are_skipped_with_their_status(tmp_path)
         ("http://a.example/err", "text/html", _page(4), "500 Internal Server Error"),
         ("http://a.example/5", "text/html", _page(5), "203 Non-Authoritative Information"),
     ]
-    (tmp_path / "crawl.warc").write_bytes(_warc(records))
+    (tmp_path / "crawl.warc").write_bytes(warc(records))
     docs, m = run(tmp_path, [local(tmp_path / "crawl.warc")])
     assert [json.loads(d["meta"])["url"] for d in docs] == ["http://a.example/1", "http://a.example/5"]
     assert m["sources"]["src"]["skipped"] == {"http_status": 3}

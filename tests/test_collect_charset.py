@@ -4,11 +4,10 @@ written instead of as UTF-8 full of U+FFFD."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
-from collect_fixtures import local, run
+from collect_fixtures import local, run, warc
 
 from stages.collect.charset import charset_from_header, charset_from_meta, detect, known_codec, mostly_utf8
 
@@ -32,27 +31,11 @@ def page(body: str, head: str = "") -> str:
     )
 
 
-def _warc(records: list[tuple[str, str, bytes]]) -> bytes:
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    buf = io.BytesIO()
-    writer = WARCWriter(buf, gzip=True)
-    for uri, ctype, payload in records:
-        http = StatusAndHeaders(
-            "200 OK", [("Content-Type", ctype), ("Content-Length", str(len(payload)))], protocol="HTTP/1.1"
-        )
-        writer.write_record(
-            writer.create_warc_record(uri, "response", payload=io.BytesIO(payload), http_headers=http)
-        )
-    return buf.getvalue()
-
-
 def test_an_iso_8859_1_page_declared_in_header_and_meta_reads_as_written(tmp_path):
     meta = '<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">'
     payload = page(GERMAN, meta).encode("iso-8859-1")
     (tmp_path / "c.warc.gz").write_bytes(
-        _warc([("http://de.example/", "text/html; charset=ISO-8859-1", payload)])
+        warc([("http://de.example/", "text/html; charset=ISO-8859-1", payload)], gzip=True)
     )
     docs, m = run(tmp_path, [local(tmp_path / "c.warc.gz")])
     assert GERMAN in docs[0]["text"] and "\ufffd" not in docs[0]["text"]
@@ -73,7 +56,7 @@ def test_the_http_header_wins_over_the_meta_tag_and_the_meta_tag_over_detection(
         # Nothing declared: detected.
         ("http://a.example/3", "text/html", page(CP1252_ONLY + " " + FRENCH).encode("cp1252")),
     ]
-    (tmp_path / "c.warc.gz").write_bytes(_warc(records))
+    (tmp_path / "c.warc.gz").write_bytes(warc(records, gzip=True))
     docs, m = run(tmp_path, [local(tmp_path / "c.warc.gz")])
     assert [FRENCH in docs[0]["text"], GERMAN in docs[1]["text"], CP1252_ONLY in docs[2]["text"]] == [
         True
@@ -93,7 +76,7 @@ def test_a_bom_wins_over_the_meta_tag(tmp_path):
 def test_a_bom_wins_over_a_wrong_http_header(tmp_path):
     body = b"\xef\xbb\xbf" + page(GERMAN, "").encode("utf-8")
     (tmp_path / "c.warc.gz").write_bytes(
-        _warc([("http://de.example/", "text/html; charset=iso-8859-1", body)])
+        warc([("http://de.example/", "text/html; charset=iso-8859-1", body)], gzip=True)
     )
     docs, m = run(tmp_path, [local(tmp_path / "c.warc.gz")])
     assert GERMAN in docs[0]["text"] and "\u00c3" not in docs[0]["text"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from collect_fixtures import run
+from collect_fixtures import run, warc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,26 +95,9 @@ def _page(i: int, tag: str) -> bytes:
 
 
 def build_warc(tag: str):
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    pieces = []
-    for i in range(N):
-        buf = io.BytesIO()
-        payload = _page(i, tag)
-        http = StatusAndHeaders(
-            "200 OK",
-            [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(payload)))],
-            protocol="HTTP/1.1",
-        )
-        writer = WARCWriter(buf, gzip=False)
-        writer.write_record(
-            writer.create_warc_record(
-                f"http://{tag}.example/{i}", "response", payload=io.BytesIO(payload), http_headers=http
-            )
-        )
-        pieces.append(buf.getvalue())
-    return _join(pieces)
+    return _join(
+        [warc([(f"http://{tag}.example/{i}", "text/html; charset=utf-8", _page(i, tag))]) for i in range(N)]
+    )
 
 
 def build_mediawiki(tag: str):
