@@ -201,7 +201,7 @@ class QualityParams:
 
 def stray_sources(cfg: QualityParams, sources: Iterable[str]) -> list[str]:
     """Sources that `source_kinds` names but `sources` (those in the data) lacks: a typo, or a
-    source that collect no longer reads. Not an error, since a profile may collect a subset."""
+    source that collect does not read. Not an error, since a profile may collect a subset."""
     return sorted(set(cfg.source_kinds) - set(sources))
 
 
