@@ -11,16 +11,19 @@ and render), each fine-tuned task's card, and evaluate's samples under params.ya
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from stages.common.card import render
-from stages.common.params import load_section, load_seed
-from stages.evaluate.samples import generate
-from stages.finetune import card as finetune_card
-from stages.pretrain import card as pretrain_card
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.card import render  # noqa: E402
+from stages.common.params import load_section, load_seed  # noqa: E402
+from stages.evaluate.samples import generate  # noqa: E402
+from stages.finetune import card as finetune_card  # noqa: E402
+from stages.pretrain import card as pretrain_card  # noqa: E402
+from stages.report.sources import load_summary  # noqa: E402
 
 
 def median_seconds(fn, repeat: int) -> float:
@@ -38,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     seed = load_seed()
     pre, fine, ev = load_section("pretrain"), load_section("finetune"), load_section("evaluate")
-    metrics = json.loads(Path("metrics/pretrain.json").read_text())
+    metrics = load_summary(Path("metrics/pretrain.json"))  # numbers and info/ text, as the stage had them
 
     def pretrain_card_text() -> str:
         return render(
@@ -47,7 +50,7 @@ def main() -> None:
 
     print(f"pretrain card: {median_seconds(pretrain_card_text, args.repeat):.2f} s")
     for task in fine.tasks:
-        m = json.loads(Path(f"metrics/finetune/{task}.json").read_text())
+        m = load_summary(Path(f"metrics/finetune/{task}.json"))
         model_dir = Path("models/finetune") / task
         s = median_seconds(
             lambda t=task, m=m, d=model_dir: render(finetune_card.build_spec(t, fine, seed, m, d)),

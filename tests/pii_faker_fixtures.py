@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from faker import Faker
-from pii_fixtures import DECOYS, PiiDoc, Span, assemble, sentences
+from pii_fixtures import DECOYS, PiiDoc, Span, _group, assemble, sentences
 
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "en_IN")
 TYPES = ("EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER", "ADDRESS", "PERSON")
@@ -31,12 +31,7 @@ GOAL_TYPES = RULE_TYPES  # recall >= 0.98 each; ADDRESS and PERSON are reported
 
 
 def _layout(rng: random.Random, digits: str, groups: tuple[int, ...], seps: tuple[str, ...]) -> str:
-    sep = rng.choice(seps)
-    parts, pos = [], 0
-    for g in groups:
-        parts.append(digits[pos : pos + g])
-        pos += g
-    return sep.join(parts)
+    return _group(digits, groups, rng.choice(seps))
 
 
 DOI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"  # Spanish DNI/NIE control letter: the number mod 23

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from pii_faker_fixtures import decoys_left, faker_docs
+from pii_faker_fixtures import GOAL_TYPES, decoys_left, faker_docs
 from pii_fixtures import misses_and_false_alarms, span_scores
 
 from stages.clean.config import PiiParams
@@ -15,13 +15,13 @@ from stages.common.errors import ParamsError
 from stages.common.params import default_params, parse
 from stages.common.pii import code_checksum_ok, find_addresses, find_id_numbers, find_phones_with
 
-GOAL = ("EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER")
+GOAL = GOAL_TYPES
 
 
 @pytest.fixture(scope="module")
 def scored():
     docs = faker_docs(200, 7)
-    pii = Pii(default_params("clean.pii", types=("EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER")))
+    pii = Pii(default_params("clean.pii", types=GOAL_TYPES))
     pred = pii.spans_batch([d.text for d in docs])
     return docs, pred, span_scores(docs, pred)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pipeline_fixtures import commit, sh
+from pipeline_fixtures import commit, set_param, sh
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVES = "metrics/curves/{run}/plots/metrics"
@@ -103,9 +103,7 @@ def test_a_queued_grid_gives_four_experiments_and_a_show_that_fits_100_columns(r
     assert grid.count("-S") == 2 and all("," in grid[i + 1] for i, a in enumerate(grid) if a == "-S")
     # Four short trainings: 10 steps, committed as the baseline so that they are no column of the
     # table, and target pretrain, so only it runs (upstream is cached).
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["pretrain"]["train"]["max_steps"] = 10
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    set_param(repo, "pretrain.train.max_steps", 10)
     commit(repo, "shorter pretraining")
     sh([*grid, "pretrain"], repo)
     try:

@@ -13,8 +13,10 @@ import json
 import math
 
 import pytest
-import yaml
 from pipeline_fixtures import UPSTREAM, commit, get_param, ran, repro, set_param, sh
+
+from stages.common.card import read_front_matter
+from stages.report.sources import flatten
 
 pytestmark = pytest.mark.slow
 
@@ -53,26 +55,16 @@ def test_full_repro_writes_real_metrics(repo):
     assert sh(["git", "ls-files", "metrics/metrics.json"], repo).stdout.strip() == "metrics/metrics.json"
 
 
-def leaves(obj, prefix: str = "") -> dict:
-    """Nested dicts -> {"a.b": leaf}, the way `dvc metrics show` names keys."""
-    if not isinstance(obj, dict):
-        return {prefix: obj}
-    out = {}
-    for k, v in obj.items():
-        out.update(leaves(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
 def test_metrics_show_lists_numbers_only_and_the_text_is_in_the_details(repo):
     shown = json.loads(sh(["dvc", "metrics", "show", "--json"], repo).stdout)
     (workspace,) = shown.values()  # one revision: the workspace (dvc names it "")
     files = {path: d.get("data", {}) for path, d in workspace["data"].items()}
-    keys = {f"{path}:{k}": v for path, data in files.items() for k, v in leaves(data).items()}
+    keys = {f"{path}:{k}": v for path, data in files.items() for k, v in flatten(data).items()}
     odd = {k: v for k, v in keys.items() if isinstance(v, (str, bool, list)) or v is None}
     assert not odd, f"non-numeric metrics: {odd}"
     assert not any(path.startswith("metrics/evaluate") for path in files)  # a plain out, not metrics
     # DVC shows every leaf of the files as written: none is text, a list or null that it would drop.
-    on_disk = {path: leaves(json.loads((repo / path).read_text())) for path in files}
+    on_disk = {path: flatten(json.loads((repo / path).read_text())) for path in files}
     assert sum(map(len, on_disk.values())) == len(keys) > 100, len(keys)
     assert all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for d in on_disk.values() for v in d.values()
@@ -207,7 +199,7 @@ def test_push_and_pull_through_a_local_remote(repo, tmp_path):
 def test_model_cards_sit_beside_the_weights_with_the_runs_figures_and_the_report_has_samples(repo):
     pretrain = json.loads((repo / "metrics" / "pretrain.json").read_text())
     card = (repo / "models" / "pretrain" / "README.md").read_text()
-    meta = yaml.safe_load(card.split("---\n")[1])
+    meta = read_front_matter(card)
     [result] = meta["model-index"][0]["results"]
     assert result["metrics"][0]["value"] == pretrain["val_ppl"] and meta["library_name"] == "transformers"
     assert "| collected: documents |" in card and "unigram" in card

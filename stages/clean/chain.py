@@ -134,18 +134,15 @@ class Chain:
 
     def __init__(self, steps: list[Step], rejected_sample: int = 0):
         self.steps = steps
-        self.stats = {s.name: StepStats() for s in steps}
         self.rejected_sample = rejected_sample
-        self.rejected: dict[str, list[dict[str, Any]]] = {}
-        self.docs_changed = 0  # kept documents whose text differs from the input
-        self.sources: dict[str, SourceStats] = {}
+        self.reset()
 
     def reset(self) -> None:
         """Zero the books, e.g. between shards."""
         self.stats = {s.name: StepStats() for s in self.steps}
-        self.rejected = {}
-        self.docs_changed = 0
-        self.sources = {}
+        self.rejected: dict[str, list[dict[str, Any]]] = {}
+        self.docs_changed = 0  # kept documents whose text differs from the input
+        self.sources: dict[str, SourceStats] = {}
 
     def _source(self, doc: dict[str, Any]) -> SourceStats:
         return self.sources.setdefault(str(doc.get("source")), SourceStats())

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from stages.common.params import parse, require
-from stages.common.pii import PhoneMethod, phone_params_problem
+from stages.common.pii import PhoneMethod, check_phone_params
 
 StepName = Literal["normalize", "language", "quality", "pii", "harm"]
 PiiType = Literal["EMAIL", "PHONE", "IP", "CREDIT_CARD", "IBAN", "ID_NUMBER", "ADDRESS", "PERSON"]
@@ -215,8 +215,7 @@ class PiiParams:
 
     def __post_init__(self) -> None:
         require(len(set(self.types)) == len(self.types), "types", "lists a type twice; list each once")
-        if problem := phone_params_problem(self.phone_method, self.phone_regions):
-            require(False, *problem)
+        check_phone_params(self.phone_method, self.phone_regions)
 
 
 @dataclass(frozen=True)

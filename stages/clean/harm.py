@@ -153,13 +153,11 @@ _CUES = {
     "stage": _set("enter exit exeunt"),
 }
 _CUE_SENSES = {
-    "ass": ("animal",), "bitch": ("animal",), "cock": ("animal", "trade"), "pussy": ("animal",),
+    "ass": ("animal",), "bitch": ("animal",), "cock": ("animal", "trade", "dawn"), "pussy": ("animal",),
     "prick": ("trade",), "crap": ("game",), "faggot": ("fuel",), "dick": ("title",),
-}  # fmt: skip
-_CUE_SENSES["cock"] += ("dawn",)  # only the rooster crows at dawn
+}  # fmt: skip  # "dawn": only the rooster crows at dawn
 _CUE_SENSE_NAME = {
     "title": "name",
-    "stage": "name",
     "dawn": "animal",
     "fuel": "technical",
     "game": "technical",
@@ -452,12 +450,6 @@ def deobfuscate(text: str) -> tuple[str, int]:
 
 def wordlist_hits(text: str) -> int:
     return deobfuscate(text)[1]
-
-
-def wordlist_fraction(text: str) -> tuple[str, float]:
-    """The de-obfuscated text (what the classifier reads) and its share of listed words."""
-    r = read(text)
-    return r.plain, r.hits / (r.words or 1)
 
 
 class Harm(Step):

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 
 from stages.clean.base import Outcome, Step, keep
 from stages.clean.config import PiiParams
 from stages.common.errors import ParamsError
-from stages.common.pii import DETECTORS, OPTIONAL_DETECTORS, Span, find_phones_with, redact, resolve
+from stages.common.pii import Span, detectors, redact, resolve
 
 # spaCy's default max_length; longer documents are split on paragraph breaks.
 _SPACY_CHUNK = 100_000
@@ -85,13 +84,7 @@ class Pii(Step):
 
     def __init__(self, cfg: PiiParams):
         self.cfg = cfg
-        self.detectors: list[Callable[[str], list[Span]]] = [
-            partial(find_phones_with, regions=cfg.phone_regions, method=cfg.phone_method)
-            if t == "PHONE"
-            else {**DETECTORS, **OPTIONAL_DETECTORS}[t]
-            for t in cfg.types
-            if t != "PERSON"
-        ]
+        self.detectors = detectors(cfg.types, cfg.phone_method, cfg.phone_regions)
         self.nlp = self._load_spacy(cfg.spacy_model) if "PERSON" in cfg.types else None
 
     @staticmethod

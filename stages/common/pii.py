@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Literal, get_args
 
 Span = tuple[int, int, str]
@@ -236,22 +237,22 @@ PhoneMethod = Literal[
 PHONE_METHODS: tuple[str, ...] = get_args(PhoneMethod)
 
 
-def phone_params_problem(method: str, regions: Sequence[str]) -> tuple[str, str] | None:
-    """(key, what is wrong and what to do) when a phone method lacks usable regions, else None;
-    the params of clean's pii step and of evaluate's privacy counting both hold these keys."""
+def check_phone_params(method: str, regions: Sequence[str]) -> None:
+    """ParamsError (via `require`) when a phone method lacks usable regions; the params of clean's
+    pii step and of evaluate's privacy counting both hold these keys."""
+    from stages.common.params import require
+
     if method == "rules":
-        return None
-    if not regions:
-        return "phone_regions", f"is empty; phone_method {method} needs regions such as [US, GB]"
+        return
+    require(bool(regions), "phone_regions", f"is empty; phone_method {method} needs regions such as [US, GB]")
     import phonenumbers
 
     unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
-    if unknown:
-        return (
-            "phone_regions",
-            f"{unknown} are not libphonenumber regions; use ISO 3166 alpha-2 codes in capitals (US, GB, DE)",
-        )
-    return None
+    require(
+        not unknown,
+        "phone_regions",
+        f"{unknown} are not libphonenumber regions; use ISO 3166 alpha-2 codes in capitals (US, GB, DE)",
+    )
 
 
 _SENTENCE_END = re.compile(r"[.!?]\s")
@@ -675,6 +676,21 @@ OPTIONAL_DETECTORS = {"ADDRESS": find_addresses}
 # Types whose spans passed a check (a checksum, or an ID label) win over any overlapping span
 # of another type: "BSN (481 723 651)" also reads as a phone, one character longer.
 _CHECKED = ("ID_NUMBER", "IBAN", "CREDIT_CARD")
+
+
+def detectors(
+    types: Sequence[str], phone_method: str = "rules", phone_regions: Sequence[str] = ()
+) -> list[Callable[[str], list[Span]]]:
+    """The detector of each type in `types` (PERSON, spaCy's, excepted), PHONE by `phone_method`
+    in `phone_regions`: what clean's pii step and evaluate's privacy counting both run."""
+    table = {**DETECTORS, **OPTIONAL_DETECTORS}
+    return [
+        partial(find_phones_with, regions=tuple(phone_regions), method=phone_method)
+        if t == "PHONE"
+        else table[t]
+        for t in types
+        if t != "PERSON"
+    ]
 
 
 def resolve(spans: Sequence[Span], person: Sequence[Span] = ()) -> list[Span]:

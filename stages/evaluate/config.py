@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stages.common.params import require
-from stages.common.pii import PhoneMethod, phone_params_problem
+from stages.common.pii import PhoneMethod, check_phone_params
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,7 @@ class PrivacyParams:
         require(self.temperature > 0, "temperature", "must be > 0")
         require(self.n_candidates >= 1, "n_candidates", "must be >= 1")
         require(self.batch_size >= 1, "batch_size", "must be >= 1")
-        if problem := phone_params_problem(self.phone_method, self.phone_regions):
-            require(False, *problem)
+        check_phone_params(self.phone_method, self.phone_regions)
 
 
 @dataclass(frozen=True)

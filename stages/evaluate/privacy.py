@@ -36,7 +36,7 @@ from stages.common.io import iter_docs, read_json
 from stages.common.manifest import BITS, CHARS, COUNT, PER_1K_CHARS, RANK, Metric, System
 from stages.common.na import NA, na_with_reason
 from stages.common.params import parse
-from stages.common.pii import DETECTORS, Span, find_phones_with, redact, resolve
+from stages.common.pii import DETECTORS, Span, detectors, redact, resolve
 from stages.common.runtime import progress
 from stages.common.tokens import open_split, read_meta
 from stages.evaluate import paths
@@ -82,8 +82,9 @@ METHOD = (
 def pii_spans(text: str, phone_method: str = "rules", phone_regions: Sequence[str] = ()) -> list[Span]:
     """Non-overlapping PII spans of every rule type, PHONE by `phone_method` in `phone_regions`
     (stages/common/pii.py's find_phones_with), resolved as the clean stage resolves them."""
-    spans = [span for kind, detect in DETECTORS.items() if kind != "PHONE" for span in detect(text)]
-    return resolve(spans + find_phones_with(text, phone_regions, phone_method))
+    return resolve(
+        [span for detect in detectors(PII_TYPES, phone_method, phone_regions) for span in detect(text)]
+    )
 
 
 def count_pii(

@@ -17,7 +17,8 @@ from stages.common.errors import DataError
 from stages.evaluate import paths
 from stages.evaluate.config import SamplesParams
 from stages.evaluate.context import Context
-from stages.evaluate.models import check_model_dir, load_model, objective_of
+from stages.evaluate.models import check_model_dir, objective_of
+from stages.evaluate.privacy import load_causal_lm
 
 NAME = "samples"  # the detail file, metrics/evaluate/samples.json
 
@@ -31,15 +32,16 @@ def generate(cfg: SamplesParams, seed: int, device: str, model_dir: Path) -> dic
     if objective_of(config, model_dir) != "clm":
         return out | {"skipped": f"{model_dir} is a masked LM: it fills masks and does not generate text"}
     import torch
-    from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
-    start = next((t for t in (tok.bos_token_id, tok.eos_token_id) if t is not None), None)
-    if start is None:
-        raise DataError(f"{model_dir}: the tokenizer has neither a bos nor an eos token to start a document")
     context = int(config.get("max_position_embeddings") or 0)
-    model = load_model(model_dir, "clm", device)
+    lm = load_causal_lm(model_dir, device, context)
+    tok, start = lm.tokenizer, lm.start
     greedy = cfg.temperature == 0
+    sampling = (
+        {"do_sample": False}
+        if greedy
+        else {"do_sample": True, "temperature": cfg.temperature, "top_k": cfg.top_k or None}
+    )
     for i, prompt in enumerate(cfg.prompts):
         ids = [start, *tok(prompt, add_special_tokens=False)["input_ids"]]
         if context and len(ids) + cfg.max_new_tokens > context:
@@ -48,17 +50,14 @@ def generate(cfg: SamplesParams, seed: int, device: str, model_dir: Path) -> dic
                 f"{cfg.max_new_tokens} that passes the model's context of {context}: shorten either"
             )
         x = torch.tensor([ids], device=device)
-        sampling = (
-            {} if greedy else {"do_sample": True, "temperature": cfg.temperature, "top_k": cfg.top_k or None}
-        )
         torch.manual_seed(seed + i)
         with torch.inference_mode():
-            y = model.generate(
+            y = lm.model.generate(
                 input_ids=x,
                 attention_mask=torch.ones_like(x),
                 max_new_tokens=cfg.max_new_tokens,
                 pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else start,
-                **({"do_sample": False} if greedy else sampling),
+                **sampling,
             )
         new = y[0, len(ids) :].tolist()
         out["samples"].append(

@@ -35,7 +35,7 @@ from stages.common.manifest import read as read_manifest
 from stages.report import paths
 from stages.report.diff import direction, dvc_json, is_timing, judge
 from stages.report.markdown import fmt, table
-from stages.report.sources import read_curves
+from stages.report.sources import flatten, read_curves
 
 MARKER = "<!-- llm-pipeline metrics diff -->"  # pr-comment.yml finds the one comment by it
 LIMIT = 40_000  # characters; GitHub's limit is 65,536, and the marker and wrappers need room
@@ -81,17 +81,7 @@ def overridden_keys(profile: str | None) -> dict[str, Any]:
     path = overlay_path(profile)
     if not path.exists():
         raise PipelineError(f"{path}: no such profile; pass --profile none for a run of the default profile")
-    out: dict[str, Any] = {}
-
-    def walk(node: Any, where: str) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f"{where}.{k}" if where else str(k))
-        else:
-            out[where] = node
-
-    walk(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, "")
-    return out
+    return flatten(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
 
 
 def set_by(key: str, overridden: dict[str, Any]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from stages.report import paths
@@ -19,7 +20,9 @@ def samples_section(detail: dict[str, Any] | None) -> list[str]:
     lines += [f"Prompts from `evaluate.samples`; {detail.get('method', '')}.", ""]
     for i, s in enumerate(detail["samples"], 1):
         text = s["prompt"] + s["continuation"]
-        fence = "`" * max(3, 1 + max((len(r) for r in _backtick_runs(text)), default=0))
+        fence = "`" * max(
+            3, 1 + max(map(len, re.findall("`+", text)), default=0)
+        )  # longer than any run in it
         prompt = s["prompt"].replace("\n", "\\n")
         lines += [
             f"{i}. prompt `{prompt}`, {s['new_tokens']} new tokens:",
@@ -30,15 +33,3 @@ def samples_section(detail: dict[str, Any] | None) -> list[str]:
             "",
         ]
     return lines
-
-
-def _backtick_runs(text: str) -> list[str]:
-    """The runs of backticks in `text`, so the fence around it can be longer than any of them."""
-    runs, run = [], ""
-    for ch in text:
-        if ch == "`":
-            run += ch
-        elif run:
-            runs.append(run)
-            run = ""
-    return runs + ([run] if run else [])
