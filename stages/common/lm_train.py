@@ -9,6 +9,7 @@ grad_accum micro-batches per optimizer step.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -153,21 +154,25 @@ def compute_loss(model, x, y, objective: LmObjective):
     return loss
 
 
-def train_step(state: TrainState, how: StepSettings, forward=None) -> float:
+def train_step(state: TrainState, how: StepSettings, forward=None, no_sync=None) -> float:
     """One optimizer step over grad_accum micro-batches from `state.batches`; returns the mean
     micro-batch loss. `forward` is what to call instead of `state.model` (torch.compile's
-    wrapper of it), so that the state keeps the module whose weights a checkpoint saves."""
+    wrapper of it), so that the state keeps the module whose weights a checkpoint saves.
+    `no_sync()`, when given, is a context that the micro-steps before the last run in, so that
+    gradients are reduced across processes once per step (pretrain's parallel.no_sync)."""
     import torch
 
     forward = forward if forward is not None else state.model
     batches: Batches = state.batches
     start_step(state)
     total = torch.zeros((), dtype=torch.float64, device=how.device)
-    for _ in range(how.grad_accum):
+    for i in range(how.grad_accum):
         x, y = batches.next(how.batch_size, how.device)
-        with autocast(how.device, how.precision):
-            loss = compute_loss(forward, x, y, batches.objective)
-        (loss / how.grad_accum).backward()
+        last = i == how.grad_accum - 1
+        with no_sync() if no_sync is not None and not last else nullcontext():
+            with autocast(how.device, how.precision):
+                loss = compute_loss(forward, x, y, batches.objective)
+            (loss / how.grad_accum).backward()
         # Summed on the device: reading it each micro-batch would make the host wait for the GPU.
         total += loss.detach()
     tokens = how.batch_size * how.grad_accum * batches.objective.context_length * batches.ranks

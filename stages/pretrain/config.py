@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,6 +11,8 @@ from stages.common.params import require
 
 # RoPE models take any length we give them; ModernBERT's own default ceiling is 8192.
 MAX_CONTEXT = 8192
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENDPOINT = re.compile(r"^\S+:[0-9]{1,5}$")
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class TrainParams:
     precision: Literal["auto", "fp32", "bf16"]
     compile: bool
     checkpoint_every: int
+    warn_epochs: float
 
     def __post_init__(self) -> None:
         require(self.max_steps >= 1, "max_steps", "must be at least 1")
@@ -100,6 +104,7 @@ class TrainParams:
         require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         require(self.grad_clip >= 0, "grad_clip", "must be >= 0 (0 = off)")
         require(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = off)")
+        require(self.warn_epochs > 0, "warn_epochs", "must be > 0")
 
     def total_steps(self, tokens_per_step: int) -> int:
         """Optimizer steps in the budget: from max_tokens when set, else max_steps."""
@@ -113,6 +118,10 @@ class PretrainParams:
     init_from: InitFrom
     device: Literal["auto", "cpu", "cuda"]
     gpus: int
+    nodes: int
+    node_rank: int | str  # a rank, or the name of the environment variable that holds it
+    rdzv_endpoint: str
+    rdzv_id: str
     parallel: Literal["ddp", "fsdp"]
     model: ModelParams
     train: TrainParams
@@ -124,5 +133,41 @@ class PretrainParams:
             "must be scratch, a model folder, a .gguf file or {package, sha256, member}",
         )
         require(self.gpus >= 1, "gpus", "must be at least 1")
+        self._check_nodes()
         if self.model.moe.impl == "megablocks":
             require(self.device != "cpu", "model.moe.impl", "megablocks needs CUDA; use auto or hf on CPU")
+
+    @property
+    def processes(self) -> int:
+        """Training processes in all: gpus on each of nodes."""
+        return self.gpus * self.nodes
+
+    def _check_nodes(self) -> None:
+        require(self.nodes >= 1, "nodes", "must be at least 1")
+        require(bool(_ENV_NAME.match(self.rdzv_id)), "rdzv_id", "use letters, digits and _ only")
+        if isinstance(self.node_rank, str):
+            require(
+                bool(_ENV_NAME.match(self.node_rank)),
+                "node_rank",
+                f"{self.node_rank!r} is neither a rank nor an environment variable name (e.g. SLURM_NODEID)",
+            )
+        else:
+            require(
+                0 <= self.node_rank < self.nodes,
+                "node_rank",
+                f"is {self.node_rank} but nodes is {self.nodes}: give 0..{self.nodes - 1}, "
+                "or the name of the environment variable that holds it",
+            )
+        if self.nodes == 1:
+            require(
+                not self.rdzv_endpoint,
+                "rdzv_endpoint",
+                f"is {self.rdzv_endpoint!r} but nodes is 1: set nodes to the number of machines, or clear it",
+            )
+        else:
+            require(
+                bool(_ENDPOINT.match(self.rdzv_endpoint)),
+                "rdzv_endpoint",
+                f"nodes is {self.nodes}: set it to host:port of node 0, the same on every node "
+                "(e.g. node001:29500)",
+            )

@@ -1,7 +1,8 @@
 """pretrain's loop: the steps of stages/common/lm_train.py, evals, logs and checkpoint calls.
 
 One optimizer step = grad_accum micro-batches of batch_size windows (AdamW, warmup + cosine,
-clipping; see lm_train.train_step). Every step logs train loss, lr, tokens/s and MFU to
+clipping; see lm_train.train_step); with several processes gradients are reduced on the
+last micro-batch only (parallel.no_sync). Every step logs train loss, lr, tokens/s and MFU to
 dvclive; every eval_every steps (and at the end) the loss on a fixed, seeded set of
 validation windows.
 """
@@ -19,9 +20,26 @@ import numpy as np
 from stages.common.lm_train import Batches, StepSettings, compute_loss, train_step
 from stages.common.optim import TrainState, autocast
 from stages.pretrain.config import PretrainParams
-from stages.pretrain.parallel import World, mean
+from stages.pretrain.parallel import World, mean, no_sync
 
 log = logging.getLogger(__name__)
+
+
+def check_epochs(total_steps: int, tokens_per_step: int, train_tokens: int, warn_epochs: float) -> float:
+    """Epochs the budget makes over the training tokens; a warning naming both and the fix when
+    there are more than `warn_epochs` (a model that sees the same text that often memorises it)."""
+    budget = total_steps * tokens_per_step
+    epochs = budget / max(train_tokens, 1)
+    if epochs > warn_epochs:
+        fit = int(warn_epochs * train_tokens)
+        log.warning(
+            "pretrain: the budget of %d steps x %s tokens = %s tokens is %.1f epochs over the %s training "
+            "tokens of data/tokens, more than train.warn_epochs (%g). Add text (collect.limits: the gpu "
+            "profile's fineweb_edu source), or lower train.max_tokens to %s or max_steps to %d",
+            *(total_steps, f"{tokens_per_step:,}", f"{budget:,}", epochs, f"{train_tokens:,}", warn_epochs),
+            *(f"{fit:,}", max(1, fit // tokens_per_step)),
+        )
+    return epochs
 
 
 def evaluate(model, run: Run) -> float:
@@ -85,12 +103,13 @@ def train(state: TrainState, run: Run, forward=None) -> History:
     hist = History()
     world = run.world
     model = forward if forward is not None else state.model
+    unsynced = no_sync(state.model, world)  # the DDP/FSDP module, also when `forward` compiles it
     model.train()
     for step in progress(
         range(state.step, run.total_steps), "pretrain", "step", initial=state.step, total=run.total_steps
     ):
         t0, seen = time.perf_counter(), state.tokens_seen
-        loss = mean(train_step(state, run.how, model), world)
+        loss = mean(train_step(state, run.how, model, unsynced), world)
         if run.how.device == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0

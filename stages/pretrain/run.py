@@ -34,7 +34,7 @@ from stages.pretrain.checkpoint import clear_partial, fingerprint, load_checkpoi
 from stages.pretrain.config import PretrainParams
 from stages.pretrain.data import objective, open_tokens
 from stages.pretrain.flops import measure_peak_flops, train_flops_per_token
-from stages.pretrain.loop import History, Run, train
+from stages.pretrain.loop import History, Run, check_epochs, train
 from stages.pretrain.model import compiled, count_params, initial_model, matmul_params
 from stages.pretrain.moe import resolve_impl, use_megablocks
 from stages.pretrain.parallel import World
@@ -71,19 +71,24 @@ def pretrain(
     device = pick_device(cfg.device)
     precision = pick_precision(t.precision, device)
     tokens = {s: open_tokens(tokens_dir, s, meta, m.context_length) for s in ("train", "valid")}
-    world = parallel.init(cfg.gpus, device)
+    world = parallel.init(cfg, device)
     seed_everything(seed)
     model, built = _build(cfg, meta, tokenizer_dir, out_dir, device, precision, world)
     how = StepSettings(t.batch_size, t.grad_accum, t.grad_clip, device, precision)
     tokens_per_step = t.batch_size * t.grad_accum * m.context_length * world.size
     total = t.total_steps(tokens_per_step)
+    if world.main:
+        check_epochs(total, tokens_per_step, int(tokens["train"].size), t.warn_epochs)
     state = TrainState(
         model,
         make_optimizer(model, t.lr, t.weight_decay, PRETRAIN_BETAS, fused=device in ("cpu", "cuda")),
         cosine_schedule(t.lr, t.min_lr, t.warmup_steps, total),
         batches=_batches(tokens["train"], seed, objective(m, meta), world, prefetch=device == "cuda"),
     )
-    fp = fingerprint(dataclasses.asdict(cfg), seed, meta, init_fingerprint(cfg.init_from))
+    # Where a node joins does not change what it trains: a rerun on other hosts resumes.
+    launch = ("node_rank", "rdzv_endpoint", "rdzv_id")
+    trained = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in launch}
+    fp = fingerprint(trained, seed, meta, init_fingerprint(cfg.init_from))
     if ckpt_dir is not None and t.checkpoint_every:
         if world.main:
             clear_partial(ckpt_dir)
@@ -254,8 +259,8 @@ def open_curves(start_step: int):
 def main() -> None:
     cfg = load_section("pretrain")
     seed = load_seed()
-    if cfg.gpus > 1 and not parallel.under_torchrun():
-        sys.exit(parallel.relaunch(cfg.gpus))
+    if cfg.processes > 1 and not parallel.under_torchrun():
+        sys.exit(parallel.relaunch(cfg))
     metrics = pretrain(cfg, seed, TOKENS_DIR, TOKENIZER_DIR, MODEL_DIR, CKPT_DIR, open_curves=open_curves)
     parallel.close()
     if int(os.environ.get("RANK", "0")) != 0:  # rank 0 writes the metrics
