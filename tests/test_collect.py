@@ -296,10 +296,13 @@ def test_every_source_has_exactly_one_limit_and_limits_apply():
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_shipped_profiles_parse_and_use_pypi_only(profile, tmp_path):
+def test_shipped_profiles_parse_and_read_pinned_sources_only(profile, tmp_path):
     cfg = load_section("collect", profile_file(profile, tmp_path))
-    assert {s.kind for s in cfg.sources} == {"pypi"}
-    assert all(len(s.sha256) == 64 for s in cfg.sources)
+    read = cfg.sources_to_read()
+    # Pinned PyPI files everywhere; the gpu profile also streams FineWeb-Edu at a pinned commit.
+    assert {s.kind for s in read} == ({"pypi", "hf"} if profile == "gpu" else {"pypi"})
+    assert all(len(s.sha256) == 64 for s in read if s.kind == "pypi")
+    assert all(len(s.revision) == 40 for s in read if s.kind == "hf")
 
 
 @pytest.mark.slow

