@@ -1,7 +1,7 @@
 """The GPU check, as one script to run on a lent GPU (it also runs on a CPU, smaller).
 
     python benchmarks/gpu_check.py [--params profiles/gpu.yaml] [--steps 300] [--moe-steps 50]
-                                   [--base params.yaml]
+                                   [--ddp auto|on|off] [--ddp-steps 100] [--base params.yaml]
                                    [--set pretrain.model.n_layers=2 ...] [--out gpu_check]
 
 1. Trains the profile's pretrain model with the stage's own `pretrain()` (bf16 autocast,
@@ -14,12 +14,16 @@
    Where megablocks cannot run (not installed, no CUDA), it prints exactly why. Both saved
    models are loaded back with AutoModelForCausalLM and their weight names and shapes
    compared: the two backends must write the same format.
+4. On a machine with 2 or more GPUs (`--ddp auto`), trains the dense model for `--ddp-steps`
+   steps as 2 DDP processes under torchrun (NCCL), each with the profile's batch, and prints
+   their tokens/s and the scaling against the one-GPU run. With one GPU or none it records
+   why it did not run; `--ddp on` runs it anyway (2 gloo processes on a CPU).
 
 Everything goes to `--out` (gpu_check.json, rewritten after each run so a crash or a time
 limit keeps what ran, and each model's folder); the last lines are the rows for the table in
 benchmarks/README.md. A run that fails is recorded with its error (and traceback) and the check
-goes on; the exit status is 1 when the dense model or hf's MoE failed, 0 otherwise (megablocks
-may be missing where it cannot be built). `--set` changes any key of the profile the way
+goes on; the exit status is 1 when the dense model, hf's MoE or the DDP run failed, 0 otherwise
+(megablocks may be missing where it cannot be built). `--set` changes any key of the profile the way
 `dvc exp run -S` does (the value is read as YAML).
 """
 
@@ -62,14 +66,17 @@ def apply_sets(data: dict[str, Any], sets: list[str]) -> None:
         node[leaf] = yaml.safe_load(raw)
 
 
-def configure(section: dict[str, Any], steps: int, experts: int = 0, impl: str = "hf") -> PretrainParams:
-    """The profile's pretrain section with a step budget, no checkpoints, one eval at the end."""
+def configure(
+    section: dict[str, Any], steps: int, experts: int = 0, impl: str = "hf", gpus: int = 1
+) -> PretrainParams:
+    """The profile's pretrain section with a step budget, no checkpoints, one eval at the end,
+    on `gpus` processes of one node."""
     s = copy.deepcopy(section)
     train = s.setdefault("train", {})
     train.update(
         max_steps=steps, max_tokens=0, checkpoint_every=0, eval_every=steps, log_every=max(1, steps // 10)
     )
-    s["gpus"] = 1
+    s.update(gpus=gpus, nodes=1, node_rank=0, rdzv_endpoint="")
     if experts:
         s.setdefault("model", {})["moe"] = {
             **s["model"].get("moe", {}),
@@ -111,10 +118,45 @@ def environment() -> dict[str, Any]:
         "transformers": transformers.__version__,
         "cuda": torch.cuda.is_available(),
     }
+    env["gpus"] = torch.cuda.device_count() if env["cuda"] else 0
     if env["cuda"]:
         env["gpu"] = torch.cuda.get_device_name(0)
         env["capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
     return env
+
+
+def ddp_run(section: dict[str, Any], seed: int, steps: int, tokens: Path, tokenizer: Path, out: Path) -> dict:
+    """The dense model as 2 DDP processes under torchrun (this script's --ddp-worker); its summary."""
+    import subprocess
+
+    out.mkdir(parents=True, exist_ok=True)
+    job = {
+        "section": section,
+        "seed": seed,
+        "steps": steps,
+        "tokens": str(tokens),
+        "tokenizer": str(tokenizer),
+    }
+    (out / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    done = subprocess.run([*cmd, __file__, "--ddp-worker", str(out)], capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": f"torchrun exited {done.returncode}", "traceback": done.stderr[-4000:]}
+    return summary(json.loads((out / "metrics.json").read_text())) | {"processes": 2}
+
+
+def ddp_worker(folder: Path) -> None:
+    """One rank of ddp_run: pretrain() on 2 processes; rank 0 writes the metrics."""
+    import os
+
+    from stages.pretrain import parallel
+
+    job = json.loads((folder / "job.json").read_text())
+    cfg = configure(job["section"], job["steps"], gpus=2)
+    m = pretrain(cfg, job["seed"], Path(job["tokens"]), Path(job["tokenizer"]), folder / "model")
+    parallel.close()
+    if os.environ.get("RANK") == "0":
+        (folder / "metrics.json").write_text(json.dumps(m), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -129,9 +171,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--tokens", default="data/tokens")
     ap.add_argument("--tokenizer", default="data/tokenizer")
+    ap.add_argument("--ddp", choices=("auto", "on", "off"), default="auto", help="auto: with 2+ GPUs")
+    ap.add_argument("--ddp-steps", type=int, default=100)
+    ap.add_argument("--ddp-worker", metavar="FOLDER", help=argparse.SUPPRESS)  # a rank of the DDP run
     ap.add_argument("--out", default="gpu_check")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.ddp_worker:
+        ddp_worker(Path(args.ddp_worker))
+        return {}
 
     data = read_yaml(args.base)  # a complete file applied over it changes nothing it does not name
     apply(data, read_yaml(args.params))
@@ -172,10 +220,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("moe: both backends save the same weight names and shapes:", same, flush=True)
         save()
 
+    gpus = report["environment"].get("gpus", 0)
+    if args.ddp == "on" or (args.ddp == "auto" and gpus >= 2):
+        report["ddp"] = ddp_run(section, seed, args.ddp_steps, tokens, tokenizer, out / "ddp")
+        one = report["dense"].get("tokens_per_s")
+        if "error" not in report["ddp"] and one:
+            # 1.0 = two processes do twice the work of one in the same time
+            report["ddp"]["scaling"] = round(report["ddp"]["tokens_per_s"] / (2 * one), 3)
+        print("ddp:", json.dumps({k: v for k, v in report["ddp"].items() if k != "traceback"}), flush=True)
+    else:
+        report["ddp"] = {"skipped": f"{gpus} CUDA device(s): the 2-process DDP run needs 2 (or --ddp on)"}
+    save()
+
     print(f"\n| {report['environment'].get('gpu', 'cpu')} | model | tokens/s | MFU |\n|---|---|---|---|")
     rows = [("dense", report["dense"])] + [
         (f"MoE {k}", v) for k, v in report["moe"].items() if isinstance(v, dict)
     ]
+    if "skipped" not in report["ddp"]:
+        rows.append(("dense, 2 DDP processes", report["ddp"]))
     for name, r in rows:
         if "error" in r:
             print(f"| | {name} | cannot run: {r['error']} | |")
@@ -186,5 +248,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     result = main()
-    # megablocks may be missing where it cannot be built; the dense model and hf's MoE must train.
-    sys.exit(1 if "error" in result["dense"] or "error" in result["moe"]["hf"] else 0)
+    if result:  # a DDP worker returns nothing: torchrun's exit status is its own
+        # megablocks may be missing where it cannot be built; the dense model, hf's MoE and DDP must train.
+        failed = "error" in result["dense"] or "error" in result["moe"]["hf"] or "error" in result["ddp"]
+        sys.exit(1 if failed else 0)

@@ -91,3 +91,14 @@ def test_gpu_check_set_names_a_bad_key():
         gpu_check.apply_sets({"pretrain": {"model": {}}}, ["pretrain.modle.n_layers=2"])
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         gpu_check.apply_sets({}, ["pretrain.model.n_layers"])
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_two_ddp_processes_when_asked_and_says_why_not_otherwise(data, tmp_path):
+    """On 2+ GPUs `--ddp auto` runs it; here `--ddp on` runs the same path as 2 gloo processes."""
+    argv = small_argv(data, tmp_path, steps=2) + ["--ddp", "on", "--ddp-steps", "3"]
+    ddp = gpu_check.main(argv)["ddp"]
+    assert "error" not in ddp, ddp.get("traceback")
+    assert ddp["processes"] == 2 and ddp["steps"] == 3 and ddp["tokens_per_s"] > 0 and ddp["scaling"] > 0
+    off = gpu_check.main(small_argv(data, tmp_path / "off", steps=2) + ["--ddp", "off"])["ddp"]
+    assert off["skipped"].endswith("the 2-process DDP run needs 2 (or --ddp on)")
