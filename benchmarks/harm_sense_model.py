@@ -62,6 +62,8 @@ def features(step: h.Harm, row: dict) -> dict | None:
 def main() -> None:
     step = h.Harm(default_params("clean.harm", action="flag"))
     dev = real_rows("hard_negatives", "dev") + real_rows("toxic_real", "dev")
+    if "--no-train" not in sys.argv:
+        dev += real_rows("train")  # round 3: labelled for training only
     test = real_rows("hard_negatives", "test") + real_rows("toxic_real", "test")
     train = [(f, r["toxic"]) for r in dev if (f := features(step, r))]
     vec = DictVectorizer()
