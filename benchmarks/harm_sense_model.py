@@ -2,10 +2,11 @@
 scikit-learn logistic regression over the context of each ambiguous listed word (its family,
 its neighbours within 3 and 6 words, a name called before it, a vocative, title case, the
 rules' own reading, older English and lower case in the document), trained on the dev split
-of gold/harm/ and scored on the test split. Rows without such a word keep the step's verdict.
+of gold/harm/ and its training-only rows (train.jsonl; `--no-train`: dev alone) and scored
+on the test split. Rows without such a word keep the step's verdict.
 An experiment: the step does not use it (benchmarks/README.md says why).
 
-    python benchmarks/harm_sense_model.py
+    python benchmarks/harm_sense_model.py [--no-train]
 
 Prints one line per (C, threshold); C=1 and 0.5 are sklearn's defaults, chosen before the
 test split was scored. Deterministic.

@@ -429,7 +429,7 @@ def find_phones_with(text: str, regions: Sequence[str] = (), method: str = "rule
     libphonenumber's matcher alone at that leniency; rules+valid = the union of rules and
     VALID; combined = rule matches, plus libphonenumber's POSSIBLE matches that pass the
     guards (label, code, digit count, not a date or decimal) and are either announced by a
-    context word ("tel", "call", "fax", "tel:" ...) or valid in a region and written in its
+    context word ("tel", "call", "fax", "tel:", "reach us on", "... is the number") or valid in a region and written in its
     grouping (a bare valid digit run is as often an order or account number)."""
     if method == "rules":
         return find_phones(text)
