@@ -2,7 +2,7 @@
 the independent real set of gold/harm/, at the params of `clean.harm`, and what each change
 of the step bought.
 
-    python benchmarks/harm_quality.py [--split test|dev|all] [--docs data/clean]
+    python benchmarks/harm_quality.py [--split test|dev|all] [--docs data/clean [--against REV]]
 
 Own set: tests/data/harm_labelled.jsonl (tests/harm_fixtures.py), 150 short texts written
 for this repository: 75 toxic (40 obfuscated), 75 clean (40 hand-made hard negatives).
@@ -14,15 +14,20 @@ Tables: the detectors at the params' thresholds on both sets; then the ablation,
 per change (each row adds to the one above), with the false-positive rate on the real hard
 negatives, recall on both toxic sets and the step's speed on the hard negatives
 (median of 3, sentences/s). With --docs, the step's speed on the first 1,000 documents of
-that parquet folder, without and with context (median of 3, documents/s). Deterministic
-but for the speeds.
+that parquet folder, without and with context (median of 3, documents/s); with --against,
+also the step (params.yaml) at git revision REV beside this one on those documents, timed
+in turns (median of 5) and checked to give the same outcomes. Deterministic but for the
+speeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -66,12 +71,51 @@ def speed(step: Harm, rows: list[dict]) -> float:
     return len(rows) / statistics.median(times)
 
 
+def against(rev: str, docs: list[str]) -> None:
+    """The step of stages/clean/harm.py at git revision `rev` and this one on `docs`, timed in
+    turns (median of 5, documents/s); their outcomes must be the same."""
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:stages/clean/harm.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(source)
+    spec = importlib.util.spec_from_file_location("harm_at_rev", f.name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["harm_at_rev"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    cfg = default_params("clean.harm")
+    steps = {rev: module.Harm(cfg), "this tree": Harm(cfg)}
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    infos = {}
+    for _ in range(5):
+        for name, step in steps.items():
+            if step.tagger is not None:
+                type(step.tagger).tags.cache_clear()
+            for fn in (getattr(module, "_name_families", None),):
+                if fn is not None and hasattr(fn, "cache_clear"):
+                    fn.cache_clear()
+            t = time.perf_counter()
+            infos[name] = [o.info for o in step.apply_batch(docs)]
+            times[name].append(time.perf_counter() - t)
+    same = infos[rev] == infos["this tree"]
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    print(
+        f"{len(docs)} documents, the step at {rev}: {len(docs) / medians[rev]:.0f} docs/s; this tree: "
+        f"{len(docs) / medians['this tree']:.0f} docs/s ({medians[rev] / medians['this tree']:.2f}x); "
+        f"same outcomes: {same}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", choices=["test", "dev", "all"], default="test")
     ap.add_argument(
         "--docs", type=Path, help="a parquet folder (data/clean) to time the step on whole documents"
     )
+    ap.add_argument("--against", metavar="REV", help="with --docs: time the step at this git revision too")
     args = ap.parse_args()
     split = args.split
     cfg = default_params("clean.harm")
@@ -145,6 +189,8 @@ def main() -> None:
             print(
                 f"{len(docs)} documents of {args.docs}, {name}: {speed(variant, docs):.0f} docs/s, {n} flagged"
             )
+        if args.against:
+            against(args.against, [d["text"] for d in docs])
 
     by_sense = Counter(r["sense"] for r in negatives)
     fp_sense = Counter(r["sense"] for r, f in zip(negatives, neg) if f)

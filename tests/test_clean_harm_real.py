@@ -47,6 +47,18 @@ def test_the_real_set_is_labelled_split_and_traceable():
     assert 0.4 < len(test) / len(negatives) < 0.6
 
 
+def test_the_training_rows_are_their_own_split_and_share_no_sentence_with_the_sets():
+    train = real_rows("train")
+    assert (
+        len(train) >= 150 and {r["split"] for r in train} == {"train"} and {r["round"] for r in train} == {3}
+    )
+    assert {r["toxic"] for r in train} == {0, 1} and all(
+        r["id"] and r["corpus"].startswith("raw/") for r in train
+    )
+    held = {r["text"].lower() for r in real_rows("hard_negatives") + real_rows("toxic_real")}
+    assert not held & {r["text"].lower() for r in train}
+
+
 def test_context_cuts_false_positives_on_the_test_split_and_keeps_recall(step):
     negatives, toxic = real_rows("hard_negatives", "test"), real_rows("toxic_real", "test")
     fp = sum(flags(step, negatives)) / len(negatives)

@@ -140,6 +140,14 @@ def test_phone_stops_before_a_decimal_or_thousands_separator():
     assert phones("Fax +34 983 44 23 71 3.48e-01 per unit", "combined") == ["+34 983 44 23 71"]
 
 
+def test_phone_announced_without_a_phone_word_is_found_and_codes_are_not():
+    assert phones("You can reach the office on 6749910726.", "combined") == ["6749910726"]
+    assert phones("Any questions, 02091 17993 is the number.", "combined") == ["02091 17993"]
+    # the same digits with no cue, or after a code's label, stay: a timestamp, an order
+    assert phones("logged at 1609376440 again", "combined") == []
+    assert phones("order number 1609376440 is the number we need", "combined") == []
+
+
 def test_code_checksums():
     for code in ("9780306406157", "0306406152", "036000291452", "96385074", "4539578763621486"):
         assert code_checksum_ok(code), code

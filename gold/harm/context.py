@@ -1,4 +1,4 @@
-"""Add each raw/* row's document context to gold/harm/*.jsonl: the text of its document in
+"""Add each raw/* row's document context to gold/harm/*.jsonl (both sets and train.jsonl): the text of its document in
 data/raw from `--chars` characters before the sentence to as many after (whitespace
 collapsed, cut at word boundaries), in a `context` field. The harm step reads whole
 documents, and some of its cues (older English) are document-level; the benchmark and tests
@@ -40,7 +40,7 @@ def main() -> None:
     for f in sorted(args.raw.glob("*.parquet")):
         t = pq.read_table(f, columns=["id", "text"])
         docs.update(zip(t.column("id").to_pylist(), t.column("text").to_pylist(), strict=True))
-    for name in ("hard_negatives", "toxic_real"):
+    for name in ("hard_negatives", "toxic_real", "train"):
         path = HERE / f"{name}.jsonl"
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
         added = 0

@@ -360,14 +360,41 @@ def _is_plain(token: str, word: str) -> bool:
     return lower == word or word in lower.split("-")
 
 
+# A whole run of _LETTERS that holds an apostrophe: the only runs _ARCHAIC_FORM can match.
+_APOSTROPHE_RUN = re.compile(r"(?<![A-Za-z'-])[A-Za-z-]*'[A-Za-z'-]*")
+
+
 def older_english(document: str) -> bool:
     """Whether archaic markers (thou, hath, kill'd) make up `_OLD_SHARE` of the words."""
-    words = [w.lower() for w in _LETTERS.findall(document)]
-    marks = sum(w in _ARCHAIC or bool(_ARCHAIC_FORM.fullmatch(w)) for w in words)
+    lower = document.lower()
+    words = _LETTERS.findall(lower)
+    marks = sum(map(_ARCHAIC.__contains__, words)) + sum(
+        1 for w in _APOSTROPHE_RUN.findall(lower) if w not in _ARCHAIC and _ARCHAIC_FORM.fullmatch(w)
+    )
     return marks >= 3 and marks >= _OLD_SHARE * len(words)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=65536)
+def _context_word(token: str) -> str | None:
+    """`listed_word`, and also a plainly written word of `_FAMILY` that it passes over (a
+    title-case "Dick"), for `_sense` to read."""
+    word = listed_word(token)
+    if word is None:
+        bare = token.lower().strip("'-!").removesuffix("'s")
+        if bare in _FAMILY:
+            return bare
+    return word
+
+
+def _is_name(bare: str, token: str, text: str, start: int, words: list[str], i: int) -> bool:
+    """Whether the plainly written name-like word (dick, cock, ...) at `start` reads as a name."""
+    return (
+        _FAMILY.get(bare) in _NAMES
+        and _LETTERS.fullmatch(token) is not None
+        and _sense(bare, token, text, start, words, i, None) == "name"
+    )
+
+
 def _name_families(document: str) -> frozenset[str]:
     """The name-like families (dick, cock, ...) that `document` uses as a name somewhere."""
     tokens = list(_TOKEN.finditer(document))
@@ -375,14 +402,8 @@ def _name_families(document: str) -> frozenset[str]:
     found = set()
     for i, m in enumerate(tokens):
         bare = words[i].removesuffix("'s")
-        family = _FAMILY.get(bare)
-        if (
-            family in _NAMES
-            and family not in found
-            and _LETTERS.fullmatch(m.group())
-            and _sense(bare, m.group(), document, m.start(), words, i, None) == "name"
-        ):
-            found.add(family)
+        if _FAMILY.get(bare) not in found and _is_name(bare, m.group(), document, m.start(), words, i):
+            found.add(_FAMILY[bare])
     return frozenset(found)
 
 
@@ -395,10 +416,7 @@ def read(
     count and is left out of what the classifier reads; "hell" in an oath counts."""
     hits = innocent = 0
     old = context and older_english(text if document is None else document)
-    # One sense per discourse: a word the document uses as a name somewhere ("Dick Tracy") is
-    # a name wherever nobody is called it.
-    names = _name_families(text if document is None else document) if context else frozenset()
-    if context:
+    if context and "hell" in text.lower():  # the substring test is cheap; _OATH is not
         hits += len(_OATH.findall(text))
 
     def join_spaced(m: re.Match) -> str:
@@ -406,23 +424,43 @@ def read(
         return joined if listed_word(joined) else m.group()
 
     text = _SPACED.sub(join_spaced, text)
-    tokens = list(_TOKEN.finditer(text))
+    # Most documents hold no listed word: find them over the token strings (C-level loops)
+    # and build the match objects and neighbour words only when one is there.
+    listed = list(map(_context_word if context else listed_word, _TOKEN.findall(text)))
+    at = list(itertools.compress(range(len(listed)), listed))
+    tokens = list(_TOKEN.finditer(text)) if at else []
     words = [m.group().lower().strip("'-!*_") for m in tokens]
-    out, last = [], 0
-    for i, m in enumerate(tokens):
+    # Each listed token once: (token index, listed word, written plainly, innocent sense).
+    found: list[tuple[int, str, bool, str | None]] = []
+    for i in at:
+        m, word = tokens[i], listed[i]
         token = m.group()
-        word = listed_word(token)
-        bare = token.lower().strip("'-!").removesuffix("'s")
-        if word is None and context and bare in _FAMILY:
-            word = bare  # listed_word passes over a title-case "Dick"; _sense reads it as a name
-        if word is None:
-            continue
         plainly = _is_plain(token, word)
+        sense = _sense(word, token, text, m.start(), words, i, tagger, old) if context and plainly else None
+        found.append((i, word, plainly, sense))
+    # One sense per discourse: a word the document uses as a name somewhere ("Dick Tracy") is
+    # a name wherever nobody is called it. Read from the senses above when the text is the
+    # document; a name never depends on the tagger or the register, which _sense reads later.
+    names: frozenset[str] | set[str] = frozenset()
+    if context and document is not None:
+        names = _name_families(document)
+    elif context:
+        names = {
+            _FAMILY[word]
+            for i, word, _, sense in found
+            if sense == "name"
+            and _FAMILY.get(word) in _NAMES
+            and words[i].removesuffix("'s") == word
+            and _LETTERS.fullmatch(tokens[i].group())
+        }
+    out, last = [], 0
+    for i, word, plainly, sense in found:
+        m = tokens[i]
         if (
             context
             and plainly
             and (
-                _sense(word, token, text, m.start(), words, i, tagger, old)
+                sense
                 or (
                     _FAMILY.get(word) in names
                     and not _CALLED.search(text[max(0, m.start() - 40) : m.start()])
@@ -434,7 +472,7 @@ def read(
             out.append(text[last : m.start()])
         else:
             hits += 1
-            out.append(text[last : m.start()] + (token if plainly else word))
+            out.append(text[last : m.start()] + (m.group() if plainly else word))
         last = m.end()
     out.append(text[last:])
     plain = "".join(out)

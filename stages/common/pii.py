@@ -223,7 +223,15 @@ def find_ibans(text: str) -> list[Span]:
 # validate it (a local number without its area code, a range it does not know).
 _PHONE_CONTEXT = re.compile(
     r"(?:\b(?:tel|tél|phone|telephone|téléphone|fax|mobile|mob|cell|call|telefon|handy|telefono|"
-    r"cellulare|teléfono|móvil|movil|telefone|celular|telefoon|mobiel)\b\.?|tel:)",
+    r"cellulare|teléfono|móvil|movil|telefone|celular|telefoon|mobiel|dial|whatsapp|sms)\b\.?|tel:"
+    # "reach us on", "you can reach the office at": how a number is given without a phone word
+    r"|\breach(?:\s+(?:me|us|him|her|them|(?:the|our|my|his|her|their)\s+[a-z]+))?\s+(?:on|at)\b)",
+    re.IGNORECASE,
+)
+# A phone word after the number: "0690 106704 is the number", "..., my mobile number".
+_PHONE_AFTER = re.compile(
+    r"\s*,?\s*(?:is|was)\s+(?:the|my|our|his|her|their)\s+"
+    r"(?:(?:phone|mobile|cell|direct|home|office|contact|main)\s+)?(?:number|line)\b",
     re.IGNORECASE,
 )
 # Dates and decimals have phone-like digit counts; libphonenumber's loosest leniency takes them.
@@ -261,9 +269,12 @@ _SENTENCE_END = re.compile(r"[.!?]\s")
 _GLUED_AFTER = re.compile(r"-?(?!x\d)[A-Za-z0-9]|[.,]\d")
 
 
-def _phone_context(text: str, start: int) -> bool:
+def _phone_context(text: str, start: int, end: int) -> bool:
     """A phone word announces the number at `start`, in the same sentence ("phone service.
-    card 3718 ..." is a card number's sentence after a phone word's)."""
+    card 3718 ..." is a card number's sentence after a phone word's), or names it right after
+    its `end` ("... is the number")."""
+    if _PHONE_AFTER.match(text, end):
+        return True
     if not _announced(text, start, _PHONE_CONTEXT, 24):
         return False
     last = list(_PHONE_CONTEXT.finditer(text, max(0, start - 24), start))[-1]
@@ -418,7 +429,7 @@ def find_phones_with(text: str, regions: Sequence[str] = (), method: str = "rule
     libphonenumber's matcher alone at that leniency; rules+valid = the union of rules and
     VALID; combined = rule matches, plus libphonenumber's POSSIBLE matches that pass the
     guards (label, code, digit count, not a date or decimal) and are either announced by a
-    context word ("tel", "call", "fax", "tel:" ...) or valid in a region and written in its
+    context word ("tel", "call", "fax", "tel:", "reach us on", "... is the number") or valid in a region and written in its
     grouping (a bare valid digit run is as often an order or account number)."""
     if method == "rules":
         return find_phones(text)
@@ -440,7 +451,7 @@ def find_phones_with(text: str, regions: Sequence[str] = (), method: str = "rule
     for (s, e), (valid, shaped, bare) in found.items():
         if (s, e) in rules or not _phone_guards(text, s, e) or _NOT_A_PHONE.fullmatch(text[s:e]):
             continue
-        if _phone_context(text, s):
+        if _phone_context(text, s, e):
             # an invalid reading that runs on past a valid one from the same start has taken
             # in the next number's digits ("Tel: 0555767529 066,205 visitors")
             if valid or valid_end.get(s, e) >= e:
