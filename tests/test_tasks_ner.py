@@ -172,8 +172,14 @@ def ent(start: int, end: int, label: str = "LOC", text: str | None = None) -> di
     [
         ('{"id": "x", ', r"line 2: not valid JSON"),
         ('["a list"]', r"line 2: expected a JSON object, got list"),
-        ({"id": "x", "source": "lee", "genre": "news", "entities": []}, r"line 2 \(id 'x'\): missing field 'text'"),
-        ({"id": "x", "source": "lee", "text": GOLD_TEXT, "entities": []}, r"line 2 \(id 'x'\): missing field 'genre'"),
+        (
+            {"id": "x", "source": "lee", "genre": "news", "entities": []},
+            r"line 2 \(id 'x'\): missing field 'text'",
+        ),
+        (
+            {"id": "x", "source": "lee", "text": GOLD_TEXT, "entities": []},
+            r"line 2 \(id 'x'\): missing field 'genre'",
+        ),
         ({**GOLD, "id": "x", "genre": " "}, r"line 2 \(id 'x'\): empty genre"),
         (
             {"id": "x", "source": "lee", "genre": "news", "text": GOLD_TEXT, "entities": {}},

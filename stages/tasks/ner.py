@@ -273,7 +273,9 @@ def build(cfg: NerTaskParams, seed: int, out_dir: Path) -> dict[str, Any]:
     valid_idx = set(stratified_sample(source_strata(kept, n_valid), n_valid, seed + 1))
     rows, speed = silver_rows(kept, nlp, cfg)
     # Train only: valid keeps the natural share of entity-less sentences, like the gold set.
-    train = thin_empty([r for i, r in enumerate(rows) if i not in valid_idx], cfg.empty_keep, seed + 2, dropped)
+    train = thin_empty(
+        [r for i, r in enumerate(rows) if i not in valid_idx], cfg.empty_keep, seed + 2, dropped
+    )
     splits = {
         "train": train,
         "valid": [r for i, r in enumerate(rows) if i in valid_idx],
