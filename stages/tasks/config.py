@@ -120,6 +120,7 @@ class NerTaskParams:
     wsj_split: Literal["punkt", "lines"]
     min_chars: int
     max_sentences: int
+    empty_keep: float
     valid_fraction: float
     gold: str
     teacher: str
@@ -137,6 +138,7 @@ class NerTaskParams:
             "max_sentences",
             "must be 0 (all) or at least 20",
         )
+        require(0.0 <= self.empty_keep <= 1.0, "empty_keep", "must be in [0, 1] (1 keeps them all)")
         require(0.0 < self.valid_fraction < 0.5, "valid_fraction", "must be in (0, 0.5), e.g. 0.1")
         require(self.gold.endswith(".jsonl"), "gold", "must be a .jsonl file, e.g. gold/ner/test.jsonl")
         require(

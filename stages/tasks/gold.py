@@ -1,7 +1,7 @@
 """Load and validate the hand-annotated NER gold set (gold/ner/test.jsonl, see its GUIDELINE.md).
 
-One JSON object per line: {"id", "source", "text", "entities": [{"start", "end", "label",
-"text"}]}, character spans that are sorted, non-overlapping, inside the text, whose slice
+One JSON object per line: {"id", "source", "genre", "text", "entities": [{"start", "end",
+"label", "text"}]}, character spans that are sorted, non-overlapping, inside the text, whose slice
 equals their "text", with a label among PER/ORG/LOC/MISC, and whose edges fall on spaCy
 token boundaries. Any violation is a DataError naming the file, the line and the id: a
 wrong gold label would silently corrupt every reported NER score.
@@ -23,6 +23,7 @@ class GoldRecord:
     line: int
     id: str
     source: str
+    genre: str  # the kind of text (news, email, ...): evaluate scores each genre apart
     text: str
     entities: tuple[tuple[int, int, str], ...]  # (start char, end char, label)
 
@@ -72,6 +73,9 @@ def parse_gold_line(raw: str, path: Path, line: int, seen: set[str]) -> GoldReco
     if rid in seen:
         raise _fail(path, line, rid, "duplicate id")
     source = _field(obj, "source", str, path, line, rid)
+    genre = _field(obj, "genre", str, path, line, rid)
+    if not genre.strip():
+        raise _fail(path, line, rid, "empty genre")
     text = _field(obj, "text", str, path, line, rid)
     if not text.strip():
         raise _fail(path, line, rid, "empty text")
@@ -88,7 +92,7 @@ def parse_gold_line(raw: str, path: Path, line: int, seen: set[str]) -> GoldReco
                 f"entity {k} [{ents[k][0]}, {ents[k][1]}) overlaps or precedes entity {k - 1}",
             )
     seen.add(rid)
-    return GoldRecord(line, rid, source, text, tuple(ents))
+    return GoldRecord(line, rid, source, genre, text, tuple(ents))
 
 
 def load_gold(path: str | Path) -> list[GoldRecord]:
