@@ -50,13 +50,28 @@ def test_the_real_set_is_labelled_split_and_traceable():
 def test_the_training_rows_are_their_own_split_and_share_no_sentence_with_the_sets():
     train = real_rows("train")
     assert (
-        len(train) >= 150 and {r["split"] for r in train} == {"train"} and {r["round"] for r in train} == {3}
+        len(train) >= 350
+        and {r["split"] for r in train} == {"train"}
+        and {r["round"] for r in train} == {3, 4}
     )
-    assert {r["toxic"] for r in train} == {0, 1} and all(
-        r["id"] and r["corpus"].startswith("raw/") for r in train
-    )
+    assert {r["toxic"] for r in train} == {0, 1} and all(r["id"] and r["corpus"] for r in train)
+    assert all(r["corpus"].startswith("raw/") for r in train if r["round"] == 3)
     held = {r["text"].lower() for r in real_rows("hard_negatives") + real_rows("toxic_real")}
-    assert not held & {r["text"].lower() for r in train}
+    texts = [r["text"].lower() for r in train]
+    assert not held & set(texts) and len(set(texts)) == len(texts)
+
+
+def test_round_four_comes_from_no_document_that_holds_a_test_row():
+    test = real_rows("hard_negatives", "test") + real_rows("toxic_real", "test")
+    test_docs = {r["id"].rsplit("/", 1)[0] for r in test if r["corpus"].startswith("raw/")}
+    test_docs |= {r["id"].rsplit(".", 1)[0] for r in test if not r["corpus"].startswith("raw/")}
+    fourth = [r for r in real_rows("train") if r["round"] == 4]
+    assert len(fourth) >= 200 and {"raw/books", "raw/reviews", "brown"} <= {r["corpus"] for r in fourth}
+    docs = {
+        r["id"].rsplit("/", 1)[0] if r["corpus"].startswith("raw/") else r["id"].rsplit(".", 1)[0]
+        for r in fourth
+    }
+    assert not docs & test_docs
 
 
 def test_context_cuts_false_positives_on_the_test_split_and_keeps_recall(step):
