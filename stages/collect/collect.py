@@ -181,6 +181,9 @@ class ReadFile:
             )
             for doc in source_docs(job.src, records, tally):
                 events.append((_take(tally), doc))
+                # No file gives its source more than max_docs documents: the rest would be replayed by nobody.
+                if len(events) == job.src.max_docs:
+                    break
         except PipelineError as e:  # a skip under on_error: fail; raised by the driver at its turn
             events.append((_take(tally), e))
             return events
