@@ -8,6 +8,7 @@ privacy evaluation.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -23,7 +24,7 @@ from stages.collect.decode import decode_text, decompress, looks_binary, sanitiz
 from stages.collect.docs import Tally, describe_error, make_doc
 from stages.collect.registry import READERS, pick_reader
 from stages.collect.sources import hf_rows, source_files
-from stages.common.engine import check_engine, map_jobs
+from stages.common.engine import check_engine, map_jobs, ray_session
 from stages.common.errors import DataError, PipelineError
 from stages.common.io import ShardWriter, atomic_dir, write_json, write_metrics
 from stages.common.params import load_section, load_seed
@@ -217,6 +218,15 @@ def collect_files_pooled(
     in the order a one-process run writes them."""
     tallies = {src.name: tally for src, tally in group}
     jobs = _file_jobs([src for src, _ in group], cfg.on_error == "fail")
+    # One Ray session for every window (map_jobs would start and stop one per call).
+    with ray_session(cfg.num_proc) if cfg.engine == "ray" else contextlib.nullcontext():
+        _replay_windows(cfg, tallies, jobs, writer)
+
+
+def _replay_windows(
+    cfg: CollectParams, tallies: dict[str, Tally], jobs: Iterator[FileJob], writer: ShardWriter
+) -> None:
+    """Run each window's files on the workers, then replay them in file order (see above)."""
     for window in _byte_windows(jobs, WINDOW_BYTES):
         results = map_jobs(
             cfg.engine,

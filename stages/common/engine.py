@@ -167,7 +167,8 @@ def _run_ray(fn: Callable[[J], R], jobs: Iterable[J], workers: int, window: int 
                 fn_constructor_args=(fn_bytes, cwd),
                 batch_size=1,
                 batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, min(workers, len(items)))),
+                # A fixed pool: every worker asked for starts, one per CPU, on whichever nodes have them.
+                compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(items)))),
                 num_cpus=1,
             )
             for row in ds.iter_rows():
