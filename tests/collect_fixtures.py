@@ -16,7 +16,12 @@ from stages.common.params import parse
 
 
 def collect_params(
-    sources: list[dict[str, Any]], shard_docs: int = 3, on_error: str = "skip", **canaries: Any
+    sources: list[dict[str, Any]],
+    shard_docs: int = 3,
+    on_error: str = "skip",
+    engine: str = "local",
+    num_proc: int = 1,
+    **canaries: Any,
 ) -> CollectParams:
     """CollectParams for inline `sources`: a source's `max_docs` goes to `limits`, as in
     params.yaml, and the canaries are the default profile's with none planted unless given."""
@@ -24,6 +29,8 @@ def collect_params(
     sources = [{k: v for k, v in s.items() if k != "max_docs"} for s in sources]
     data = {
         "shard_docs": shard_docs,
+        "engine": engine,
+        "num_proc": num_proc,
         "on_error": on_error,
         "limits": limits,
         "sources": sources,

@@ -243,6 +243,7 @@ class HarmParams:
 
 @dataclass(frozen=True)
 class CleanParams:
+    engine: Literal["local", "ray"]
     num_proc: int
     batch_docs: int
     rejected_sample: int

@@ -2,8 +2,8 @@
 
     python -m stages.clean
 
-Input shards are spread over `num_proc` worker processes, one shard at a time per
-worker, each streamed in record batches of `batch_docs` and written as it goes, so
+Input shards are spread over `num_proc` workers of `engine` (stages/common/engine.py: a
+local process pool or Ray actors), one shard at a time per worker, each streamed in record batches of `batch_docs` and written as it goes, so
 memory stays bounded whatever the corpus size. Output shard i holds what survived of
 input shard i (possibly zero rows), so the output is the same whatever `num_proc` is.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,27 +19,16 @@ from typing import Any
 
 from stages.clean.chain import Chain, SourceStats, StepStats, build_steps
 from stages.clean.config import CleanParams, stray_sources
+from stages.common.engine import check_engine, map_jobs
 from stages.common.errors import DataError
 from stages.common.io import DOC_COLUMNS, atomic_dir, atomic_file, doc_schema, shard_paths, write_metrics
 from stages.common.params import load_section
-from stages.common.runtime import progress
 
 log = logging.getLogger("stages.clean")
 
 RAW_DIR = Path("data/raw")
 CLEAN_DIR = Path("data/clean")
 METRICS = Path("metrics/clean.json")
-
-# Set in the parent before the workers fork, so that models load once and are shared
-# copy-on-write instead of being loaded again by every worker.
-_worker_cfg: CleanParams | None = None
-_worker_chain: Chain | None = None
-
-
-def _prepare(cfg: CleanParams) -> None:
-    global _worker_cfg, _worker_chain
-    _worker_cfg = cfg
-    _worker_chain = Chain(build_steps(cfg), cfg.rejected_sample)
 
 
 def clean_shard(src: Path, dst: Path, cfg: CleanParams, chain: Chain) -> dict[str, Any]:
@@ -83,19 +71,37 @@ def clean_shard(src: Path, dst: Path, cfg: CleanParams, chain: Chain) -> dict[st
     }
 
 
-def _work(job: tuple[Path, Path]) -> dict[str, Any]:
-    assert _worker_cfg is not None and _worker_chain is not None
-    return clean_shard(job[0], job[1], _worker_cfg, _worker_chain)
+class ShardCleaner:
+    """The job function of both engines: (input shard, output shard) -> `clean_shard`'s result.
+
+    The chain (models included) is built by `setup`, once per worker; on `local` once in the
+    parent before the fork, so the models are shared copy-on-write. It is not pickled."""
+
+    def __init__(self, cfg: CleanParams) -> None:
+        self.cfg = cfg
+        self.chain: Chain | None = None
+
+    def setup(self) -> None:
+        self.chain = Chain(build_steps(self.cfg), self.cfg.rejected_sample)
+
+    def __call__(self, job: tuple[Path, Path]) -> dict[str, Any]:
+        if self.chain is None:
+            self.setup()
+        assert self.chain is not None
+        return clean_shard(job[0], job[1], self.cfg, self.chain)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"cfg": self.cfg, "chain": None}
 
 
 def run_shards(cfg: CleanParams, jobs: list[tuple[Path, Path]]) -> list[dict[str, Any]]:
-    """Clean every shard, in parallel when asked to; results come back in shard order."""
-    n_proc = min(cfg.num_proc, len(jobs))
-    _prepare(cfg)
-    if n_proc <= 1:
-        return [_work(j) for j in progress(jobs, desc="clean", unit="shard")]
-    with mp.get_context("fork").Pool(n_proc) as pool:
-        return list(progress(pool.imap(_work, jobs), desc="clean", unit="shard", total=len(jobs)))
+    """Clean every shard on `cfg.engine`, in parallel when asked to; results come back in shard order."""
+    workers = min(cfg.num_proc, len(jobs))
+    return list(
+        map_jobs(
+            cfg.engine, ShardCleaner(cfg), jobs, workers=workers, desc="clean", unit="shard", total=len(jobs)
+        )
+    )
 
 
 def summarize(cfg: CleanParams, results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -167,9 +173,14 @@ def write_rejected(out_dir: Path, results: list[dict[str, Any]], limit: int) -> 
 
 def main() -> None:
     cfg: CleanParams = load_section("clean")
+    check_engine(cfg.engine, "clean.engine")
     sources = shard_paths(RAW_DIR)
     log.info(
-        "cleaning %d shard(s) with steps %s on %d process(es)", len(sources), list(cfg.steps), cfg.num_proc
+        "cleaning %d shard(s) with steps %s on %d %s worker(s)",
+        len(sources),
+        list(cfg.steps),
+        cfg.num_proc,
+        cfg.engine,
     )
     start = time.perf_counter()
     with atomic_dir(CLEAN_DIR) as tmp:

@@ -8,10 +8,13 @@ privacy evaluation.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from stages.collect.decode import decode_text, decompress, looks_binary, sanitiz
 from stages.collect.docs import Tally, describe_error, make_doc
 from stages.collect.registry import READERS, pick_reader
 from stages.collect.sources import hf_rows, source_files
+from stages.common.engine import check_engine, map_jobs, ray_session
 from stages.common.errors import DataError, PipelineError
 from stages.common.io import ShardWriter, atomic_dir, write_json, write_metrics
 from stages.common.params import load_section, load_seed
@@ -100,14 +104,13 @@ def sanitize_meta(value: Any, where: str, tally: Tally) -> Any:
     return value
 
 
-def collect_source(src: SourceParams, tally: Tally, writer: ShardWriter) -> None:
-    """Write the documents of one source, stopping at max_docs; skips are tallied.
+def source_docs(src: SourceParams, records: Iterator[Candidate], tally: Tally) -> Iterator[dict[str, str]]:
+    """Documents of `records`, each checked and made into a row; skips are tallied.
 
     Every record of every reader passes here: its text, origin and meta are sanitised
     (no lone surrogate, NUL or BOM), so no record can fail at the id or the parquet writer.
     """
-    records = hf_records(src, tally) if src.kind == "hf" else file_records(src, tally)
-    for text, origin, meta in progress(records, desc=f"collect {src.name}", unit="doc"):
+    for text, origin, meta in records:
         # A local file name can hold undecodable bytes (as lone surrogates); name it printably.
         origin = sanitize(origin, origin.encode("utf-8", "replace").decode(), tally)
         text = sanitize(text, origin, tally)
@@ -117,10 +120,138 @@ def collect_source(src: SourceParams, tally: Tally, writer: ShardWriter) -> None
         if len(text) > src.max_chars:
             tally.skip("too_long", origin, f"{len(text)} characters > max_chars {src.max_chars}")
             continue
-        writer.write(make_doc(text, src.name, origin, src.license, sanitize_meta(meta, origin, tally)))
-        tally.keep(text)
+        yield make_doc(text, src.name, origin, src.license, sanitize_meta(meta, origin, tally))
+
+
+def collect_source(src: SourceParams, tally: Tally, writer: ShardWriter) -> None:
+    """Write the documents of one source, stopping at max_docs; skips are tallied."""
+    records = hf_records(src, tally) if src.kind == "hf" else file_records(src, tally)
+    for doc in source_docs(src, progress(records, desc=f"collect {src.name}", unit="doc"), tally):
+        writer.write(doc)
+        tally.keep(doc["text"])
         if src.max_docs and tally.documents >= src.max_docs:
             break
+
+
+# --- pooled (engine ray, or local with num_proc > 1): the files of the file sources are read,
+# decoded and parsed by workers, in windows of about WINDOW_BYTES; this process replays each
+# file's documents and tally changes in file order, so the shards, the caps (max_docs) and the
+# counts are those of the one-process run. Skips are logged by the workers, not here.
+WINDOW_BYTES = 256 * 2**20
+_COUNTS = ("files", "skipped", "repaired", "repaired_characters", "charsets")
+
+
+@dataclass(frozen=True)
+class FileJob:
+    src: SourceParams
+    origin: str
+    name: str
+    data: bytes
+    fail: bool
+
+
+# One file's events, in order: (the tally's changes since the last event, then a document, the
+# error that stopped the file, or None at its end).
+FileEvents = list[tuple[Tally, dict[str, str] | PipelineError | None]]
+
+
+def _take(tally: Tally) -> Tally:
+    """A copy of `tally`'s counts; `tally`'s own are zeroed."""
+    out = Tally(tally.source, fail=tally.fail)
+    for name in _COUNTS:
+        setattr(out, name, getattr(tally, name))
+        setattr(tally, name, type(getattr(tally, name))())
+    return out
+
+
+def _add(into: Tally, delta: Tally) -> None:
+    into.files += delta.files
+    for name in _COUNTS[1:]:
+        getattr(into, name).update(getattr(delta, name))
+
+
+class ReadFile:
+    """The pooled job function: one file of a source -> its events (see FileEvents)."""
+
+    def __call__(self, job: FileJob) -> FileEvents:
+        tally = Tally(job.src.name, fail=job.fail)
+        events: FileEvents = []
+        try:
+            records = guard_file(
+                _read_file(job.src, job.origin, job.name, job.data, tally), job.origin, tally
+            )
+            for doc in source_docs(job.src, records, tally):
+                events.append((_take(tally), doc))
+                # No file gives its source more than max_docs documents: the rest would be replayed by nobody.
+                if len(events) == job.src.max_docs:
+                    break
+        except PipelineError as e:  # a skip under on_error: fail; raised by the driver at its turn
+            events.append((_take(tally), e))
+            return events
+        events.append((_take(tally), None))
+        return events
+
+
+def _file_jobs(sources: Iterable[SourceParams], fail: bool) -> Iterator[FileJob]:
+    for src in sources:
+        for origin, name, data in source_files(src):
+            yield FileJob(src, origin, name, data, fail)
+
+
+def _byte_windows(jobs: Iterator[FileJob], limit: int) -> Iterator[list[FileJob]]:
+    window: list[FileJob] = []
+    size = 0
+    for job in jobs:
+        window.append(job)
+        size += len(job.data)
+        if size >= limit:
+            yield window
+            window, size = [], 0
+    if window:
+        yield window
+
+
+def collect_files_pooled(
+    cfg: CollectParams, group: list[tuple[SourceParams, Tally]], writer: ShardWriter
+) -> None:
+    """The documents of file sources, parsed by `cfg.num_proc` workers of `cfg.engine`, written
+    in the order a one-process run writes them."""
+    tallies = {src.name: tally for src, tally in group}
+    jobs = _file_jobs([src for src, _ in group], cfg.on_error == "fail")
+    # One Ray session for every window (map_jobs would start and stop one per call).
+    with ray_session(cfg.num_proc) if cfg.engine == "ray" else contextlib.nullcontext():
+        _replay_windows(cfg, tallies, jobs, writer)
+
+
+def _replay_windows(
+    cfg: CollectParams, tallies: dict[str, Tally], jobs: Iterator[FileJob], writer: ShardWriter
+) -> None:
+    """Run each window's files on the workers, then replay them in file order (see above)."""
+    for window in _byte_windows(jobs, WINDOW_BYTES):
+        results = map_jobs(
+            cfg.engine,
+            ReadFile(),
+            window,
+            workers=cfg.num_proc,
+            desc="collect",
+            unit="file",
+            total=len(window),
+        )
+        for job, events in zip(window, results, strict=True):
+            src, tally = job.src, tallies[job.src.name]
+            if src.max_docs and tally.documents >= src.max_docs:
+                continue  # a one-process run stops reading the source here
+            tally.files += 1
+            for delta, event in events:
+                _add(tally, delta)
+                if isinstance(event, PipelineError):
+                    raise event
+                if event is None:
+                    break
+                writer.write(event)
+                tally.keep(event["text"])
+                if src.max_docs and tally.documents >= src.max_docs:
+                    break
 
 
 def collect(
@@ -129,22 +260,30 @@ def collect(
     """Collect every source into `out_dir` atomically; returns (and writes) the metrics.
 
     `seed` draws the canaries and the documents they are planted in (collect.canaries)."""
-    tallies: list[Tally] = []
+    sources = cfg.sources_to_read()
+    tallies = [Tally(src.name, fail=cfg.on_error == "fail") for src in sources]
     start = time.perf_counter()
     with atomic_dir(out_dir) as tmp:
         with ShardWriter(tmp, cfg.shard_docs) as writer:
-            for src in cfg.sources_to_read():
-                tally = Tally(src.name, fail=cfg.on_error == "fail")
-                collect_source(src, tally, writer)
+            pooled = check_engine(cfg.engine, "collect.engine") == "ray" or cfg.num_proc > 1
+            # Pooled, each run of consecutive file sources is read in one pass, in sources.yaml's order.
+            pairs = zip(sources, tallies, strict=True)
+            for is_hf, run in groupby(pairs, key=lambda pair: pair[0].kind == "hf"):
+                group = list(run)
+                if pooled and not is_hf:
+                    collect_files_pooled(cfg, group, writer)
+                else:
+                    for src, tally in group:
+                        collect_source(src, tally, writer)
+            for tally in tallies:
                 log.info(
                     "%s: %d documents, %.2f MB, %d skipped %s",
-                    src.name,
+                    tally.source,
                     tally.documents,
                     tally.bytes / 1e6,
                     sum(tally.skipped.values()),
                     dict(tally.skipped),
                 )
-                tallies.append(tally)
             if not writer.rows and not writer.buffer:
                 raise DataError(
                     "collect: no source yielded a document (see the skip counts above); "

@@ -103,6 +103,8 @@ class SourceLimits:
 @dataclass(frozen=True)
 class CollectParams:
     shard_docs: int
+    engine: Literal["local", "ray"]
+    num_proc: int
     on_error: Literal["skip", "fail"]
     limits: dict[str, SourceLimits | None]  # None: the source is not read (a profile turns it on)
     sources: tuple[SourceParams, ...]
@@ -112,6 +114,7 @@ class CollectParams:
 
     def __post_init__(self) -> None:
         require(self.shard_docs > 0, "shard_docs", "must be > 0")
+        require(self.num_proc >= 1, "num_proc", "must be at least 1")
         require(bool(self.sources), "sources", "list at least one source")
         names = [s.name for s in self.sources]
         dup = sorted({n for n in names if names.count(n) > 1})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from stages.common.params import require
 
@@ -21,6 +22,9 @@ class TokenizerParams:
     nfc: bool
     valid_fraction: float
     batch_docs: int
+    train_sample_bytes: int
+    engine: Literal["local", "ray"]
+    num_proc: int
 
     def __post_init__(self) -> None:
         # 256 byte symbols plus the special tokens are the floor of a byte-level BPE.
@@ -37,3 +41,5 @@ class TokenizerParams:
         )
         require(0.0 < self.valid_fraction < 1.0, "valid_fraction", "must be between 0 and 1 (exclusive)")
         require(self.batch_docs >= 1, "batch_docs", "must be at least 1")
+        require(self.train_sample_bytes >= 0, "train_sample_bytes", "must be >= 0 (0 = every train document)")
+        require(self.num_proc >= 1, "num_proc", "must be at least 1")

@@ -1,16 +1,20 @@
-"""Encode documents into flat token files: `train.bin` and `valid.bin`.
+"""Encode documents into flat token files: `train.bin` and `valid.bin`, and `valid_ids.txt`.
 
 Each document's ids are followed by the eos id, so a window sampled from the file sees
 document boundaries. Documents are encoded in batches (`encode_batch` runs on all
-cores) and appended to the files as they come, so the corpus is never held in memory.
+cores) and appended to the files as they come, so the corpus is never held in memory:
+memory is one batch plus a vocabulary-sized count per split, whatever the corpus size.
+On the ray engine each input shard is packed into files of its own by a worker, and
+`concat_chunks` appends them in shard order, giving the same bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from stages.common.errors import DataError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid")
+VALID_IDS = "valid_ids.txt"  # one valid document id a line, in file order
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -40,7 +45,16 @@ class SplitStats:
     n_words: int = 0
     n_docs: int = 0
     id_counts: np.ndarray | None = None
-    doc_ids: list[str] = field(default_factory=list)
+
+    def merge(self, other: SplitStats) -> None:
+        self.n_tokens += other.n_tokens
+        self.n_bytes += other.n_bytes
+        self.n_words += other.n_words
+        self.n_docs += other.n_docs
+        if other.id_counts is not None:
+            self.id_counts = (
+                other.id_counts.copy() if self.id_counts is None else self.id_counts + other.id_counts
+            )
 
 
 def _batches(docs: Iterable[tuple[str, str, str]], size: int) -> Iterator[list[tuple[str, str, str]]]:
@@ -67,7 +81,7 @@ def pack_tokens(
     batch_docs: int,
     eos_id: int,
 ) -> tuple[np.dtype, dict[str, SplitStats]]:
-    """Encode (split, doc_id, text) triples into `out_dir/{train,valid}.bin`.
+    """Encode (split, doc_id, text) triples into `out_dir/{train,valid}.bin` and `out_dir/valid_ids.txt`.
 
     Returns the dtype and per-split counts. Raises DataError when an id does not fit the
     dtype (a tokenizer whose vocabulary outgrew it).
@@ -78,6 +92,7 @@ def pack_tokens(
     stats = {s: SplitStats(id_counts=np.zeros(vocab, dtype=np.int64)) for s in SPLITS}
     with contextlib.ExitStack() as stack:
         files = {s: stack.enter_context(open(out_dir / f"{s}.bin", "wb")) for s in SPLITS}
+        valid_ids = stack.enter_context(open(out_dir / VALID_IDS, "w", encoding="utf-8"))
         for batch in _batches(docs, batch_docs):
             encoded = _encode(tok, [text for _, _, text in batch])
             for (split, doc_id, text), ids in zip(batch, encoded, strict=True):
@@ -95,5 +110,18 @@ def pack_tokens(
                 st.n_docs += 1
                 st.id_counts += np.bincount(arr, minlength=vocab)
                 if split == "valid":
-                    st.doc_ids.append(doc_id)
+                    valid_ids.write(f"{doc_id}\n")
     return dtype, stats
+
+
+def concat_chunks(chunk_dirs: Iterable[Path], out_dir: Path) -> None:
+    """Append each chunk folder's token files and valid ids, in order, to those of `out_dir`,
+    deleting each chunk once copied; memory stays one copy buffer."""
+    names = [f"{s}.bin" for s in SPLITS] + [VALID_IDS]
+    with contextlib.ExitStack() as stack:
+        outs = {n: stack.enter_context(open(out_dir / n, "wb")) for n in names}
+        for chunk in chunk_dirs:
+            for n in names:
+                with open(chunk / n, "rb") as f:
+                    shutil.copyfileobj(f, outs[n], 16 * 2**20)
+            shutil.rmtree(chunk)

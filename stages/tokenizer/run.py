@@ -4,6 +4,8 @@
 
 Reads data/dedup/part-*.parquet; writes data/tokenizer/ (loads with AutoTokenizer),
 data/tokens/{train.bin, valid.bin, meta.json, valid_ids.txt} and metrics/tokenizer.json.
+The BPE trains on the train documents, or on a seeded sample of about `train_sample_bytes`
+of them; the encoding pass runs on `engine` (stages/common/engine.py), local or ray.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
+
+from stages.common.engine import check_engine, map_jobs
 from stages.common.errors import DataError
-from stages.common.io import atomic_dir, count_docs, iter_docs, write_json, write_metrics
+from stages.common.io import atomic_dir, shard_paths, write_json, write_metrics
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress
 from stages.tokenizer.config import EOS_TOKEN, MASK_TOKEN, PAD_TOKEN, TokenizerParams
-from stages.tokenizer.encode import SPLITS, SplitStats, pack_tokens
-from stages.tokenizer.split import is_valid_doc
+from stages.tokenizer.encode import SPLITS, SplitStats, concat_chunks, pack_tokens, token_dtype
+from stages.tokenizer.split import in_train_sample, is_valid_doc
 from stages.tokenizer.train import save_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
@@ -33,11 +39,14 @@ METRICS_FILE = Path("metrics/tokenizer.json")
 
 
 def split_docs(
-    in_dir: Path, seed: int, valid_fraction: float, skipped: Counter
+    in_dir: Path, seed: int, valid_fraction: float, skipped: Counter, shards: list[Path] | None = None
 ) -> Iterator[tuple[str, str, str]]:
-    """Stream (split, id, text) for every usable document; count the unusable ones in `skipped`."""
-    total = count_docs(in_dir)
-    for i, doc in enumerate(progress(iter_docs(in_dir, columns=["id", "text"]), "documents", "doc", total)):
+    """Stream (split, id, text) for every usable document of `shards` (default: all of `in_dir`);
+    count the unusable ones in `skipped`."""
+    paths = shards if shards is not None else shard_paths(in_dir)
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    docs = (d for p in paths for d in iter_docs_of(p, ["id", "text"]))
+    for i, doc in enumerate(progress(docs, "documents", "doc", total)):
         doc_id, text = doc["id"], doc["text"]
         if not doc_id:
             raise DataError(
@@ -50,26 +59,89 @@ def split_docs(
         yield ("valid" if is_valid_doc(doc_id, seed, valid_fraction) else "train"), doc_id, text
 
 
+def iter_docs_of(path: Path, columns: list[str]) -> Iterator[dict]:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=columns):
+        yield from batch.to_pylist()
+
+
+def sample_fraction(cfg: TokenizerParams, seed: int, in_dir: Path) -> float:
+    """The share of train documents the BPE trains on: about `train_sample_bytes` of their text."""
+    if not cfg.train_sample_bytes:
+        return 1.0
+    total = sum(
+        len(t.encode("utf-8"))
+        for s, _, t in split_docs(in_dir, seed, cfg.valid_fraction, Counter())
+        if s == "train"
+    )
+    return min(1.0, cfg.train_sample_bytes / max(total, 1))
+
+
+class ShardEncoder:
+    """The ray engine's job function: (input shard, chunk folder) -> `pack_tokens` of that shard."""
+
+    def __init__(self, cfg: TokenizerParams, seed: int, in_dir: Path, tok_json: str, eos_id: int) -> None:
+        self.cfg, self.seed, self.in_dir, self.tok_json, self.eos_id = cfg, seed, in_dir, tok_json, eos_id
+
+    def __call__(self, job: tuple[Path, Path]) -> tuple[np.dtype, dict[str, SplitStats], Counter]:
+        from tokenizers import Tokenizer
+
+        src, chunk = job
+        chunk.mkdir(parents=True, exist_ok=True)
+        skipped: Counter = Counter()
+        docs = split_docs(self.in_dir, self.seed, self.cfg.valid_fraction, skipped, shards=[src])
+        tok = Tokenizer.from_str(self.tok_json)
+        dtype, stats = pack_tokens(docs, tok, chunk, self.cfg.batch_docs, self.eos_id)
+        return dtype, stats, skipped
+
+
+def encode(
+    cfg: TokenizerParams, seed: int, in_dir: Path, tok, eos_id: int, out_dir: Path, skipped: Counter
+) -> tuple[np.dtype, dict[str, SplitStats]]:
+    """The encoding pass on `cfg.engine`: the same files and counts on both engines."""
+    if check_engine(cfg.engine, "tokenizer.engine") == "local":
+        docs = split_docs(in_dir, seed, cfg.valid_fraction, skipped)
+        return pack_tokens(docs, tok, out_dir, cfg.batch_docs, eos_id)
+    shards = shard_paths(in_dir)
+    jobs = [(p, out_dir / "chunks" / f"{i:05d}") for i, p in enumerate(shards)]
+    fn = ShardEncoder(cfg, seed, in_dir, tok.to_str(), eos_id)
+    workers = min(cfg.num_proc, len(jobs))
+    results = list(map_jobs("ray", fn, jobs, workers=workers, desc="encode", unit="shard", total=len(jobs)))
+    concat_chunks([chunk for _, chunk in jobs], out_dir)
+    (out_dir / "chunks").rmdir()
+    stats = {s: SplitStats() for s in SPLITS}
+    for _, shard_stats, shard_skipped in results:
+        skipped.update(shard_skipped)
+        for s in SPLITS:
+            stats[s].merge(shard_stats[s])
+    dtype = token_dtype(tok.get_vocab_size())
+    return dtype, stats
+
+
 def run(cfg: TokenizerParams, seed: int, in_dir: Path, tok_dir: Path, tokens_dir: Path) -> dict:
     """Train, save and pack; returns the metrics dict. Paths are arguments so tests can use tmp dirs."""
     # The stage never forks, so the Rust thread pool is safe (stages.common.stage turns it off).
     os.environ["TOKENIZERS_PARALLELISM"] = "true"
     t0 = time.perf_counter()
     skipped: Counter = Counter()
-    n_train = 0
+    fraction = sample_fraction(cfg, seed, in_dir)
+    n_train = n_sample = sample_bytes = 0
 
     def train_texts() -> Iterator[str]:
-        nonlocal n_train
-        for split, _, text in split_docs(in_dir, seed, cfg.valid_fraction, skipped):
+        nonlocal n_train, n_sample, sample_bytes
+        for split, doc_id, text in split_docs(in_dir, seed, cfg.valid_fraction, skipped):
             if split == "train":
                 n_train += 1
-                yield text
+                if in_train_sample(doc_id, seed, fraction):
+                    n_sample += 1
+                    sample_bytes += len(text.encode("utf-8"))
+                    yield text
 
     tok = train_tokenizer(train_texts(), cfg)
-    if n_train == 0:
+    if n_sample == 0:
         raise DataError(
-            f"{in_dir}: the train split is empty (valid_fraction={cfg.valid_fraction}); "
-            "add documents or lower tokenizer.valid_fraction"
+            f"{in_dir}: the train split is empty (valid_fraction={cfg.valid_fraction}, "
+            f"train_sample_bytes={cfg.train_sample_bytes}); add documents, lower tokenizer.valid_fraction "
+            "or raise tokenizer.train_sample_bytes"
         )
     t_train = time.perf_counter() - t0
     ids = {name: tok.token_to_id(name) for name in (EOS_TOKEN, PAD_TOKEN, MASK_TOKEN)}
@@ -77,8 +149,7 @@ def run(cfg: TokenizerParams, seed: int, in_dir: Path, tok_dir: Path, tokens_dir
         save_tokenizer(tok, tdir)
         # The second pass re-reads the shards rather than holding the corpus in memory.
         skipped.clear()
-        docs = split_docs(in_dir, seed, cfg.valid_fraction, skipped)
-        dtype, stats = pack_tokens(docs, tok, kdir, cfg.batch_docs, ids[EOS_TOKEN])
+        dtype, stats = encode(cfg, seed, in_dir, tok, ids[EOS_TOKEN], kdir, skipped)
         if stats["valid"].n_docs == 0:
             raise DataError(
                 f"{in_dir}: the valid split is empty ({stats['train'].n_docs} documents, "
@@ -86,12 +157,12 @@ def run(cfg: TokenizerParams, seed: int, in_dir: Path, tok_dir: Path, tokens_dir
             )
         meta = _meta(dtype.name, tok.get_vocab_size(), ids, stats)
         write_json(kdir / "meta.json", meta)
-        (kdir / "valid_ids.txt").write_text(
-            "".join(f"{i}\n" for i in stats["valid"].doc_ids), encoding="utf-8"
-        )
     for reason, n in skipped.items():
         log.warning("skipped %d documents: %s", n, reason)
-    return _metrics(meta, stats, skipped, t_train, time.perf_counter() - t0)
+    metrics = _metrics(meta, stats, skipped, t_train, time.perf_counter() - t0)
+    if cfg.train_sample_bytes:
+        metrics["train_sample"] = {"docs": n_sample, "bytes": sample_bytes, "of_docs": n_train}
+    return metrics
 
 
 def _meta(dtype: str, vocab_size: int, ids: dict[str, int], stats: dict[str, SplitStats]) -> dict:
