@@ -55,3 +55,40 @@ def ray_session(num_cpus: int | None = None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+# ---- dedup: one function over many items, in order, on either engine -----------------------------
+
+
+def _call_with_shared(fn, shared, item):
+    return fn(shared, item)
+
+
+def map_ordered(fn, items: list, shared: Any, *, engine: str, num_proc: int) -> list:
+    """`[fn(shared, item) for item in items]`, run on a local process pool or as Ray tasks.
+
+    `shared` (an index, a hasher) is sent to each worker once: the pool's initializer on `local`,
+    `ray.put` on `ray`. `fn` must be a module-level function so that it pickles by name."""
+    if engine == "ray":
+        with ray_session(num_proc) as ray:
+            ref = ray.put(shared)
+            task = ray.remote(num_cpus=1)(_call_with_shared)
+            return ray.get([task.remote(fn, ref, item) for item in items])
+    if num_proc == 1 or len(items) <= 1:
+        return [fn(shared, item) for item in items]
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(min(num_proc, len(items)), _set_shared, (shared,)) as pool:
+        return pool.starmap(_call_shared, [(fn, item) for item in items], chunksize=1)
+
+
+_SHARED: Any = None
+
+
+def _set_shared(shared: Any) -> None:
+    global _SHARED
+    _SHARED = shared
+
+
+def _call_shared(fn, item):
+    return fn(_SHARED, item)
