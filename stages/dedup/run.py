@@ -100,9 +100,8 @@ def find_duplicates(
     shared = Shared(work, len(tasks), cfg.exact, index, signer)
     run = {"engine": cfg.engine, "num_proc": cfg.num_proc}
     scans = map_ordered(scan_shard, tasks, shared, **run)
-    for task, scan in zip(tasks, scans):
-        log.info("dedup: scanned %s (%d documents)", task.path.name, scan.rows)
     found = Found(sum(s.rows for s in scans), {})
+    log.info("dedup: scanned %d shards (%d documents) on %s", len(tasks), found.rows, cfg.engine)
     for scan in scans:
         for row, gram in scan.contaminated.items():
             found.removed[row] = Removal("decontaminated", ngram=gram)
