@@ -62,6 +62,8 @@ class DecontamParams:
 
 @dataclass(frozen=True)
 class DedupParams:
+    engine: Literal["local", "ray"]
+    shuffle_dir: str
     num_proc: int
     exact: bool
     removed_sample: int

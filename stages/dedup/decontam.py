@@ -84,7 +84,10 @@ class TaskIndex:
 
     def match(self, text: str) -> str | None:
         """The first task n-gram that `text` contains, or None."""
-        toks = words(text)
+        return self.match_words(words(text))
+
+    def match_words(self, toks: list[str]) -> str | None:
+        """`match` on a text's `words`, for a caller that has them already."""
         if not toks or not self.grams:
             return None
         ids = word_ids(toks)

@@ -2,10 +2,18 @@
 
 Three filters run in order, each on what the previous one kept:
   1. decontamination: drop documents sharing a long n-gram with any task's valid/test text;
-  2. exact: text-dedup exact_hash keeps the first copy of each identical text;
-  3. near: text-dedup MinHash-LSH (Jaccard) or LSH Ensemble containment keeps one per cluster.
+  2. exact: the first copy of each identical text (xxh3_128, as text-dedup's exact_hash) is kept;
+  3. near: MinHash-LSH with text-dedup's hashing and banding (Jaccard), or LSH Ensemble
+     containment, keeps the first (containment: the longest) document of each cluster.
 Decontamination goes first so that its count is every contaminated document, and so
 that a contaminated copy is never chosen to stand for a near-duplicate cluster.
+
+Out of core: a scan pass per shard decontaminates and writes exact hashes and band keys
+into partition files, each partition is grouped alone, a union-find joins the candidate
+rows into clusters, and a last pass streams the shards and writes what is kept. A worker
+holds one shard or one partition (as many partitions as shards), so its memory follows
+the shard size; the driver holds the duplicates only. `engine: local` runs the workers in
+a process pool, `engine: ray` as Ray tasks; the output is the same.
 
 Kept documents are written unchanged (every column) in input order. A sample of removed
 documents per reason goes to data/dedup/removed/ with the reason and the kept document
@@ -16,18 +24,25 @@ they duplicate in `meta`, for audit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stages.common.engine import check_engine, map_jobs, ray_session
 from stages.common.errors import DataError
-from stages.common.io import ShardWriter, atomic_dir, iter_docs, write_metrics
+from stages.common.io import ShardWriter, atomic_dir, iter_docs, shard_paths, write_metrics
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress, seed_everything
 from stages.dedup.config import DedupParams
+from stages.dedup.outofcore import ShardTask, Shared, group_bands, group_exact, scan_shard
+from stages.dedup.shuffle import components
 
 log = logging.getLogger(__name__)
 
@@ -42,87 +57,107 @@ REASONS = ("decontaminated", "exact", "near")
 
 
 @dataclass
-class Corpus:
-    """The columns dedup decides on, by row number in input order."""
-
-    ids: list[str] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-
-
-@dataclass
 class Removal:
     reason: str
     duplicate_of: int | None = None  # row of the kept document (exact, near)
     ngram: str | None = None  # the shared n-gram (decontaminated)
 
 
-def read_corpus(in_dir: Path) -> Corpus:
-    corpus = Corpus()
-    for doc in progress(iter_docs(in_dir, columns=["id", "text", "source"]), desc="dedup: read", unit="doc"):
-        if not isinstance(doc["text"], str):
-            raise DataError(
-                f"{in_dir}: document {doc['id']!r} (row {len(corpus.ids)}) has no text "
-                f"({doc['text']!r}); rerun the clean stage, which must never write one"
-            )
-        corpus.ids.append(doc["id"])
-        corpus.texts.append(doc["text"])
-        corpus.sources.append(doc["source"] or "")
-    return corpus
+@dataclass
+class Found:
+    """What the passes decided, by row number in input order; holds duplicates, never texts."""
+
+    rows: int
+    removed: dict[int, Removal]
+    clusters: tuple[tuple[int, ...], ...] = ()
 
 
-def decontaminate(corpus: Corpus, cfg: DedupParams, tasks_dir: Path, removed: dict[int, Removal]) -> dict:
-    from stages.dedup.decontam import build_index
+def shard_tasks(in_dir: Path) -> list[ShardTask]:
+    """One task per input shard, with the row number of its first document (from parquet footers)."""
+    import pyarrow.parquet as pq
 
-    index, stats = build_index(tasks_dir, cfg.decontaminate)
-    for row, text in enumerate(progress(corpus.texts, desc="dedup: decontaminate", unit="doc")):
-        gram = index.match(text)
-        if gram is not None:
-            removed[row] = Removal("decontaminated", ngram=gram)
-    return stats
-
-
-def exact(corpus: Corpus, cfg: DedupParams, removed: dict[int, Removal]) -> None:
-    from stages.dedup.textdedup import exact_keep
-
-    rows = [r for r in range(len(corpus.texts)) if r not in removed]
-    texts = [corpus.texts[r] for r in rows]
-    kept = exact_keep(rows, texts, cfg.num_proc)
-    first = {corpus.texts[r]: r for r in sorted(kept)}
-    for r, t in zip(rows, texts):
-        if r not in kept:
-            removed[r] = Removal("exact", duplicate_of=first[t])
+    tasks, row = [], 0
+    for i, path in enumerate(shard_paths(in_dir)):
+        tasks.append(ShardTask(i, path, row))
+        row += pq.ParquetFile(path).metadata.num_rows
+    return tasks
 
 
-def near(corpus: Corpus, cfg: DedupParams, seed: int, removed: dict[int, Removal]) -> dict[str, Any]:
-    rows = [r for r in range(len(corpus.texts)) if r not in removed]
-    texts = [corpus.texts[r] for r in rows]
+def find_duplicates(
+    in_dir: Path, tasks_dir: Path, cfg: DedupParams, seed: int, work: Path
+) -> tuple[Found, dict[str, Any]]:
+    """The scan, group and union-find passes; returns the removals and the decontamination counts."""
+    tasks = shard_tasks(in_dir)
+    index, decontam_stats = None, {"enabled": cfg.decontaminate.enabled}
+    if cfg.decontaminate.enabled:
+        from stages.dedup.decontam import build_index
+
+        index, stats = build_index(tasks_dir, cfg.decontaminate)
+        decontam_stats |= stats
+    signer = None
     if cfg.near.method == "minhash":
-        from stages.dedup.textdedup import minhash_near
+        from stages.dedup.minhash import Signer
 
-        result = minhash_near(rows, texts, cfg.near, seed, cfg.num_proc)
-    else:
-        from stages.dedup.containment import containment_near
+        signer = Signer(cfg.near, seed)
+    shared = Shared(work, len(tasks), cfg.exact, index, signer)
 
-        result = containment_near(rows, texts, cfg.near, seed)
-    by_source: Counter[str] = Counter()
-    cross = 0
+    def run(fn: Callable[[Shared, Any], Any], items: list, what: str) -> Iterator[Any]:
+        # partial: `shared` (the task index, the hasher) reaches each worker once, with the function.
+        return map_jobs(
+            cfg.engine, partial(fn, shared), items, workers=cfg.num_proc, desc=f"dedup {what}", unit=what
+        )
+
+    scans = list(run(scan_shard, tasks, "shard"))
+    found = Found(sum(s.rows for s in scans), {})
+    log.info("dedup: scanned %d shards (%d documents) on %s", len(tasks), found.rows, cfg.engine)
+    for scan in scans:
+        for row, gram in scan.contaminated.items():
+            found.removed[row] = Removal("decontaminated", ngram=gram)
+    parts = list(range(shared.partitions))
+    if cfg.exact:
+        for groups in run(group_exact, parts, "partition"):
+            for g in groups:
+                for r in g[1:]:
+                    found.removed[int(r)] = Removal("exact", duplicate_of=int(g[0]))
+    if cfg.near.method == "minhash":
+        # Candidates exactly removed above leave their buckets first, as they leave text-dedup's input.
+        live = (
+            [r for r in map(int, g) if r not in found.removed]
+            for groups in run(group_bands, parts, "partition")
+            for g in groups
+        )
+        found.clusters = components(g for g in live if len(g) > 1)
+        for c in found.clusters:
+            for r in c[1:]:
+                found.removed[r] = Removal("near", duplicate_of=c[0])
+    elif cfg.near.method == "containment":
+        _containment(in_dir, cfg, seed, found)
+    return found, decontam_stats
+
+
+def _containment(in_dir: Path, cfg: DedupParams, seed: int, found: Found) -> None:
+    """LSH Ensemble over the surviving texts, held in memory: containment does not run out of core."""
+    import pyarrow.parquet as pq
+
+    from stages.dedup.containment import containment_near
+
+    rows, texts, row = [], [], 0
+    for path in shard_paths(in_dir):
+        for text in pq.read_table(path, columns=["text"]).column("text").to_pylist():
+            if row not in found.removed:
+                rows.append(row)
+                texts.append(text)
+            row += 1
+    result = containment_near(rows, texts, cfg.near, seed)
+    found.clusters = result.clusters
     for cluster in result.clusters:
         (keep,) = [r for r in cluster if r in result.kept]
         for r in cluster:
             if r != keep:
-                removed[r] = Removal("near", duplicate_of=keep)
-        by_source[corpus.sources[keep]] += 1
-        cross += len({corpus.sources[r] for r in cluster}) > 1
-    return {
-        "clusters": len(result.clusters),
-        "clusters_by_source": dict(sorted(by_source.items())),  # by the kept document's source
-        "cross_source_clusters": cross,
-        "largest_cluster": max((len(c) for c in result.clusters), default=0),
-    }
+                found.removed[r] = Removal("near", duplicate_of=keep)
 
 
-def _audit_doc(doc: dict[str, Any], rm: Removal, corpus: Corpus) -> dict[str, Any]:
+def _audit_doc(doc: dict[str, Any], rm: Removal, ids: dict[int, str]) -> dict[str, Any]:
     """The removed document with why it went (and what it duplicates) added to `meta`."""
     try:
         meta = json.loads(doc["meta"]) if doc["meta"] else {}
@@ -132,51 +167,89 @@ def _audit_doc(doc: dict[str, Any], rm: Removal, corpus: Corpus) -> dict[str, An
         ) from None
     info: dict[str, Any] = {"reason": rm.reason}
     if rm.duplicate_of is not None:
-        info["duplicate_of"] = corpus.ids[rm.duplicate_of]
+        info["duplicate_of"] = ids[rm.duplicate_of]
     if rm.ngram is not None:
         info["ngram"] = rm.ngram
     return {**doc, "meta": json.dumps({**meta, "dedup": info}, ensure_ascii=False, sort_keys=True)}
 
 
-def write_outputs(
-    in_dir: Path, out_dir: Path, corpus: Corpus, removed: dict[int, Removal], sample: int
-) -> int:
-    """Copy kept documents, whole and in input order, to `out_dir`; returns how many."""
-    sampled: Counter[str] = Counter()
+@dataclass
+class Written:
+    """What the filter pass saw: documents kept, sources of the rows the metrics need."""
+
+    kept: int
+    docs_in: Counter
+    removed_by: dict[str, Counter]
+    cluster_sources: dict[int, str]
+
+
+def write_outputs(in_dir: Path, out_dir: Path, found: Found, sample: int) -> Written:
+    """Stream the shards once, copying kept documents whole and in input order to `out_dir`."""
+    audited: Counter[str] = Counter()
+    audit_rows = set()
+    for row in sorted(found.removed):
+        rm = found.removed[row]
+        if audited[rm.reason] < sample:
+            audited[rm.reason] += 1
+            audit_rows.add(row)
+    want_ids = {found.removed[r].duplicate_of for r in audit_rows} - {None}
+    in_cluster = {r for c in found.clusters for r in c}
+    ids: dict[int, str] = {}
+    audit_docs: list[tuple[dict[str, Any], Removal]] = []
+    docs_in: Counter[str] = Counter()
+    removed_by = {reason: Counter() for reason in REASONS}
+    cluster_sources: dict[int, str] = {}
+    row = -1
     with atomic_dir(out_dir) as tmp:
-        with ShardWriter(tmp, SHARD_DOCS) as kept, ShardWriter(tmp / REMOVED_SUBDIR, SHARD_DOCS) as audit:
-            row = -1
+        with ShardWriter(tmp, SHARD_DOCS) as kept:
             for row, doc in enumerate(progress(iter_docs(in_dir), desc="dedup: write", unit="doc")):
-                if row >= len(corpus.ids) or doc["id"] != corpus.ids[row]:
-                    raise DataError(f"{in_dir}: changed while dedup was reading it (row {row}); run again")
-                rm = removed.get(row)
+                source = doc["source"] or ""
+                docs_in[source] += 1
+                if row in want_ids:
+                    ids[row] = doc["id"]
+                if row in in_cluster:
+                    cluster_sources[row] = source
+                rm = found.removed.get(row)
                 if rm is None:
                     kept.write(doc)
-                elif sampled[rm.reason] < sample:
-                    sampled[rm.reason] += 1
-                    audit.write(_audit_doc(doc, rm, corpus))
-            if row + 1 != len(corpus.ids):
+                    continue
+                removed_by[rm.reason][source] += 1
+                if row in audit_rows:
+                    audit_docs.append((doc, rm))
+            if row + 1 != found.rows:
                 raise DataError(f"{in_dir}: changed while dedup was reading it (rows); run again")
-        return kept.rows
+        with ShardWriter(tmp / REMOVED_SUBDIR, SHARD_DOCS) as audit:
+            audit.write_many(_audit_doc(doc, rm, ids) for doc, rm in audit_docs)
+        return Written(kept.rows, docs_in, removed_by, cluster_sources)
 
 
-def build_metrics(
-    corpus: Corpus, removed: dict[int, Removal], written: int, cfg: DedupParams
-) -> dict[str, Any]:
-    n_in = len(corpus.ids)
-    docs_in = Counter(corpus.sources)
-    by_reason = {reason: Counter() for reason in REASONS}
-    for row, rm in removed.items():
-        by_reason[rm.reason][corpus.sources[row]] += 1
-    out = n_in - len(removed)
-    if out != written:
-        raise DataError(f"dedup wrote {written} documents but kept {out}; this is a bug, report it")
+def near_stats(found: Found, written: Written) -> dict[str, Any]:
+    by_source: Counter[str] = Counter()
+    cross = 0
+    for cluster in found.clusters:
+        (keep,) = [r for r in cluster if r not in found.removed]
+        by_source[written.cluster_sources[keep]] += 1
+        cross += len({written.cluster_sources[r] for r in cluster}) > 1
+    return {
+        "clusters": len(found.clusters),
+        "clusters_by_source": dict(sorted(by_source.items())),  # by the kept document's source
+        "cross_source_clusters": cross,
+        "largest_cluster": max((len(c) for c in found.clusters), default=0),
+    }
+
+
+def build_metrics(found: Found, written: Written) -> dict[str, Any]:
+    n_in = found.rows
+    out = n_in - len(found.removed)
+    if out != written.kept:
+        raise DataError(f"dedup wrote {written.kept} documents but kept {out}; this is a bug, report it")
+    by_reason = written.removed_by
     by_source = {}
-    for src in sorted(docs_in):
+    for src in sorted(written.docs_in):
         gone = sum(by_reason[r][src] for r in REASONS)
         by_source[src] = {
-            "documents_in": docs_in[src],
-            "documents_out": docs_in[src] - gone,
+            "documents_in": written.docs_in[src],
+            "documents_out": written.docs_in[src] - gone,
             **{f"{r}_removed": by_reason[r][src] for r in REASONS},
         }
     return {
@@ -190,22 +263,23 @@ def build_metrics(
     }
 
 
+def _engine(cfg: DedupParams):
+    """A Ray session held for the whole run (each pass reuses it), or nothing on `local`."""
+    return ray_session(cfg.num_proc) if cfg.engine == "ray" else contextlib.nullcontext()
+
+
 def dedup_dir(in_dir: Path, out_dir: Path, tasks_dir: Path, cfg: DedupParams, seed: int) -> dict[str, Any]:
     """Run all filters on `in_dir` and write `out_dir`; returns the metrics."""
+    check_engine(cfg.engine, "dedup.engine")
     seed_everything(seed)
-    corpus = read_corpus(in_dir)
-    removed: dict[int, Removal] = {}
-    decontam_stats: dict[str, Any] = {"enabled": cfg.decontaminate.enabled}
-    if cfg.decontaminate.enabled:
-        decontam_stats |= decontaminate(corpus, cfg, tasks_dir, removed)
-    if cfg.exact:
-        exact(corpus, cfg, removed)
-    near_stats: dict[str, Any] = {"method": cfg.near.method, "threshold": cfg.near.threshold}
+    shuffle_dir = cfg.shuffle_dir or None
+    with _engine(cfg), tempfile.TemporaryDirectory(prefix="dedup-shuffle-", dir=shuffle_dir) as work:
+        found, decontam_stats = find_duplicates(in_dir, tasks_dir, cfg, seed, Path(work))
+    written = write_outputs(in_dir, out_dir, found, cfg.removed_sample)
+    metrics = build_metrics(found, written)
+    metrics["near"] = {"method": cfg.near.method, "threshold": cfg.near.threshold}
     if cfg.near.method != "none":
-        near_stats |= near(corpus, cfg, seed, removed)
-    written = write_outputs(in_dir, out_dir, corpus, removed, cfg.removed_sample)
-    metrics = build_metrics(corpus, removed, written, cfg)
-    metrics["near"] = near_stats
+        metrics["near"] |= near_stats(found, written)
     metrics["decontamination"] = decontam_stats
     log.info(
         "%d -> %d documents: %d decontaminated, %d exact and %d near duplicates (%s clusters)",
@@ -214,7 +288,7 @@ def dedup_dir(in_dir: Path, out_dir: Path, tasks_dir: Path, cfg: DedupParams, se
         metrics["decontaminated_removed"],
         metrics["exact_removed"],
         metrics["near_removed"],
-        near_stats.get("clusters", 0),
+        metrics["near"].get("clusters", 0),
     )
     return metrics
 

@@ -1,5 +1,8 @@
 """Run text-dedup (exact_hash, minhash) in-process and map its output back to our rows.
 
+The stage itself runs out of core (run.py, minhash.py); this in-memory path is the reference
+that its tests and the dedup benchmarks compare it with.
+
 text-dedup reads a dataset and writes the surviving records with `save_to_disk`. We hand
 it a temporary parquet of (`dedup_row`, `text`), so every survivor carries its row
 number back, and we check the answer before trusting it: exact survivors must cover

@@ -1,0 +1,105 @@
+"""Grouping keys out of core: records partitioned by key into files, each partition grouped alone.
+
+A scan worker writes its shard's records (a key of fixed width and a row number) into one
+`.npy` file per partition, the partition chosen by a hash of the key; a group worker then
+reads every shard's file of one partition and sorts it. Equal keys always land in the
+same partition, so no group spans two, and with as many partitions as input shards a
+worker holds about one shard's records whatever the corpus size. Groups are found by
+comparing whole keys, never their hashes, so a partition hash collision merges nothing.
+
+Connected components of the groups' rows are then found with a union-find on the driver:
+the candidate edges are the duplicates only, which fit in memory long after the corpus
+does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def record_dtype(width: int, kind: str = "<u4") -> np.dtype:
+    """A record: `width` key columns of `kind` and the document's row number."""
+    return np.dtype([("key", kind, (width,)), ("row", "<i8")])
+
+
+def partition_of(keys: np.ndarray, partitions: int) -> np.ndarray:
+    """A stable partition number per key row (xxh3 of its bytes), the same on every worker."""
+    import xxhash
+
+    keys = np.ascontiguousarray(keys)
+    return np.fromiter(
+        (xxhash.xxh3_64_intdigest(k.tobytes()) % partitions for k in keys), dtype=np.int64, count=len(keys)
+    )
+
+
+def write_partitions(out_dir: Path, shard: int, records: np.ndarray, partitions: int) -> None:
+    """Write `records` into `out_dir/p<part>/s<shard>.npy`, one file per non-empty partition."""
+    parts = partition_of(records["key"], partitions)
+    for p in np.unique(parts):
+        folder = out_dir / f"p{p:05d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"s{shard:05d}.npy", records[parts == p])
+
+
+def read_partition(out_dir: Path, part: int, dtype: np.dtype) -> np.ndarray:
+    files = sorted((out_dir / f"p{part:05d}").glob("s*.npy"))
+    if not files:
+        return np.empty(0, dtype=dtype)
+    return np.concatenate([np.load(f) for f in files])
+
+
+def group_rows(records: np.ndarray) -> list[np.ndarray]:
+    """Rows of every key held by two or more records, each group's rows ascending."""
+    if len(records) < 2:
+        return []
+    keys, rows = records["key"], records["row"]
+    # np.lexsort's last key is the primary one: key columns first, then the row.
+    order = np.lexsort((rows, *(keys[:, j] for j in reversed(range(keys.shape[1])))))
+    keys, rows = keys[order], rows[order]
+    new = np.ones(len(rows), dtype=bool)
+    new[1:] = (keys[1:] != keys[:-1]).any(axis=1)
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], len(rows))
+    return [rows[s:e] for s, e in zip(starts, ends) if e - s > 1]
+
+
+class UnionFind:
+    """Union-find over row numbers; a component's root is its smallest row."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while x != root:  # path compression
+            self.parent[x], x = root, self.parent.get(x, x)
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        self.parent.setdefault(ra, ra)
+        self.parent.setdefault(rb, rb)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def components(self) -> tuple[tuple[int, ...], ...]:
+        """Components of two or more rows, each sorted, in order of their first row."""
+        groups: dict[int, list[int]] = {}
+        for r in list(self.parent):
+            groups.setdefault(self.find(r), []).append(r)
+        return tuple(sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1))
+
+
+def components(groups: Iterable[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+    """Connected components of rows that share a group (each group is a clique of candidates)."""
+    uf = UnionFind()
+    for g in groups:
+        first = int(g[0])
+        for r in g[1:]:
+            uf.union(int(r), first)
+    return uf.components()
