@@ -65,12 +65,29 @@ def test_classify_learns_saves_and_reloads(kind, pretrained, tmp_path, monkeypat
     assert model.config.id2label == {0: "negative", 1: "positive"}
     assert model.config.pad_token_id == tok.pad_token_id
     assert tok.model_max_length == 16  # truncation at reload matches training
+    ids = tok("w1 w2")["input_ids"]  # text_boundary both: the separator around every text, at reload too
+    assert ids[0] == ids[-1] == tok.eos_token_id and len(ids) == 4
     texts, labels = toy_texts(60, 3)  # the test split
     enc = tok(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         pred = model(**enc).logits.argmax(-1)
     acc = (pred == torch.tensor(labels)).float().mean().item()
     assert acc >= 0.85
+
+
+def test_text_boundary_puts_the_separator_after_or_around_a_text_once():
+    from stages.finetune.model import end_token
+
+    tok = word_tokenizer()
+    plain = tok("w1 w2")["input_ids"]
+    end_token(tok)
+    assert tok("w1 w2")["input_ids"] == [*plain, tok.eos_token_id]
+    assert tok("w1 w2", add_special_tokens=False)["input_ids"] == plain
+    end_token(tok, start=True)  # a tokenizer that already adds its own tokens is left alone
+    assert tok("w1 w2")["input_ids"] == [*plain, tok.eos_token_id]
+    tok = word_tokenizer()
+    end_token(tok, start=True)
+    assert tok("w1 w2")["input_ids"] == [tok.eos_token_id, *plain, tok.eos_token_id]
 
 
 def test_same_seed_same_metrics(pretrained, tmp_path, monkeypatch):
