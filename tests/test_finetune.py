@@ -65,12 +65,42 @@ def test_classify_learns_saves_and_reloads(kind, pretrained, tmp_path, monkeypat
     assert model.config.id2label == {0: "negative", 1: "positive"}
     assert model.config.pad_token_id == tok.pad_token_id
     assert tok.model_max_length == 16  # truncation at reload matches training
+    assert tok("w1 w2")["input_ids"] == tok("w1 w2", add_special_tokens=False)["input_ids"]  # boundary none
     texts, labels = toy_texts(60, 3)  # the test split
     enc = tok(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         pred = model(**enc).logits.argmax(-1)
     acc = (pred == torch.tensor(labels)).float().mean().item()
     assert acc >= 0.85
+
+
+def test_text_boundary_both_is_saved_with_the_tokenizer(pretrained, tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from stages.finetune.classify import run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
+    write_classify(tmp_path / "data" / "tasks")
+    m = run("classify", cfg(epochs=1, text_boundary="both"), 7, pretrained["llama"], Path("data/tasks"))
+    assert m["text_boundary"] == "both"
+    ids = AutoTokenizer.from_pretrained("models/finetune/classify")("w1 w2")["input_ids"]
+    assert ids[0] == ids[-1] != ids[1] and len(ids) == 4  # the separator around the text, at reload too
+
+
+def test_text_boundary_puts_the_separator_after_or_around_a_text_once():
+    from stages.finetune.model import end_token
+
+    tok = word_tokenizer()
+    plain = tok("w1 w2")["input_ids"]
+    end_token(tok)
+    assert tok("w1 w2")["input_ids"] == [*plain, tok.eos_token_id]
+    assert tok("w1 w2", add_special_tokens=False)["input_ids"] == plain
+    end_token(tok, start=True)  # a tokenizer that already adds its own tokens is left alone
+    assert tok("w1 w2")["input_ids"] == [*plain, tok.eos_token_id]
+    tok = word_tokenizer()
+    end_token(tok, start=True)
+    assert tok("w1 w2")["input_ids"] == [tok.eos_token_id, *plain, tok.eos_token_id]
 
 
 def test_same_seed_same_metrics(pretrained, tmp_path, monkeypatch):

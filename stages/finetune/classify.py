@@ -17,7 +17,7 @@ from typing import Any
 from stages.finetune import paths
 from stages.finetune.config import FinetuneParams
 from stages.finetune.data import Encoded, batches, encode, read_labels, read_split
-from stages.finetune.model import load_classifier, load_tokenizer
+from stages.finetune.model import end_token, load_classifier, load_tokenizer
 from stages.finetune.session import fit_length, fit_metrics, save, seeded, train_env
 from stages.finetune.train import Strategy, TrainEnv, eval_outputs, fit
 
@@ -82,6 +82,8 @@ def train_classifier(
     task_dir = tasks_dir / task
     labels = read_labels(task_dir)
     tok = load_tokenizer(pretrain_dir)
+    if cfg.classify.text_boundary != "none":
+        end_token(tok, start=cfg.classify.text_boundary == "both")
     model = load_classifier(task, pretrain_dir, labels, tok.pad_token_id)
     max_length = fit_length(tp.max_length, model.config, f"finetune.{task}.max_length")
     split = {s: read_split(task_dir, s, len(labels)) for s in ("train", "valid")}
@@ -104,6 +106,7 @@ def train_classifier(
         "train_examples": len(enc["train"].ids),
         "valid_examples": len(enc["valid"].ids),
         "max_length": max_length,
+        "text_boundary": cfg.classify.text_boundary,
         "truncated": {s: e.truncated for s, e in enc.items()},
         "best_valid_accuracy": round(res.best_valid, 4),
         "majority_valid_accuracy": round(majority_accuracy(enc["train"].labels, enc["valid"].labels), 4),

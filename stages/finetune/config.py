@@ -53,6 +53,13 @@ class TextTrainParams(TrainParams):
 
 
 @dataclass(frozen=True)
+class ClassifyParams(TextTrainParams):
+    """Sequence classification (also adversarial's budget)."""
+
+    text_boundary: Literal["none", "end", "both"]
+
+
+@dataclass(frozen=True)
 class NerParams(TextTrainParams):
     """Token classification on the silver NER labels."""
 
@@ -122,7 +129,7 @@ class FinetuneParams:
     tasks: tuple[str, ...]
     device: Literal["auto", "cpu", "cuda"]
     precision: Literal["auto", "fp32", "bf16"]
-    classify: TextTrainParams | None
+    classify: ClassifyParams | None
     ner: NerParams | None
     domain: DomainParams | None
     adversarial: AdversarialParams | None

@@ -78,3 +78,28 @@ def load_classifier(
             f"classification ({e})"
         ) from None
     return model
+
+
+def end_token(tok, start: bool = False) -> None:
+    """Make `tok` append its eos token to every text (and prepend it with `start`).
+
+    A decoder classifier pools the last token; a fixed end-of-text token there reads the whole
+    text from the same position every time, as BERT's [CLS] does from the front. The document
+    separator is the token pre-training put between texts, so it is not new to the model. The
+    rule lives in the tokenizer's post-processor, so the saved tokenizer adds it at evaluation too.
+    A tokenizer that already adds special tokens of its own (BERT's [CLS] ... [SEP]) keeps them.
+    """
+    from tokenizers.processors import TemplateProcessing
+
+    if len(tok("a")["input_ids"]) != len(tok("a", add_special_tokens=False)["input_ids"]):
+        log.info("the tokenizer adds its own special tokens around a text; text_boundary leaves them")
+        return
+    eos = tok.eos_token
+    if eos is None:
+        raise DataError("the tokenizer has no eos token to end a text with; add one in pretrain")
+    front = f"{eos} " if start else ""
+    tok.backend_tokenizer.post_processor = TemplateProcessing(
+        single=f"{front}$A {eos}",
+        pair=f"{front}$A {eos} $B:1 {eos}:1",
+        special_tokens=[(eos, tok.eos_token_id)],
+    )

@@ -90,14 +90,15 @@ def _number(value: Any) -> bool:
 
 
 def fewshot_plot(curves: dict[str, dict[int, float]], baselines: dict[str, Any], out: Path) -> bool:
-    """Few-shot accuracy over k, with each baseline's ({label: accuracy}) as a horizontal line."""
+    """Few-shot accuracy over k, one line per curve ({"model (acc)": {k: accuracy}}), with each
+    baseline's ({label: accuracy}) as a horizontal line."""
     if not any(curves.values()):
         return False
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, points in sorted(curves.items()):
         ks = sorted(points)
-        ax.plot(ks, [points[k] for k in ks], marker="o", label=f"model ({name})")
+        ax.plot(ks, [points[k] for k in ks], marker="o", label=name)
     for (name, value), style in zip(baselines.items(), itertools.cycle((":", "--", "-."))):
         if _number(value):
             ax.axhline(value, color="grey", linestyle=style, label=name)

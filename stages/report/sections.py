@@ -85,14 +85,16 @@ def fewshot_section(
     at = cells(entries)
     per_k = [m for m in entries if m.axis == "k"]
     ks = sorted({m.at for m in per_k})
-    columns = measures(per_k)
+    # Our model's columns, then a reference model's when evaluate scored one, each measure once.
+    scored = systems_of(manifest, "fewshot", per_k)
+    columns = [(s, m) for s in scored for m in measures([e for e in per_k if e.system == s.name])]
     # The baselines: one figure per system, the same for every k, in a column each.
     fixed = [m for m in entries if m.system is not None and m.axis is None and m.bound is None]
     labels = {s.name: s.label for s in systems_of(manifest, "fewshot", fixed)}
     baselines = {labels[m.system]: value(flat, m, used) for m in fixed}
     header, rows = ["k (demonstrations)"], [[k] for k in ks]
-    for m in columns:
-        header.append(m.label)
+    for s, m in columns:
+        header.append(m.label if len(scored) == 1 else f"{s.plot_label}: {m.label}")
         for k, row in zip(ks, rows):
             row.append(value(flat, at.get((m.system, m.measure, k, None)), used))
         interval = [ends(at, m.system, m.measure, k) for k in ks]
@@ -108,9 +110,10 @@ def fewshot_section(
     lines += method_lines(details.get("fewshot")) + na_notes(used, flat, details, "fewshot")
     # Every accuracy-like measure (a fraction) over k; counts such as truncated prompts are not drawn.
     curves: dict[str, dict[int, float]] = {}
+    names = {s.name: s.plot_label for s in scored}
     for e in per_k:
         if e.bound is None and e.unit == FRACTION and is_number(flat[e.key]):
-            curves.setdefault(e.measure, {})[e.at] = flat[e.key]
+            curves.setdefault(f"{names[e.system]} ({e.measure})", {})[e.at] = flat[e.key]
     lines += figure(
         out,
         "fewshot.png",

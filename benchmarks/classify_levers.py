@@ -1,0 +1,215 @@
+"""Each lever of the classify fine-tune, trained from models/pretrain and scored on classify/test.
+
+    python benchmarks/classify_levers.py [--variants base,eos,mean,...] [--seed 42]
+
+Every variant is the stage's own `train_classifier` with the default params plus one change;
+it prints test accuracy beside TF-IDF + logistic regression fitted on the same train split,
+the paired bootstrap interval of the difference (evaluate's `paired_diff_ci`) and the training
+time. Variants (combine with `+`, e.g. `both+lr1e-3`):
+
+- `base`: params.yaml as it is;
+- `none` / `end` / `both`: `finetune.classify.text_boundary`, the document separator after
+  (and before) each text, so the last-token head reads a fixed end-of-text position;
+- `mean`: mean over all real tokens instead of the last one (patched forward, not saveable
+  as an AutoModelForSequenceClassification);
+- `lr<x>`, `ep<n>`, `wd<x>`, `bs<n>`: lr, epochs, weight decay, batch size;
+- `extra<n>`: n more vader texts (train only, from those max_docs sampled out) in train; the
+  TF-IDF baseline is refitted on the same larger train.
+
+Needs the default run's data/tasks/classify and models/pretrain (dvc checkout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def extra_task_dir(n: int, seed: int, tmp: Path) -> Path:
+    """classify's splits with `n` more vader texts in train, drawn from those the builder sampled out."""
+    import random
+    from collections import Counter
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stages.common.params import load_section
+    from stages.tasks.classify import filter_examples, read_sources
+    from stages.tasks.split import stratified_sample
+
+    src = ROOT / "data/tasks/classify"
+    cfg = load_section("tasks", ROOT / "params.yaml").classify
+
+    kept = filter_examples(read_sources(cfg), cfg, Counter())
+    keep = set(stratified_sample([f"{e.source}|{y}" for e, y in kept], cfg.max_docs, seed))
+    out = [kept[i] for i in range(len(kept)) if i not in keep]
+    random.Random(seed).shuffle(out)
+    out = out[:n]
+    dst = tmp / "classify"
+    shutil.copytree(src, dst)
+    train = pq.read_table(dst / "train.parquet")
+    more = pa.table(
+        {
+            "id": [e.id for e, _ in out],
+            "text": [e.text for e, _ in out],
+            "label": pa.array([y for _, y in out], pa.int64()),
+            "source": [e.source for e, _ in out],
+            "score": [e.score for e, _ in out],
+        }
+    ).cast(train.schema)
+    pq.write_table(pa.concat_tables([train, more]), dst / "train.parquet")
+    return tmp
+
+
+def mean_pool(model) -> None:
+    """Replace the last-token head with a mean over the attention mask's tokens."""
+    body, head, plain = model.model, model.score, model.forward
+
+    def forward(input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kw):
+        h = body(
+            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds
+        ).last_hidden_state
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        return SimpleNamespace(logits=head((h * m).sum(1) / m.sum(1).clamp(min=1)))
+
+    model.forward = forward
+    model._plain_forward = plain
+
+
+def quiet_env(train_env):
+    """The stage's train_env with its dvclive curves sent nowhere: a benchmark leaves metrics/ alone."""
+    import contextlib
+
+    import stages.finetune.session as session
+
+    class NoLive:
+        step = 0
+
+        def log_metric(self, *a, **k) -> None:
+            pass
+
+        def end(self) -> None:
+            pass
+
+    @contextlib.contextmanager
+    def env(*args, **kw):
+        real, session.open_live = session.open_live, lambda name: NoLive()
+        try:
+            with train_env(*args, **kw) as e:
+                yield e
+        finally:
+            session.open_live = real
+
+    return env
+
+
+def run_variant(name: str, seed: int) -> dict:
+    import numpy as np
+    import torch
+
+    import stages.finetune.classify as fc
+    from stages.common.params import load_section
+    from stages.evaluate.classify import fit_tfidf, read_split
+    from stages.evaluate.stats import paired_diff_ci
+    from stages.finetune import paths
+
+    cfg = load_section("finetune", ROOT / "params.yaml")
+    eval_cfg = load_section("evaluate", ROOT / "params.yaml").classify
+    tp = cfg.classify
+    parts = name.split("+")
+    changes, pool, extra = {}, False, 0
+    for p in parts:
+        if p in ("none", "end", "both"):
+            changes["text_boundary"] = p
+        elif p == "mean":
+            pool = True
+        elif p.startswith("lr"):
+            changes["lr"] = float(p[2:])
+        elif p.startswith("ep"):
+            changes["epochs"] = int(p[2:])
+        elif p.startswith("wd"):
+            changes["weight_decay"] = float(p[2:])
+        elif p.startswith("bs"):
+            changes["batch_size"] = int(p[2:])
+        elif p.startswith("extra"):
+            extra = int(p[5:])
+        elif p != "base":
+            raise SystemExit(f"unknown variant part {p!r}")
+    cfg = dataclasses.replace(cfg, classify=dataclasses.replace(tp, **changes))
+    load_cls = fc.load_classifier
+
+    def cls_loader(*a, **k):
+        model = load_cls(*a, **k)
+        if pool:
+            mean_pool(model)
+        return model
+
+    fc.load_classifier = cls_loader
+    fc.train_env = quiet_env(fc.train_env)
+    with tempfile.TemporaryDirectory() as tmp:
+        tasks_dir = extra_task_dir(extra, seed, Path(tmp)) if extra else paths.TASKS_DIR
+        start = time.perf_counter()
+        metrics, model, tok = fc.train_classifier("classify", cfg, seed, paths.PRETRAIN_DIR, tasks_dir)
+        wall = time.perf_counter() - start
+        train = read_split(tasks_dir / "classify", "train")
+    fc.load_classifier = load_cls
+    texts, y = read_split(ROOT / "data/tasks/classify", "test")
+    model.eval()
+    pred = np.zeros(len(y), dtype=np.int64)
+    with torch.inference_mode():
+        for i in range(0, len(texts), 64):
+            enc = tok(texts[i : i + 64], truncation=True, max_length=128, padding=True, return_tensors="pt")
+            pred[i : i + 64] = model(**enc).logits.argmax(-1).numpy()
+    tfidf = fit_tfidf(train, eval_cfg, seed)(texts)
+    diff = paired_diff_ci(y, pred, tfidf, 1000, 0.95, seed)
+    return {
+        "variant": name,
+        "acc": float((pred == y).mean()),
+        "tfidf": float((tfidf == y).mean()),
+        "diff": diff,
+        "best_epoch": metrics["best_epoch"],
+        "valid": metrics["best_valid"],
+        "train_s": metrics["train_time_s"],
+        "wall_s": round(wall, 1),
+        "train_n": metrics["train_examples"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variants", default="none,end,both,none+mean")
+    ap.add_argument("--seed", type=int, default=None, help="default: params.yaml's seed")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from stages.common.params import load_seed
+
+    seed = load_seed(ROOT / "params.yaml") if args.seed is None else args.seed
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    for name in args.variants.split(","):
+        r = run_variant(name, seed)
+        d = r["diff"]
+        print(
+            f"{r['variant']:<24} acc {r['acc']:.4f}  tfidf {r['tfidf']:.4f}  diff {d['diff']:+.4f} "
+            f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]  valid {r['valid']:.4f} (epoch {r['best_epoch']})  "
+            f"train {r['train_n']} texts {r['train_s']:.0f} s",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
