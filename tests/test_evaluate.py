@@ -303,3 +303,17 @@ def test_a_family_that_breaks_its_manifest_contract_is_named():
         check_family("x", {"x.acc": "n/a", "x.n": 3}, {"na": {"acc": "filed under a short name"}}, declared)
     with pytest.raises(ValueError, match="a timing .* takes no direction"):
         Metric("x.train_time_s", "x", "training time", SECONDS, "lower", measure="train_time_s")
+
+
+def test_a_model_folder_is_loaded_once_per_kind_until_it_is_saved_again(tmp_path):
+    import os
+
+    from stages.evaluate.models import load_model
+
+    save_clm(tmp_path / "m")
+    first = load_model(tmp_path / "m", "clm", "cpu")
+    assert load_model(tmp_path / "m", "clm", "cpu") is first and not first.training
+    weights = tmp_path / "m/model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))  # saved again
+    again = load_model(tmp_path / "m", "clm", "cpu")
+    assert again is not first and load_model(tmp_path / "m", "clm", "cpu") is again

@@ -37,10 +37,28 @@ def test_attack_counts_flips_only_among_correct_examples():
     # Upper-casing "good" flips a positive; a negative without "good" cannot be flipped.
     assert out["n_correct"] == 3 and out["n_flipped"] == 2
     assert out["success_rate"] == pytest.approx(2 / 3) and out["first_flip_kinds"] == {"case": 2}
-    # One clean pass, then one batch per chunk of 2 correct examples (each up to 10 candidates).
-    assert calls[0] == 4 and len(calls) == 3 and max(calls[1:]) <= 20
+    # One clean pass, then rounds of at most 5 candidates per pending example of a chunk of 2.
+    assert calls[0] == 4 and max(calls[1:]) <= 10 and sum(calls[1:]) == out["candidates_scored"]
     again = robust.attack(stub([]), texts, labels, ["a", "b", "c", "d"], 10, ["case"], chunk=3)
     assert again == out  # candidates are seeded per example, whatever the chunking
+
+
+def test_attack_in_rounds_finds_the_flips_of_scoring_every_candidate():
+    """Stopping a text's candidates at its first flip changes no count, only the work done."""
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "fine", "dull", "great", "film", "plot", "cast"]
+    texts = [" ".join(rng.choice(words, size=6)) for _ in range(40)]
+    labels = np.array([int(" good " in f" {t} ") for t in texts])
+    seeds = [str(i) for i in range(len(texts))]
+    kinds = ["typo", "swap", "insert", "case"]
+    every = robust.attack(stub([]), texts, labels, seeds, 20, kinds, per_round=20)
+    rounds = robust.attack(stub([]), texts, labels, seeds, 20, kinds, per_round=3)
+    assert every["n_flipped"] > 0 and every["n_flipped"] < every["n_correct"]  # both outcomes occur
+    drop = ("candidates_scored",)
+    assert {k: v for k, v in rounds.items() if k not in drop} == {
+        k: v for k, v in every.items() if k not in drop
+    }
+    assert rounds["candidates_scored"] < every["candidates_scored"]
 
 
 def test_attack_with_nothing_correct_has_no_rate():

@@ -215,3 +215,22 @@ def test_diff_markdown_groups_other_metric_files_by_name():
         {},
     )
     assert "### finetune/classify" in md and "| changed |" in md and "No params changed." in md
+
+
+def test_stage_times_table_lists_each_stage_in_repro_order_with_its_share(fake_metrics):
+    m = fake_metrics / "metrics"
+    write(m / "collect.json", {"docs": 1000, "stage_seconds": 30.0})
+    write(m / "pretrain.json", {"steps": 400, "stage_seconds": 60.0})
+    write(m / "finetune/ner.json", {"steps": 9, "stage_seconds": 10.0})
+    write(m / "metrics.json", {**measured(FLAT), "stage_seconds": 20.0})
+    run.main([])
+    text = (fake_metrics / "reports/report.md").read_text()
+    times = text.split("## Stage times")[1].split("\n## ")[0]
+    rows = [line for line in times.splitlines() if line.startswith("| `")]
+    # clean, tokenizer: metrics without the key read n/a; dedup: no metrics file, no row.
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| `collect`", "| `clean`", "| `tokenizer`", "| `pretrain`", "| `finetune@ner`", "| `evaluate`",
+    ]  # fmt: skip
+    assert "| `pretrain` | 60.0 | 50% |" in times and "| `clean` | n/a |  |" in times
+    assert "| total | 120.0 (2.0 min) | 100% |" in times
+    assert "| `stage_seconds` | 20 |" not in text  # evaluate's time is in the table, not among other keys

@@ -64,3 +64,22 @@ def test_finetune_needs_its_task_and_names_the_known_ones(tmp_path):
     assert proc.returncode == 2
     assert "the following arguments are required: task" in proc.stderr
     assert "classify" in stage(tmp_path, "finetune", "--help").stdout
+
+
+def test_a_stage_run_adds_its_wall_time_to_every_metrics_file_it_wrote(tmp_path, monkeypatch):
+    from stages.common import io, stage
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(io, "WRITTEN_METRICS", [])
+    monkeypatch.setattr(sys, "argv", ["stages.fake"])
+
+    def main():
+        io.write_metrics(tmp_path / "metrics/a.json", {"x": 1, "note": "text"})
+        io.write_metrics(tmp_path / "metrics/a.json", {"x": 2})  # rewritten: one key, once
+        io.write_metrics(tmp_path / "metrics/b.json", {"y": 3})
+
+    stage.run_stage("fake", main)
+    a, b = (io.read_json(tmp_path / f"metrics/{n}.json") for n in "ab")
+    assert a["x"] == 2 and b["y"] == 3
+    assert 0 < a[stage.STAGE_SECONDS] == b[stage.STAGE_SECONDS] < stage.process_seconds() + 1
+    assert stage.STAGE_SECONDS not in io.read_json(tmp_path / "metrics/info/a.json")

@@ -24,6 +24,9 @@ from stages.common.errors import DataError
 # that any source can carry its own fields without changing the parquet schema.
 DOC_COLUMNS = ("id", "text", "source", "origin", "license", "meta")
 
+# The metrics files this process wrote: run_stage adds the stage's wall time to each at the end.
+WRITTEN_METRICS: list[Path] = []
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -179,6 +182,7 @@ def write_metrics(path: str | Path, metrics: Mapping[str, Any], *, detail: bool 
     if detail:
         write_json(detail_path(path), rest)
     write_json(path, numbers)
+    WRITTEN_METRICS.append(Path(path))
 
 
 def _leaf_keys(obj: Mapping[str, Any], prefix: str = "") -> list[str]:

@@ -88,8 +88,30 @@ def check_vocab(path: Path, model_vocab: int, tok_vocab: int | None, data_vocab:
             )
 
 
+# Loaded models by (folder, kind, device, the folder's file stamps): the families score the same
+# few models (models/pretrain alone by four of them), so each is read once per evaluate run.
+_LOADED: dict[tuple[Any, ...], Any] = {}
+
+
+def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and mtime of each file in a model folder: a model saved again is loaded again."""
+    return tuple(
+        sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file())
+    )
+
+
 def load_model(path: Path, kind: str, device: str) -> Any:
-    """Load a checked model folder with the transformers Auto class for `kind`, in eval mode."""
+    """Load a checked model folder with the transformers Auto class for `kind`, in eval mode.
+
+    The same folder, kind and device give the same module, once per process: callers only
+    read it (eval mode, no gradients)."""
+    key = (str(path.resolve()), kind, device, _stamp(path))
+    if key not in _LOADED:
+        _LOADED[key] = _load(path, kind, device)
+    return _LOADED[key]
+
+
+def _load(path: Path, kind: str, device: str) -> Any:
     import transformers
 
     auto = {

@@ -78,33 +78,48 @@ def attack(
     kinds: Sequence[str],
     distractors: Sequence[str] = (),
     chunk: int = 32,
+    per_round: int = 5,
 ) -> dict[str, Any]:
     """Attack every correctly classified text with up to `budget` candidates, predicted in batches.
 
     `seeds[i]` seeds the candidates of text i, so the candidates do not depend on which
-    other texts are attacked. Returns counts, the success rate and the kinds that flipped.
+    other texts are attacked. Candidates are scored `per_round` at a time, in their order, and a
+    text's later candidates are skipped once one flips it: the first flip, and so every count,
+    is the one scoring all of them would find, for fewer forward passes
+    (`candidates_scored` says how many). Returns counts, the success rate and the kinds that
+    flipped.
     """
     correct = np.flatnonzero(predict(list(texts)) == labels)
-    flipped, by_kind = 0, Counter()
+    flipped, scored, by_kind = 0, 0, Counter()
     for start in progress(range(0, len(correct), chunk), "attack", "chunk", total=-(-len(correct) // chunk)):
         batch = correct[start : start + chunk]
         cands = [
             attack_variants(texts[i], random.Random(seeds[i]), budget, kinds, distractors) for i in batch
         ]
-        preds = predict([t for c in cands for _, t in c])
-        pos = 0
-        for i, c in zip(batch, cands):
-            hits = np.flatnonzero(preds[pos : pos + len(c)] != labels[i])
-            pos += len(c)
-            if len(hits):
-                flipped += 1
-                by_kind[c[hits[0]][0]] += 1
+        pending = [j for j, c in enumerate(cands) if c]
+        for lo in range(0, budget, per_round):
+            if not pending:
+                break
+            parts = [cands[j][lo : lo + per_round] for j in pending]
+            preds = predict([t for part in parts for _, t in part])
+            scored += len(preds)
+            pos, still = 0, []
+            for j, part in zip(pending, parts):
+                hits = np.flatnonzero(preds[pos : pos + len(part)] != labels[batch[j]])
+                pos += len(part)
+                if len(hits):
+                    flipped += 1
+                    by_kind[part[hits[0]][0]] += 1
+                elif lo + per_round < len(cands[j]):
+                    still.append(j)
+            pending = still
     n = len(correct)
     return {
         "n_correct": n,
         "n_flipped": flipped,
         "success_rate": flipped / n if n else None,
         "first_flip_kinds": dict(sorted(by_kind.items())),
+        "candidates_scored": scored,
     }
 
 

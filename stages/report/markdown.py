@@ -246,3 +246,17 @@ def clean_sources_section(clean: dict[str, Any] | None, top: int = 3) -> list[st
 def flat_section(title: str, metrics: dict[str, Any], digits: int) -> list[str]:
     rows = [[f"`{k}`", v] for k, v in sorted(metrics.items()) if not isinstance(v, (list, dict))]
     return [f"### {title}", ""] + (table(["metric", "value"], rows, digits) if rows else ["(empty)", ""])
+
+
+def stage_times_section(times: list[tuple[str, float | None]]) -> list[str]:
+    """Each stage's wall time (`stage_seconds` in its metrics) with its share of the total, so
+    a slower stage shows in the report's diff; a stage without the key reads n/a."""
+    measured = [s for _, s in times if s is not None]
+    if not measured:
+        return []
+    total = sum(measured)
+    rows = [[f"`{name}`", "n/a" if s is None else f"{s:.1f}", "" if s is None else f"{100 * s / total:.0f}%"]
+            for name, s in times]  # fmt: skip
+    rows.append(["total", f"{total:.1f} ({total / 60:.1f} min)", "100%"])
+    note = "Wall seconds of each stage's last run, imports included (`stage_seconds`)."
+    return ["## Stage times", "", note, ""] + table(["stage", "seconds", "share"], rows)

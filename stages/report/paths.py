@@ -17,5 +17,15 @@ FUNNEL_FILES = (
     ("dedup", METRICS_DIR / "dedup.json"),
     ("tokenizer", METRICS_DIR / "tokenizer.json"),
 )
+# Where each stage's wall time (`stage_seconds`) is, in `dvc repro` order; finetune's tasks
+# (METRICS_DIR/finetune/<task>.json) go in before evaluate.
+STAGE_TIME_FILES = (
+    ("collect", METRICS_DIR / "collect.json"),
+    ("clean", CLEAN_FILE),
+    ("tasks", METRICS_DIR / "tasks.json"),
+    ("dedup", METRICS_DIR / "dedup.json"),
+    ("tokenizer", METRICS_DIR / "tokenizer.json"),
+    ("pretrain", METRICS_DIR / "pretrain.json"),
+)
 REPORTS_DIR = Path("reports")
 REPORT_FILE = "report.md"

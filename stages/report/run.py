@@ -20,6 +20,7 @@ from stages.common.io import atomic_dir
 from stages.common.manifest import Manifest
 from stages.common.manifest import read as read_manifest
 from stages.common.params import load_section
+from stages.common.stage import STAGE_SECONDS
 from stages.report import paths, plots
 from stages.report.diff import against
 from stages.report.families import KINDS, OTHER, family_of
@@ -28,6 +29,7 @@ from stages.report.markdown import (
     flat_section,
     funnel_section,
     lm_section,
+    stage_times_section,
     task_section,
 )
 from stages.report.samples import samples_section
@@ -85,12 +87,28 @@ def build(out: Path, cfg: Any) -> list[str]:
     rows = funnel(paths.FUNNEL_FILES)
     lines += funnel_section(rows, cfg.plots and plots.funnel_plot(rows, out / "funnel.png"))
     lines += clean_sources_section(load_json(paths.CLEAN_FILE) if paths.CLEAN_FILE.exists() else None)
+    lines += stage_times_section(stage_times(measured if isinstance(measured, dict) else {}))
     lines += _training_section(out, cfg)
-    other = {k: v for k, v in flat.items() if family_of(k, manifest) == OTHER}
+    other = {k: v for k, v in flat.items() if family_of(k, manifest) == OTHER and k != STAGE_SECONDS}
     if other:
         lines += ["## Other metrics (metrics/metrics.json)", ""]
         lines += flat_section("keys of no known family", other, cfg.digits)[2:]
     return lines
+
+
+def stage_times(evaluated: dict[str, Any]) -> list[tuple[str, float | None]]:
+    """(stage, wall seconds or None) in `dvc repro` order; evaluate's is in `evaluated`
+    (metrics/metrics.json). Stages whose metrics file is absent are left out."""
+    files = [*paths.STAGE_TIME_FILES]
+    files += [(f"finetune@{p.stem}", p) for p in sorted((paths.METRICS_DIR / "finetune").glob("*.json"))]
+    out = []
+    for name, path in files:
+        data = load_json(path) if path.exists() else None
+        if isinstance(data, dict):
+            out.append((name, data.get(STAGE_SECONDS)))
+    if evaluated:
+        out.append(("evaluate", evaluated.get(STAGE_SECONDS)))
+    return out
 
 
 def _detail(name: str) -> dict[str, Any] | None:

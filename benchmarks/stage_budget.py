@@ -1,0 +1,135 @@
+"""What pretrain's speed settings save on this machine, on the default model and real data/tokens.
+
+    python benchmarks/stage_budget.py --turns 8
+
+Times, in the same process and taking turns (eager step, compiled step, one evaluation
+pass), so a busy stretch of the shared machine falls on all three alike: the stage's own
+`train_step` eager and under `torch.compile`, and `loop.evaluate` (eval_batches batches of
+valid windows). Prints the medians over the turns, the median per-turn ratios with their
+quartiles, what compiling costs (the first compiled step and the first compiled evaluation,
+over their eager twins; inductor's cache as it is), and the projected saving of each lever
+over params.yaml's budget (max_steps, eval_every) as a share of the stage's train time:
+- compile: budget x (eager - compiled step) - compile cost;
+- eval cadence: each evaluation pass left out saves one pass (the last one always runs).
+`--threads N` sets torch's intra-op threads (default: torch's own choice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.lm_train import Batches, StepSettings, train_step  # noqa: E402
+from stages.common.optim import PRETRAIN_BETAS, TrainState, cosine_schedule, make_optimizer  # noqa: E402
+from stages.common.params import parse  # noqa: E402
+from stages.common.runtime import pick_precision  # noqa: E402
+from stages.common.tokens import read_meta  # noqa: E402
+from stages.pretrain.config import PretrainParams  # noqa: E402
+from stages.pretrain.data import objective, open_tokens  # noqa: E402
+from stages.pretrain.loop import Run, evaluate  # noqa: E402
+from stages.pretrain.model import build_model  # noqa: E402
+from stages.pretrain.parallel import World  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def trainer(cfg: PretrainParams, meta: dict, tokens: dict, seed: int, compile: bool):
+    """(step, evaluate) closures over a fresh default model, as the stage builds it."""
+    import torch
+
+    m, t = cfg.model, cfg.train
+    precision = pick_precision(t.precision, "cpu")
+    torch.manual_seed(seed)
+    model = build_model(m, meta)
+    obj = objective(m, meta)
+    state = TrainState(
+        model,
+        make_optimizer(model, t.lr, t.weight_decay, PRETRAIN_BETAS, fused=True),
+        cosine_schedule(t.lr, t.min_lr, t.warmup_steps, t.max_steps),
+        batches=Batches(
+            tokens["train"], np.random.default_rng(seed), torch.Generator().manual_seed(seed), obj
+        ),
+    )
+    how = StepSettings(t.batch_size, t.grad_accum, t.grad_clip, "cpu", precision)
+    valid = Batches(tokens["valid"], np.random.default_rng(seed), torch.Generator().manual_seed(seed), obj)
+    run = Run(cfg, how, valid, World(), seed, t.max_steps, flops_per_token=0.0, peak_flops=1.0)
+    forward = torch.compile(model) if compile else model
+    return (lambda: train_step(state, how, forward)), (lambda: evaluate(forward, run)), precision
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--turns", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    cfg = parse(PretrainParams, params["pretrain"], "pretrain")
+    seed, t = params["seed"], cfg.train
+    meta = read_meta(ROOT / "data/tokens")
+    tokens = {
+        s: open_tokens(ROOT / "data/tokens", s, meta, cfg.model.context_length) for s in ("train", "valid")
+    }
+    eager_step, eager_eval, precision = trainer(cfg, meta, tokens, seed, compile=False)
+    comp_step, comp_eval, _ = trainer(cfg, meta, tokens, seed, compile=True)
+    first = {
+        "eager step": timed(eager_step),
+        "compiled step": timed(comp_step),
+        "eager eval": timed(eager_eval),
+        "compiled eval": timed(comp_eval),
+    }
+    for fn in (eager_step, comp_step, eager_step, comp_step):  # past the allocator's warm-up
+        fn()
+    times: dict[str, list[float]] = {"eager step": [], "compiled step": [], "eval pass": []}
+    for _ in range(args.turns):
+        times["eager step"].append(timed(eager_step))
+        times["compiled step"].append(timed(comp_step))
+        times["eval pass"].append(timed(eager_eval))
+    med = {k: statistics.median(v) for k, v in times.items()}
+
+    def ratio(a: str, b: str) -> str:
+        r = [x / y for x, y in zip(times[a], times[b])]
+        q1, q2, q3 = statistics.quantiles(r, n=4)
+        return f"{q2:.3f} (quartiles {q1:.3f}-{q3:.3f})"
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {precision}, {args.turns} turns")
+    for k, v in med.items():
+        print(f"  median {k:14s} {v:7.3f} s")
+    print(f"  eager / compiled step: {ratio('eager step', 'compiled step')}")
+    print(f"  eval pass / eager step: {ratio('eval pass', 'eager step')}")
+    print("  first calls: " + ", ".join(f"{k} {v:.1f} s" for k, v in first.items()))
+    budget, evals = t.max_steps, -(-t.max_steps // t.eval_every)
+    train_s = budget * med["eager step"] + evals * med["eval pass"]
+    cost = first["compiled step"] - first["eager step"] + first["compiled eval"] - first["eager eval"]
+    saved = budget * (med["eager step"] - med["compiled step"]) - cost
+    print(f"\nprojected over {budget} steps and {evals} evaluations ({train_s:.0f} s eager here):")
+    print(
+        f"  compile: saves {saved:.0f} s ({100 * saved / train_s:.1f}%), of which compiling costs {cost:.0f} s"
+    )
+    for every in (100, 200, budget):
+        n = -(-budget // every)
+        print(
+            f"  eval_every {every}: {n} evaluations, saves {(evals - n) * med['eval pass']:.0f} s "
+            f"({100 * (evals - n) * med['eval pass'] / train_s:.1f}%)"
+        )
+
+
+if __name__ == "__main__":
+    main()
