@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch.multiprocessing as mp
 from params_fixtures import merged
-from pretrain_fixtures import SEED, tiny
-from test_pretrain_procs import curve, project
+from pretrain_fixtures import SEED, curve, project, tiny
 
 from stages.common.errors import ParamsError
 from stages.common.params import parse

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,32 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from params_fixtures import profile_file
+from pretrain_fixtures import curve, project
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-CURVE = Path("metrics/curves/pretrain/plots/metrics/train/loss.tsv")
 CKPT_FILES = {"model.safetensors", "optimizer.pt", "state.json"}
-
-
-def project(where: Path, data_dir: Path, **pretrain) -> Path:
-    """A folder with params.yaml (tiny profile, pretrain keys overridden) and the data pretrain reads."""
-    where.mkdir(parents=True)
-    params = yaml.safe_load(profile_file("tiny", where).read_text())
-    p = params["pretrain"]
-    p["device"] = "cpu"
-    p["model"].update(n_layers=2, n_heads=2, n_kv_heads=2, hidden_size=32, ffn_size=64, context_length=32)
-    p["train"].update(precision="fp32", warmup_steps=2, eval_every=10, eval_batches=2, log_every=10)
-    for key, value in pretrain.items():
-        (p["train"] if key in p["train"] else p["model"] if key in p["model"] else p)[key] = value
-    (where / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for sub in ("tokens", "tokenizer"):
-        shutil.copytree(data_dir / sub, where / "data" / sub)
-    for sub in ("raw", "clean", "dedup"):  # the model card's funnel: the corpus as every step's output
-        shutil.copytree(data_dir / "dedup", where / "data" / sub)
-    return where
 
 
 def stage(cwd: Path) -> subprocess.Popen:
@@ -59,11 +38,6 @@ def stage(cwd: Path) -> subprocess.Popen:
 def finish(proc: subprocess.Popen) -> None:
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-4000:]
-
-
-def curve(root: Path) -> list[tuple[int, float]]:
-    rows = (root / CURVE).read_text().splitlines()[1:]
-    return [(int(r.split("\t")[0]), float(r.split("\t")[1])) for r in rows]
 
 
 def test_sigkill_then_rerun_resumes_the_same_curve(data, tmp_path):
