@@ -25,8 +25,7 @@ import os
 import pickle
 import types
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from itertools import islice
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -93,6 +92,12 @@ def ray_session(num_cpus: int | None = None) -> Iterator[Any]:
         ray.shutdown()
 
 
+def engine_session(engine: str, workers: int) -> AbstractContextManager[Any]:
+    """A Ray session held for a stage's several `map_jobs` calls on `ray` (each reuses it rather
+    than starting and stopping its own), or nothing on `local`."""
+    return ray_session(workers) if engine == "ray" else nullcontext()
+
+
 def _quiet_ray_data() -> None:
     """Ray Data's own progress bars follow PIPELINE_NO_PROGRESS, as ours do; order is always kept."""
     from ray.data import DataContext
@@ -102,12 +107,6 @@ def _quiet_ray_data() -> None:
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = not os.environ.get("PIPELINE_NO_PROGRESS")
     ctx.print_on_execution_start = False
-
-
-def _chunks(items: Iterable[J], size: int | None) -> Iterator[list[J]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):  # islice(it, None) takes everything
-        yield chunk
 
 
 # --- local: a fork pool; the job function is set before the fork, so whatever it built in the
@@ -120,7 +119,7 @@ def _local_call(job: Any) -> Any:
     return _local_fn(job)
 
 
-def _run_local(fn: Callable[[J], R], jobs: Iterable[J], workers: int, window: int | None) -> Iterator[R]:
+def _run_local(fn: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
     global _local_fn
     setup = getattr(fn, "setup", None)
     if setup is not None:
@@ -130,8 +129,7 @@ def _run_local(fn: Callable[[J], R], jobs: Iterable[J], workers: int, window: in
         return
     _local_fn = fn
     with mp.get_context("fork").Pool(workers) as pool:
-        for chunk in _chunks(jobs, window):
-            yield from pool.imap(_local_call, chunk)
+        yield from pool.imap(_local_call, jobs)
 
 
 # --- ray: Ray Data over the jobs, one job a batch, on an actor pool.
@@ -156,29 +154,29 @@ class _RayWorker:
         return {"i": list(batch["i"]), "result": out}
 
 
-def _run_ray(fn: Callable[[J], R], jobs: Iterable[J], workers: int, window: int | None) -> Iterator[R]:
+def _run_ray(fn: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
     with ray_session(workers) as ray:
         # cloudpickle: a job function defined in a script or a test pickles by value.
-        fn_bytes, cwd, done = ray.cloudpickle.dumps(fn), os.getcwd(), 0
-        for chunk in _chunks(jobs, window):
-            items = [{"i": done + k, "job": pickle.dumps(job)} for k, job in enumerate(chunk)]
-            ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-                _RayWorker,
-                fn_constructor_args=(fn_bytes, cwd),
-                batch_size=1,
-                batch_format="numpy",
-                # A fixed pool: every worker asked for starts, one per CPU, on whichever nodes have them.
-                compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(items)))),
-                num_cpus=1,
-            )
-            for row in ds.iter_rows():
-                if int(row["i"]) != done:
-                    raise RuntimeError(f"ray returned job {int(row['i'])} where job {done} was due")
-                status, value = pickle.loads(row["result"])
-                if status == "error":
-                    raise value
-                done += 1
-                yield value
+        fn_bytes, cwd = ray.cloudpickle.dumps(fn), os.getcwd()
+        items = [{"i": i, "job": pickle.dumps(job)} for i, job in enumerate(jobs)]
+        if not items:
+            return
+        ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            _RayWorker,
+            fn_constructor_args=(fn_bytes, cwd),
+            batch_size=1,
+            batch_format="numpy",
+            # A fixed pool: every worker asked for starts, one per CPU, on whichever nodes have them.
+            compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(items)))),
+            num_cpus=1,
+        )
+        for done, row in enumerate(ds.iter_rows()):
+            if int(row["i"]) != done:
+                raise RuntimeError(f"ray returned job {int(row['i'])} where job {done} was due")
+            status, value = pickle.loads(row["result"])
+            if status == "error":
+                raise value
+            yield value
 
 
 def map_jobs(
@@ -190,15 +188,13 @@ def map_jobs(
     desc: str,
     unit: str,
     total: int | None = None,
-    window: int | None = None,
 ) -> Iterator[R]:
     """`fn(job)` for every job, in job order, on `engine` with `workers` processes (or Ray actors).
 
     `fn` must be picklable; when it has a `setup()` method, that runs once per worker before its
-    first job (on `local` once, in the parent, before the fork). Jobs are taken `window` at a time
-    (None: all at once), which bounds the jobs and results in flight when jobs carry data; results
-    are yielded as they come, so a caller may stop early. `workers <= 1` on `local` runs in this
-    process, lazily, job by job.
+    first job (on `local` once, in the parent, before the fork). Results are yielded as they
+    come, so a caller may stop early. `workers <= 1` on `local` runs in this process, lazily,
+    job by job.
     """
     run = {"local": _run_local, "ray": _run_ray}[check_engine(engine, "engine")]
-    return progress(run(fn, jobs, workers, window), desc=desc, unit=unit, total=total)
+    return progress(run(fn, jobs, workers), desc=desc, unit=unit, total=total)
