@@ -79,7 +79,8 @@ def ray_session(num_cpus: int | None = None) -> Iterator[Any]:
         # on a busy machine that priority alone would make them several times slower than local's.
         os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(
-        address=address or None,
+        # "local": a new cluster of our own; None would join any Ray already running on this machine.
+        address=address or "local",
         num_cpus=None if address else num_cpus,
         include_dashboard=False,
         log_to_driver=False,
