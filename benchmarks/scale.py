@@ -1,4 +1,5 @@
-"""Dedup at 1x, 10x and 100x the default corpus: wall time, documents/s, peak memory, recall.
+"""Dedup on k copies of the default corpus (1x, 10x and 100x unless --scales says otherwise;
+benchmarks/README.md says which were measured): wall time, documents/s, peak memory, recall.
 
 A corpus of k x data/clean is k copies of its shards. Copy c > 0 gets new ids and a tag
 appended to every word ("type" -> "typeQb"), so no copy duplicates another and each repeats
@@ -16,6 +17,14 @@ Ray's own daemons (raylet, GCS); the worker column counts `ray::` task processes
 
 The corpora go under --root (default /tmp/dedup-scale, about 31 MB per 1x of parquet)
 and are deleted at the end unless --keep.
+
+Before and after a change, on data/clean as it is (--as-is: no copies, no injected
+duplicates, no recall), the older revision's stages/, params.yaml and sources.yaml
+extracted beside:
+
+    mkdir -p /tmp/rev-160f81c && git archive 160f81c stages params.yaml sources.yaml | tar -x -C /tmp/rev-160f81c
+    python benchmarks/scale.py --as-is --engines local --workers 2 --stages /tmp/rev-160f81c
+    python benchmarks/scale.py --as-is --engines local --workers 2
 """
 
 from __future__ import annotations
@@ -150,16 +159,24 @@ def measure(cmd: list[str], engine: str) -> dict:
     }
 
 
+# argv: engine, workers, input, output, metrics file, --near, --stages ("" = this checkout's).
 RUN = """
 import json, sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
+if sys.argv[7]:
+    sys.path.insert(0, sys.argv[7])  # before this checkout, which is the working directory
 from stages.common.params import load_section, load_seed
 from stages.dedup.run import dedup_dir
-cfg = replace(load_section("dedup"), engine=sys.argv[1], num_proc=int(sys.argv[2]))
+params = Path(sys.argv[7] or ".") / "params.yaml"
+cfg = replace(load_section("dedup", params), num_proc=int(sys.argv[2]))
+if "engine" in {f.name for f in fields(cfg)}:
+    cfg = replace(cfg, engine=sys.argv[1])
+elif sys.argv[1] != "local":
+    raise SystemExit(f"{sys.argv[7]}: that revision's dedup has no engine; run it with --engines local")
 if sys.argv[6] != "default":
     cfg = replace(cfg, near=replace(cfg.near, method=sys.argv[6]), decontaminate=replace(cfg.decontaminate, enabled=False))
-m = dedup_dir(Path(sys.argv[3]), Path(sys.argv[4]), Path("data/tasks"), cfg, load_seed())
+m = dedup_dir(Path(sys.argv[3]), Path(sys.argv[4]), Path("data/tasks"), cfg, load_seed(params))
 Path(sys.argv[5]).write_text(json.dumps(m))
 """
 
@@ -184,39 +201,50 @@ def main() -> None:
         "--near", default="default", help="none: exact dedup only, no decontamination (a cheap pass at 100x)"
     )
     ap.add_argument("--keep", action="store_true", help="keep the generated corpora")
+    ap.add_argument(
+        "--as-is",
+        action="store_true",
+        help="run on --src itself: no copies, no injected duplicates, no recall",
+    )
+    ap.add_argument(
+        "--stages",
+        type=Path,
+        help="a folder holding another revision's stages/, params.yaml and sources.yaml (git archive REV "
+        "stages params.yaml sources.yaml): the runs import the stage from there and read its params",
+    )
     args = ap.parse_args()
+    stages = str(args.stages.resolve()) if args.stages else ""
 
     print(
         "| scale | engine | workers | documents | wall s | CPU s | docs/s | driver MB | worker MB | tree MB | recall |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     try:
-        for scale in args.scales:
+        for scale in [1] if args.as_is else args.scales:
             corpus = args.root / f"x{scale}"
             shutil.rmtree(corpus, ignore_errors=True)
-            injected = build(scale, args.src, corpus / "clean")
+            if args.as_is:
+                corpus.mkdir(parents=True)
+                clean, injected = args.src.resolve(), []
+            else:
+                clean = corpus / "clean"
+                injected = build(scale, args.src, clean)
+            label = ("as is" if args.as_is else f"{scale}x") + (
+                "" if args.near == "default" else " exact only"
+            )
             for engine in args.engines:
                 for workers in args.workers:
                     out, mfile = corpus / f"out-{engine}-{workers}", corpus / "metrics.json"
-                    cmd = [
-                        sys.executable,
-                        "-c",
-                        RUN,
-                        engine,
-                        str(workers),
-                        str(corpus / "clean"),
-                        str(out),
-                        str(mfile),
-                        args.near,
-                    ]
-                    r = measure(cmd, engine)
+                    cmd = [sys.executable, "-c", RUN, engine, str(workers), str(clean), str(out), str(mfile)]
+                    r = measure([*cmd, args.near, stages], engine)
                     m = json.loads(mfile.read_text())
                     n = m["documents_in"]
+                    found = f"{recall(out, injected):.3f}" if injected else "–"
                     print(
-                        f"| {scale}x{'' if args.near == 'default' else ' exact only'} | {engine} | {workers} | {n:,} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | "
+                        f"| {label} | {engine} | {workers} | {n:,} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | "
                         f"{n / r['wall_s']:.0f} | "
                         f"{r['driver_mb']:.0f} | {r['worker_mb']:.0f} | {r['tree_mb']:.0f} | "
-                        f"{recall(out, injected):.3f} |",
+                        f"{found} |",
                         flush=True,
                     )
                     shutil.rmtree(out)

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from dedup_fixtures import made_corpus, write_stage_input
-from pipeline_fixtures import copy_repository, sh
 
 from stages.common.params import default_params, load_section, load_seed
 
@@ -38,24 +36,15 @@ def run_both(clean: Path, tasks: Path, out: Path, cfg, seed: int) -> tuple[dict,
     return metrics["local"], metrics["ray"]
 
 
-@pytest.fixture(scope="module")
-def tiny_dedup(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of this repository on the tiny profile, reproduced up to dedup (collect, clean, tasks)."""
-    repo = tmp_path_factory.mktemp("dedup-tiny") / "repo"
-    copy_repository(repo)
-    sh([sys.executable, "-m", "stages.common.compose", "tiny"], repo)
-    sh(["git", "init", "-q"], repo)
-    sh(["dvc", "repro", "dedup"], repo)
-    return repo
-
-
-def test_ray_writes_what_local_writes_on_the_tiny_profile(tiny_dedup, tmp_path):
-    cfg = load_section("dedup", tiny_dedup / "params.yaml")
-    seed = load_seed(tiny_dedup / "params.yaml")
-    local, ray = run_both(tiny_dedup / "data" / "clean", tiny_dedup / "data" / "tasks", tmp_path, cfg, seed)
+def test_ray_writes_what_local_writes_on_the_tiny_profile(repo, tmp_path):
+    """`repo`: the session's tiny-profile repository (conftest.py), its data/clean, data/tasks
+    and data/dedup as `dvc repro` wrote them."""
+    cfg = load_section("dedup", repo / "params.yaml")
+    seed = load_seed(repo / "params.yaml")
+    local, ray = run_both(repo / "data" / "clean", repo / "data" / "tasks", tmp_path, cfg, seed)
     assert local == ray and local["documents_in"] > 100
     # dvc repro ran the stage on `local` too, as `python -m stages.dedup`.
-    assert digest(tmp_path / "local") == digest(tmp_path / "ray") == digest(tiny_dedup / "data" / "dedup")
+    assert digest(tmp_path / "local") == digest(tmp_path / "ray") == digest(repo / "data" / "dedup")
 
 
 def test_ray_writes_what_local_writes_with_injected_duplicates(tmp_path):

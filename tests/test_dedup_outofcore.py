@@ -118,6 +118,7 @@ def test_stage_keeps_what_text_dedup_keeps_in_memory(tmp_path, num_proc, shard_d
     write_stage_input(tmp_path, texts, task_texts, shard_docs)
     cfg = default_params("dedup")
     cfg = replace(cfg, num_proc=num_proc, near=replace(cfg.near, num_perm=64), removed_sample=100)
+    cfg = replace(cfg, shuffle_dir=str(tmp_path))  # the work folder, to check it is removed
     m = dedup_dir(tmp_path / "clean", tmp_path / "out", tmp_path / "tasks", cfg, seed=5)
     out = [int(d["id"][1:]) for d in iter_docs(tmp_path / "out")]
     assert out == in_memory_kept(texts, task_texts, cfg, seed=5)

@@ -75,7 +75,8 @@ class ShardCleaner:
     """The job function of both engines: (input shard, output shard) -> `clean_shard`'s result.
 
     The chain (models included) is built by `setup`, once per worker; on `local` once in the
-    parent before the fork, so the models are shared copy-on-write. It is not pickled."""
+    parent before the fork, so the models are shared copy-on-write. On `ray` the driver
+    pickles the cleaner before any setup, so the chain never travels."""
 
     def __init__(self, cfg: CleanParams) -> None:
         self.cfg = cfg
@@ -85,13 +86,8 @@ class ShardCleaner:
         self.chain = Chain(build_steps(self.cfg), self.cfg.rejected_sample)
 
     def __call__(self, job: tuple[Path, Path]) -> dict[str, Any]:
-        if self.chain is None:
-            self.setup()
-        assert self.chain is not None
+        assert self.chain is not None, "map_jobs calls setup() before the first job"
         return clean_shard(job[0], job[1], self.cfg, self.chain)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"cfg": self.cfg, "chain": None}
 
 
 def run_shards(cfg: CleanParams, jobs: list[tuple[Path, Path]]) -> list[dict[str, Any]]:

@@ -8,11 +8,11 @@ privacy evaluation.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -24,7 +24,7 @@ from stages.collect.decode import decode_text, decompress, looks_binary, sanitiz
 from stages.collect.docs import Tally, describe_error, make_doc
 from stages.collect.registry import READERS, pick_reader
 from stages.collect.sources import hf_rows, source_files
-from stages.common.engine import check_engine, map_jobs, ray_session
+from stages.common.engine import check_engine, engine_session, map_jobs
 from stages.common.errors import DataError, PipelineError
 from stages.common.io import ShardWriter, atomic_dir, write_json, write_metrics
 from stages.common.params import load_section, load_seed
@@ -138,7 +138,7 @@ def collect_source(src: SourceParams, tally: Tally, writer: ShardWriter) -> None
 # file's documents and tally changes in file order, so the shards, the caps (max_docs) and the
 # counts are those of the one-process run. Skips are logged by the workers, not here.
 WINDOW_BYTES = 256 * 2**20
-_COUNTS = ("files", "skipped", "repaired", "repaired_characters", "charsets")
+_COUNTS = ("skipped", "repaired", "repaired_characters", "charsets")
 
 
 @dataclass(frozen=True)
@@ -147,34 +147,39 @@ class FileJob:
     origin: str
     name: str
     data: bytes
-    fail: bool
 
 
-# One file's events, in order: (the tally's changes since the last event, then a document, the
-# error that stopped the file, or None at its end).
-FileEvents = list[tuple[Tally, dict[str, str] | PipelineError | None]]
+# One file's events, in order: (the tally's changes since the last event, None when there are
+# none, then a document, the error that stopped the file, or None at its end).
+FileEvents = list[tuple[Tally | None, dict[str, str] | PipelineError | None]]
 
 
-def _take(tally: Tally) -> Tally:
-    """A copy of `tally`'s counts; `tally`'s own are zeroed."""
+def _take(tally: Tally) -> Tally | None:
+    """A copy of `tally`'s counts, whose own are zeroed; None when they are all empty, as they
+    are for most documents, so that those send no Tally back."""
+    if not any(getattr(tally, name) for name in _COUNTS):
+        return None
     out = Tally(tally.source, fail=tally.fail)
     for name in _COUNTS:
         setattr(out, name, getattr(tally, name))
-        setattr(tally, name, type(getattr(tally, name))())
+        setattr(tally, name, Counter())
     return out
 
 
 def _add(into: Tally, delta: Tally) -> None:
-    into.files += delta.files
-    for name in _COUNTS[1:]:
+    for name in _COUNTS:
         getattr(into, name).update(getattr(delta, name))
 
 
 class ReadFile:
-    """The pooled job function: one file of a source -> its events (see FileEvents)."""
+    """The pooled job function: one file of a source -> its events (see FileEvents).
+    `fail`: collect.on_error is fail, so a skip raises (see Tally)."""
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
 
     def __call__(self, job: FileJob) -> FileEvents:
-        tally = Tally(job.src.name, fail=job.fail)
+        tally = Tally(job.src.name, fail=self.fail)
         events: FileEvents = []
         try:
             records = guard_file(
@@ -192,16 +197,29 @@ class ReadFile:
         return events
 
 
-def _file_jobs(sources: Iterable[SourceParams], fail: bool) -> Iterator[FileJob]:
-    for src in sources:
-        for origin, name, data in source_files(src):
-            yield FileJob(src, origin, name, data, fail)
+def _file_jobs(group: list[tuple[SourceParams, Tally]]) -> Iterator[FileJob]:
+    """The files of `group`'s sources, in order. A capped source's next file is read only while
+    its tally is under max_docs; the tally is the replayed one, and the next file is pulled
+    after the window before it is replayed, so reading stops where a one-process run stops."""
+    for src, tally in group:
+        files = source_files(src)
+        while not (src.max_docs and tally.documents >= src.max_docs):
+            file = next(files, None)
+            if file is None:
+                break
+            yield FileJob(src, *file)
 
 
 def _byte_windows(jobs: Iterator[FileJob], limit: int) -> Iterator[list[FileJob]]:
+    """`jobs` in windows of about `limit` bytes. A capped source's files get windows of their
+    own, so that its replay may drop the rest of a window once the cap is reached."""
     window: list[FileJob] = []
     size = 0
     for job in jobs:
+        last = window[-1].src if window else None
+        if last is not None and last.name != job.src.name and (last.max_docs or job.src.max_docs):
+            yield window
+            window, size = [], 0
         window.append(job)
         size += len(job.data)
         if size >= limit:
@@ -217,10 +235,9 @@ def collect_files_pooled(
     """The documents of file sources, parsed by `cfg.num_proc` workers of `cfg.engine`, written
     in the order a one-process run writes them."""
     tallies = {src.name: tally for src, tally in group}
-    jobs = _file_jobs([src for src, _ in group], cfg.on_error == "fail")
     # One Ray session for every window (map_jobs would start and stop one per call).
-    with ray_session(cfg.num_proc) if cfg.engine == "ray" else contextlib.nullcontext():
-        _replay_windows(cfg, tallies, jobs, writer)
+    with engine_session(cfg.engine, cfg.num_proc):
+        _replay_windows(cfg, tallies, _file_jobs(group), writer)
 
 
 def _replay_windows(
@@ -230,7 +247,7 @@ def _replay_windows(
     for window in _byte_windows(jobs, WINDOW_BYTES):
         results = map_jobs(
             cfg.engine,
-            ReadFile(),
+            ReadFile(cfg.on_error == "fail"),
             window,
             workers=cfg.num_proc,
             desc="collect",
@@ -240,10 +257,13 @@ def _replay_windows(
         for job, events in zip(window, results, strict=True):
             src, tally = job.src, tallies[job.src.name]
             if src.max_docs and tally.documents >= src.max_docs:
-                continue  # a one-process run stops reading the source here
+                # A one-process run stops reading the source here, and the rest of the window is
+                # the source's own (see _byte_windows): its results are dropped unread.
+                break
             tally.files += 1
             for delta, event in events:
-                _add(tally, delta)
+                if delta is not None:
+                    _add(tally, delta)
                 if isinstance(event, PipelineError):
                     raise event
                 if event is None:
@@ -252,6 +272,9 @@ def _replay_windows(
                 tally.keep(event["text"])
                 if src.max_docs and tally.documents >= src.max_docs:
                     break
+        # A window left at its cap: dropping its results iterator stops its workers (the local
+        # pool is terminated) before the next window's files are read.
+        del results
 
 
 def collect(

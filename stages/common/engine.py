@@ -25,8 +25,7 @@ import os
 import pickle
 import types
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from itertools import islice
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,7 +79,8 @@ def ray_session(num_cpus: int | None = None) -> Iterator[Any]:
         # on a busy machine that priority alone would make them several times slower than local's.
         os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(
-        address=address or None,
+        # "local": a new cluster of our own; None would join any Ray already running on this machine.
+        address=address or "local",
         num_cpus=None if address else num_cpus,
         include_dashboard=False,
         log_to_driver=False,
@@ -91,6 +91,12 @@ def ray_session(num_cpus: int | None = None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def engine_session(engine: str, workers: int) -> AbstractContextManager[Any]:
+    """A Ray session held for a stage's several `map_jobs` calls on `ray` (each reuses it rather
+    than starting and stopping its own), or nothing on `local`."""
+    return ray_session(workers) if engine == "ray" else nullcontext()
 
 
 def _quiet_ray_data() -> None:
@@ -104,12 +110,6 @@ def _quiet_ray_data() -> None:
     ctx.print_on_execution_start = False
 
 
-def _chunks(items: Iterable[J], size: int | None) -> Iterator[list[J]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):  # islice(it, None) takes everything
-        yield chunk
-
-
 # --- local: a fork pool; the job function is set before the fork, so whatever it built in the
 # parent (models) is shared copy-on-write instead of being built again by every worker.
 _local_fn: Callable[[Any], Any] | None = None
@@ -120,7 +120,7 @@ def _local_call(job: Any) -> Any:
     return _local_fn(job)
 
 
-def _run_local(fn: Callable[[J], R], jobs: Iterable[J], workers: int, window: int | None) -> Iterator[R]:
+def _run_local(fn: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
     global _local_fn
     setup = getattr(fn, "setup", None)
     if setup is not None:
@@ -130,8 +130,7 @@ def _run_local(fn: Callable[[J], R], jobs: Iterable[J], workers: int, window: in
         return
     _local_fn = fn
     with mp.get_context("fork").Pool(workers) as pool:
-        for chunk in _chunks(jobs, window):
-            yield from pool.imap(_local_call, chunk)
+        yield from pool.imap(_local_call, jobs)
 
 
 # --- ray: Ray Data over the jobs, one job a batch, on an actor pool.
@@ -156,29 +155,29 @@ class _RayWorker:
         return {"i": list(batch["i"]), "result": out}
 
 
-def _run_ray(fn: Callable[[J], R], jobs: Iterable[J], workers: int, window: int | None) -> Iterator[R]:
+def _run_ray(fn: Callable[[J], R], jobs: Iterable[J], workers: int) -> Iterator[R]:
     with ray_session(workers) as ray:
         # cloudpickle: a job function defined in a script or a test pickles by value.
-        fn_bytes, cwd, done = ray.cloudpickle.dumps(fn), os.getcwd(), 0
-        for chunk in _chunks(jobs, window):
-            items = [{"i": done + k, "job": pickle.dumps(job)} for k, job in enumerate(chunk)]
-            ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-                _RayWorker,
-                fn_constructor_args=(fn_bytes, cwd),
-                batch_size=1,
-                batch_format="numpy",
-                # A fixed pool: every worker asked for starts, one per CPU, on whichever nodes have them.
-                compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(items)))),
-                num_cpus=1,
-            )
-            for row in ds.iter_rows():
-                if int(row["i"]) != done:
-                    raise RuntimeError(f"ray returned job {int(row['i'])} where job {done} was due")
-                status, value = pickle.loads(row["result"])
-                if status == "error":
-                    raise value
-                done += 1
-                yield value
+        fn_bytes, cwd = ray.cloudpickle.dumps(fn), os.getcwd()
+        items = [{"i": i, "job": pickle.dumps(job)} for i, job in enumerate(jobs)]
+        if not items:
+            return
+        ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            _RayWorker,
+            fn_constructor_args=(fn_bytes, cwd),
+            batch_size=1,
+            batch_format="numpy",
+            # A fixed pool: every worker asked for starts, one per CPU, on whichever nodes have them.
+            compute=ray.data.ActorPoolStrategy(size=max(1, min(workers, len(items)))),
+            num_cpus=1,
+        )
+        for done, row in enumerate(ds.iter_rows()):
+            if int(row["i"]) != done:
+                raise RuntimeError(f"ray returned job {int(row['i'])} where job {done} was due")
+            status, value = pickle.loads(row["result"])
+            if status == "error":
+                raise value
+            yield value
 
 
 def map_jobs(
@@ -190,15 +189,13 @@ def map_jobs(
     desc: str,
     unit: str,
     total: int | None = None,
-    window: int | None = None,
 ) -> Iterator[R]:
     """`fn(job)` for every job, in job order, on `engine` with `workers` processes (or Ray actors).
 
     `fn` must be picklable; when it has a `setup()` method, that runs once per worker before its
-    first job (on `local` once, in the parent, before the fork). Jobs are taken `window` at a time
-    (None: all at once), which bounds the jobs and results in flight when jobs carry data; results
-    are yielded as they come, so a caller may stop early. `workers <= 1` on `local` runs in this
-    process, lazily, job by job.
+    first job (on `local` once, in the parent, before the fork). Results are yielded as they
+    come, so a caller may stop early. `workers <= 1` on `local` runs in this process, lazily,
+    job by job.
     """
     run = {"local": _run_local, "ray": _run_ray}[check_engine(engine, "engine")]
-    return progress(run(fn, jobs, workers, window), desc=desc, unit=unit, total=total)
+    return progress(run(fn, jobs, workers), desc=desc, unit=unit, total=total)

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -265,19 +265,32 @@ def shard_paths(in_dir: str | Path) -> list[Path]:
     return paths
 
 
+def _shards(in_dir: str | Path | None, paths: Sequence[Path] | None) -> Sequence[Path]:
+    if paths is not None:
+        return paths
+    if in_dir is None:
+        raise TypeError("give a stage output folder (in_dir) or its shards (paths)")
+    return shard_paths(in_dir)
+
+
 def iter_docs(
-    in_dir: str | Path, columns: list[str] | None = None, batch_size: int = 1024
+    in_dir: str | Path | None = None,
+    columns: list[str] | None = None,
+    batch_size: int = 1024,
+    paths: Sequence[Path] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Stream documents from a directory of parquet shards without loading it whole."""
+    """Stream documents from a directory of parquet shards without loading it whole; `paths`:
+    these shards only, in this order, instead of all of `in_dir`'s."""
     import pyarrow.parquet as pq
 
-    for p in shard_paths(in_dir):
+    for p in _shards(in_dir, paths):
         pf = pq.ParquetFile(p)
         for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
             yield from batch.to_pylist()
 
 
-def count_docs(in_dir: str | Path) -> int:
+def count_docs(in_dir: str | Path | None = None, paths: Sequence[Path] | None = None) -> int:
+    """The documents of `in_dir`'s shards (or of the shards `paths`), from the parquet footers."""
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in shard_paths(in_dir))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in _shards(in_dir, paths))

@@ -19,6 +19,7 @@ import numpy as np
 from stages.common.runtime import progress
 from stages.dedup.config import NearParams
 from stages.dedup.ngrams import shingle_set
+from stages.dedup.shuffle import UnionFind
 from stages.dedup.textdedup import NearResult
 
 log = logging.getLogger(__name__)
@@ -27,25 +28,6 @@ log = logging.getLogger(__name__)
 def _identity(x):
     # Shingles are already 64-bit hashes; datasketch's affine64 scheme mixes them itself.
     return x
-
-
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
-
-    def find(self, x: int) -> int:
-        self.parent.setdefault(x, x)
-        root = x
-        while self.parent.get(root, root) != root:
-            root = self.parent[root]
-        while x != root:  # path compression
-            self.parent[x], x = root, self.parent.get(x, x)
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
 
 
 def containment(a: np.ndarray, b: np.ndarray) -> float:
@@ -66,7 +48,7 @@ def containment_near(rows: Sequence[int], texts: Sequence[str], params: NearPara
         m = MinHash(num_perm=params.num_perm, seed=seed % 2**32, hashfunc=_identity, scheme="affine64")
         m.update_batch(sets[r].tolist())
         sigs[r] = m
-    uf = _UnionFind()
+    uf = UnionFind()
     if len(live) >= 2:
         lsh = MinHashLSHEnsemble(
             threshold=params.lsh_threshold, num_perm=params.num_perm, num_part=params.partitions
@@ -87,11 +69,8 @@ def containment_near(rows: Sequence[int], texts: Sequence[str], params: NearPara
     return _result(rows, uf, sets)
 
 
-def _result(rows: Sequence[int], uf: _UnionFind, sets: dict[int, np.ndarray]) -> NearResult:
-    groups: dict[int, list[int]] = {}
-    for r in list(uf.parent):
-        groups.setdefault(uf.find(r), []).append(r)
-    clusters = tuple(sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1))
+def _result(rows: Sequence[int], uf: UnionFind, sets: dict[int, np.ndarray]) -> NearResult:
+    clusters = uf.components()
     dropped = set()
     for c in clusters:
         keep = max(c, key=lambda r: (len(sets[r]), -r))

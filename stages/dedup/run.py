@@ -24,18 +24,17 @@ they duplicate in `meta`, for audit.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from stages.common.engine import check_engine, map_jobs, ray_session
+from stages.common.engine import check_engine, engine_session, map_jobs
 from stages.common.errors import DataError
 from stages.common.io import ShardWriter, atomic_dir, iter_docs, shard_paths, write_metrics
 from stages.common.params import load_section, load_seed
@@ -101,13 +100,15 @@ def find_duplicates(
         signer = Signer(cfg.near, seed)
     shared = Shared(work, len(tasks), cfg.exact, index, signer)
 
-    def run(fn: Callable[[Shared, Any], Any], items: list, what: str) -> Iterator[Any]:
+    def run(fn: Callable[[Shared, Any], Any], shared: Shared, items: list, what: str) -> Iterator[Any]:
         # partial: `shared` (the task index, the hasher) reaches each worker once, with the function.
         return map_jobs(
             cfg.engine, partial(fn, shared), items, workers=cfg.num_proc, desc=f"dedup {what}", unit=what
         )
 
-    scans = list(run(scan_shard, tasks, "shard"))
+    scans = list(run(scan_shard, shared, tasks, "shard"))
+    # The group passes read partition files only: the task index stays behind.
+    grouping = replace(shared, index=None)
     found = Found(sum(s.rows for s in scans), {})
     log.info("dedup: scanned %d shards (%d documents) on %s", len(tasks), found.rows, cfg.engine)
     for scan in scans:
@@ -115,7 +116,7 @@ def find_duplicates(
             found.removed[row] = Removal("decontaminated", ngram=gram)
     parts = list(range(shared.partitions))
     if cfg.exact:
-        for groups in run(group_exact, parts, "partition"):
+        for groups in run(group_exact, grouping, parts, "partition"):
             for g in groups:
                 for r in g[1:]:
                     found.removed[int(r)] = Removal("exact", duplicate_of=int(g[0]))
@@ -123,7 +124,7 @@ def find_duplicates(
         # Candidates exactly removed above leave their buckets first, as they leave text-dedup's input.
         live = (
             [r for r in map(int, g) if r not in found.removed]
-            for groups in run(group_bands, parts, "partition")
+            for groups in run(group_bands, grouping, parts, "partition")
             for g in groups
         )
         found.clusters = components(g for g in live if len(g) > 1)
@@ -263,17 +264,15 @@ def build_metrics(found: Found, written: Written) -> dict[str, Any]:
     }
 
 
-def _engine(cfg: DedupParams):
-    """A Ray session held for the whole run (each pass reuses it), or nothing on `local`."""
-    return ray_session(cfg.num_proc) if cfg.engine == "ray" else contextlib.nullcontext()
-
-
 def dedup_dir(in_dir: Path, out_dir: Path, tasks_dir: Path, cfg: DedupParams, seed: int) -> dict[str, Any]:
     """Run all filters on `in_dir` and write `out_dir`; returns the metrics."""
     check_engine(cfg.engine, "dedup.engine")
     seed_everything(seed)
     shuffle_dir = cfg.shuffle_dir or None
-    with _engine(cfg), tempfile.TemporaryDirectory(prefix="dedup-shuffle-", dir=shuffle_dir) as work:
+    with (
+        engine_session(cfg.engine, cfg.num_proc),
+        tempfile.TemporaryDirectory(prefix="dedup-shuffle-", dir=shuffle_dir) as work,
+    ):
         found, decontam_stats = find_duplicates(in_dir, tasks_dir, cfg, seed, Path(work))
     written = write_outputs(in_dir, out_dir, found, cfg.removed_sample)
     metrics = build_metrics(found, written)

@@ -67,10 +67,13 @@ def group_rows(records: np.ndarray) -> list[np.ndarray]:
 
 
 class UnionFind:
-    """Union-find over row numbers; a component's root is its smallest row."""
+    """Union-find over row numbers; `union` makes a component's smallest row its root.
 
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
+    `parent` may start as another union-find's links (text-dedup's, whose roots are its own
+    choice): `components` reads them the same way."""
+
+    def __init__(self, parent: dict[int, int] | None = None) -> None:
+        self.parent: dict[int, int] = dict(parent or {})
 
     def find(self, x: int) -> int:
         root = x

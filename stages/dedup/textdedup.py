@@ -19,7 +19,6 @@ import logging
 import os
 import pickle
 import tempfile
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 from stages.common.errors import PipelineError
 from stages.dedup.config import NearParams
 from stages.dedup.ngrams import words
+from stages.dedup.shuffle import UnionFind
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +175,7 @@ def minhash_near(
 
 
 def _clusters_from_union_find(rows: Sequence[int], kept: set[int], uf) -> NearResult:
-    groups: dict[int, list[int]] = defaultdict(list)
-    for r in uf.parent:
-        groups[uf.find(r)].append(r)
-    clusters = tuple(sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1))
+    clusters = UnionFind(uf.parent).components()
     in_cluster = {r for c in clusters for r in c}
     for c in clusters:
         n_kept = sum(r in kept for r in c)

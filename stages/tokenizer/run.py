@@ -14,15 +14,14 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from stages.common.engine import check_engine, map_jobs
 from stages.common.errors import DataError
-from stages.common.io import atomic_dir, shard_paths, write_json, write_metrics
+from stages.common.io import atomic_dir, count_docs, iter_docs, shard_paths, write_json, write_metrics
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress
 from stages.tokenizer.config import EOS_TOKEN, MASK_TOKEN, PAD_TOKEN, TokenizerParams
@@ -39,18 +38,17 @@ METRICS_FILE = Path("metrics/tokenizer.json")
 
 
 def split_docs(
-    in_dir: Path, seed: int, valid_fraction: float, skipped: Counter, shards: list[Path] | None = None
+    paths: Sequence[Path], seed: int, valid_fraction: float, skipped: Counter
 ) -> Iterator[tuple[str, str, str]]:
-    """Stream (split, id, text) for every usable document of `shards` (default: all of `in_dir`);
-    count the unusable ones in `skipped`."""
-    paths = shards if shards is not None else shard_paths(in_dir)
-    total = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
-    docs = (d for p in paths for d in iter_docs_of(p, ["id", "text"]))
-    for i, doc in enumerate(progress(docs, "documents", "doc", total)):
+    """Stream (split, id, text) for every usable document of the shards `paths`; count the
+    unusable ones in `skipped`."""
+    docs = ((p, row, d) for p in paths for row, d in enumerate(iter_docs(paths=[p], columns=["id", "text"])))
+    for path, row, doc in progress(docs, "documents", "doc", count_docs(paths=paths)):
         doc_id, text = doc["id"], doc["text"]
         if not doc_id:
+            # The shard and its row, not a count over the corpus: the ray engine sees one shard a job.
             raise DataError(
-                f"{in_dir}: document #{i} has no id; every document needs one to be split. "
+                f"{path}: the document at row {row} has no id; every document needs one to be split. "
                 "Rerun the stages before (dvc repro dedup)"
             )
         if not text or not text.strip():
@@ -59,57 +57,57 @@ def split_docs(
         yield ("valid" if is_valid_doc(doc_id, seed, valid_fraction) else "train"), doc_id, text
 
 
-def iter_docs_of(path: Path, columns: list[str]) -> Iterator[dict]:
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=columns):
-        yield from batch.to_pylist()
-
-
 def sample_fraction(cfg: TokenizerParams, seed: int, in_dir: Path) -> float:
     """The share of train documents the BPE trains on: about `train_sample_bytes` of their text."""
     if not cfg.train_sample_bytes:
         return 1.0
     total = sum(
         len(t.encode("utf-8"))
-        for s, _, t in split_docs(in_dir, seed, cfg.valid_fraction, Counter())
+        for s, _, t in split_docs(shard_paths(in_dir), seed, cfg.valid_fraction, Counter())
         if s == "train"
     )
     return min(1.0, cfg.train_sample_bytes / max(total, 1))
 
 
 class ShardEncoder:
-    """The ray engine's job function: (input shard, chunk folder) -> `pack_tokens` of that shard."""
+    """The ray engine's job function: (input shard, chunk folder) -> `pack_tokens` of that shard.
+    The tokenizer travels as its JSON and is built by `setup`, once per worker."""
 
-    def __init__(self, cfg: TokenizerParams, seed: int, in_dir: Path, tok_json: str, eos_id: int) -> None:
-        self.cfg, self.seed, self.in_dir, self.tok_json, self.eos_id = cfg, seed, in_dir, tok_json, eos_id
+    def __init__(self, cfg: TokenizerParams, seed: int, tok_json: str, eos_id: int) -> None:
+        self.cfg, self.seed, self.tok_json, self.eos_id = cfg, seed, tok_json, eos_id
+        self.tok = None
 
-    def __call__(self, job: tuple[Path, Path]) -> tuple[np.dtype, dict[str, SplitStats], Counter]:
+    def setup(self) -> None:
         from tokenizers import Tokenizer
 
+        self.tok = Tokenizer.from_str(self.tok_json)
+
+    def __call__(self, job: tuple[Path, Path]) -> tuple[dict[str, SplitStats], Counter]:
+        assert self.tok is not None, "map_jobs calls setup() before the first job"
         src, chunk = job
         chunk.mkdir(parents=True, exist_ok=True)
         skipped: Counter = Counter()
-        docs = split_docs(self.in_dir, self.seed, self.cfg.valid_fraction, skipped, shards=[src])
-        tok = Tokenizer.from_str(self.tok_json)
-        dtype, stats = pack_tokens(docs, tok, chunk, self.cfg.batch_docs, self.eos_id)
-        return dtype, stats, skipped
+        docs = split_docs([src], self.seed, self.cfg.valid_fraction, skipped)
+        _, stats = pack_tokens(docs, self.tok, chunk, self.cfg.batch_docs, self.eos_id)
+        return stats, skipped
 
 
 def encode(
     cfg: TokenizerParams, seed: int, in_dir: Path, tok, eos_id: int, out_dir: Path, skipped: Counter
 ) -> tuple[np.dtype, dict[str, SplitStats]]:
     """The encoding pass on `cfg.engine`: the same files and counts on both engines."""
-    if check_engine(cfg.engine, "tokenizer.engine") == "local":
-        docs = split_docs(in_dir, seed, cfg.valid_fraction, skipped)
-        return pack_tokens(docs, tok, out_dir, cfg.batch_docs, eos_id)
     shards = shard_paths(in_dir)
+    if check_engine(cfg.engine, "tokenizer.engine") == "local":
+        docs = split_docs(shards, seed, cfg.valid_fraction, skipped)
+        return pack_tokens(docs, tok, out_dir, cfg.batch_docs, eos_id)
     jobs = [(p, out_dir / "chunks" / f"{i:05d}") for i, p in enumerate(shards)]
-    fn = ShardEncoder(cfg, seed, in_dir, tok.to_str(), eos_id)
+    fn = ShardEncoder(cfg, seed, tok.to_str(), eos_id)
     workers = min(cfg.num_proc, len(jobs))
     results = list(map_jobs("ray", fn, jobs, workers=workers, desc="encode", unit="shard", total=len(jobs)))
     concat_chunks([chunk for _, chunk in jobs], out_dir)
     (out_dir / "chunks").rmdir()
     stats = {s: SplitStats() for s in SPLITS}
-    for _, shard_stats, shard_skipped in results:
+    for shard_stats, shard_skipped in results:
         skipped.update(shard_skipped)
         for s in SPLITS:
             stats[s].merge(shard_stats[s])
@@ -128,7 +126,7 @@ def run(cfg: TokenizerParams, seed: int, in_dir: Path, tok_dir: Path, tokens_dir
 
     def train_texts() -> Iterator[str]:
         nonlocal n_train, n_sample, sample_bytes
-        for split, doc_id, text in split_docs(in_dir, seed, cfg.valid_fraction, skipped):
+        for split, doc_id, text in split_docs(shard_paths(in_dir), seed, cfg.valid_fraction, skipped):
             if split == "train":
                 n_train += 1
                 if in_train_sample(doc_id, seed, fraction):
