@@ -1,6 +1,7 @@
 """Each lever of the classify fine-tune, trained from models/pretrain and scored on classify/test.
 
     python benchmarks/classify_levers.py [--variants base,eos,mean,...] [--seed 42]
+    python benchmarks/classify_levers.py --time-tfidf 5   # only time evaluate's TF-IDF fit
 
 Every variant is the stage's own `train_classifier` with the default params plus one change;
 it prints test accuracy beside TF-IDF + logistic regression fitted on the same train split,
@@ -72,7 +73,7 @@ def extra_task_dir(n: int, seed: int, tmp: Path) -> Path:
 
 def mean_pool(model) -> None:
     """Replace the last-token head with a mean over the attention mask's tokens."""
-    body, head, plain = model.model, model.score, model.forward
+    body, head = model.model, model.score
 
     def forward(input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kw):
         h = body(
@@ -82,7 +83,6 @@ def mean_pool(model) -> None:
         return SimpleNamespace(logits=head((h * m).sum(1) / m.sum(1).clamp(min=1)))
 
     model.forward = forward
-    model._plain_forward = plain
 
 
 def quiet_env(train_env):
@@ -145,7 +145,7 @@ def run_variant(name: str, seed: int) -> dict:
         elif p != "base":
             raise SystemExit(f"unknown variant part {p!r}")
     cfg = dataclasses.replace(cfg, classify=dataclasses.replace(tp, **changes))
-    load_cls = fc.load_classifier
+    load_cls, train_env = fc.load_classifier, fc.train_env
 
     def cls_loader(*a, **k):
         model = load_cls(*a, **k)
@@ -153,24 +153,31 @@ def run_variant(name: str, seed: int) -> dict:
             mean_pool(model)
         return model
 
-    fc.load_classifier = cls_loader
-    fc.train_env = quiet_env(fc.train_env)
-    with tempfile.TemporaryDirectory() as tmp:
-        tasks_dir = extra_task_dir(extra, seed, Path(tmp)) if extra else paths.TASKS_DIR
-        start = time.perf_counter()
-        metrics, model, tok = fc.train_classifier("classify", cfg, seed, paths.PRETRAIN_DIR, tasks_dir)
-        wall = time.perf_counter() - start
-        train = read_split(tasks_dir / "classify", "train")
-    fc.load_classifier = load_cls
+    fc.load_classifier, fc.train_env = cls_loader, quiet_env(train_env)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tasks_dir = extra_task_dir(extra, seed, Path(tmp)) if extra else paths.TASKS_DIR
+            start = time.perf_counter()
+            metrics, model, tok = fc.train_classifier("classify", cfg, seed, paths.PRETRAIN_DIR, tasks_dir)
+            wall = time.perf_counter() - start
+            train = read_split(tasks_dir / "classify", "train")
+    finally:
+        fc.load_classifier, fc.train_env = load_cls, train_env
     texts, y = read_split(ROOT / "data/tasks/classify", "test")
     model.eval()
     pred = np.zeros(len(y), dtype=np.int64)
     with torch.inference_mode():
         for i in range(0, len(texts), 64):
-            enc = tok(texts[i : i + 64], truncation=True, max_length=128, padding=True, return_tensors="pt")
+            enc = tok(
+                texts[i : i + 64],
+                truncation=True,
+                max_length=eval_cfg.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
             pred[i : i + 64] = model(**enc).logits.argmax(-1).numpy()
     tfidf = fit_tfidf(train, eval_cfg, seed)(texts)
-    diff = paired_diff_ci(y, pred, tfidf, 1000, 0.95, seed)
+    diff = paired_diff_ci(y, pred, tfidf, eval_cfg.bootstrap, eval_cfg.ci, seed)
     return {
         "variant": name,
         "acc": float((pred == y).mean()),
@@ -184,11 +191,38 @@ def run_variant(name: str, seed: int) -> dict:
     }
 
 
+def time_tfidf(n: int, seed: int) -> None:
+    """Median seconds of `n` fits of evaluate's TF-IDF + logistic regression on classify/train
+    (uncached: `fit_tfidf` would fit once and serve the rest)."""
+    import statistics
+
+    from stages.common.params import load_section
+    from stages.evaluate.classify import _fit_tfidf, read_split
+
+    train = read_split(ROOT / "data/tasks/classify", "train")
+    cfg = load_section("evaluate", ROOT / "params.yaml").classify
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        _fit_tfidf(train, cfg, seed)
+        times.append(time.perf_counter() - start)
+    print(
+        f"TF-IDF fit on classify/train ({len(train[0])} texts): median {statistics.median(times):.1f} s of {n}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default="none,end,both,none+mean")
     ap.add_argument("--seed", type=int, default=None, help="default: params.yaml's seed")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument(
+        "--time-tfidf",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time N fits of evaluate's TF-IDF baseline on classify/train and print the median",
+    )
     args = ap.parse_args()
     if args.threads:
         import torch
@@ -200,6 +234,9 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    if args.time_tfidf:
+        time_tfidf(args.time_tfidf, seed)
+        return
     for name in args.variants.split(","):
         r = run_variant(name, seed)
         d = r["diff"]

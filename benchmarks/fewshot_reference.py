@@ -31,17 +31,16 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from stages.common.init_from import PypiGguf
     from stages.common.params import load_section, load_seed, parse, read_yaml
     from stages.evaluate import fewshot
-    from stages.evaluate.config import FewshotParams
     from stages.evaluate.context import Context
 
     cfg = load_section("evaluate", ROOT / "params.yaml")
     gpu = read_yaml(ROOT / "profiles/gpu.yaml")["evaluate"]["fewshot"]["reference"]
-    shot = parse(
-        FewshotParams, {**read_yaml(ROOT / "params.yaml")["evaluate"]["fewshot"], "reference": gpu}, "f"
-    )
-    shot = replace(shot, n_test=args.n_test, ks=tuple(int(k) for k in args.ks.split(",")))
+    reference = parse(PypiGguf, gpu, "profiles/gpu.yaml: evaluate.fewshot.reference")
+    ks = tuple(int(k) for k in args.ks.split(","))
+    shot = replace(cfg.fewshot, reference=reference, n_test=args.n_test, ks=ks)
     ctx = Context(
         replace(cfg, fewshot=shot, device="cpu"), load_seed(ROOT / "params.yaml"), "cpu", ("classify",)
     )
@@ -50,15 +49,15 @@ def main() -> None:
     print(f"{flat['fewshot.n_test']} queries, {time.perf_counter() - start:.0f} s in all; "
           f"chance {flat['fewshot.chance.acc']:.3f}, majority {flat['fewshot.majority.acc']:.3f}")  # fmt: skip
     print(
-        "k | ours acc [CI] | reference acc [CI] | reference acc_norm | reference s/prompt | reference predicted"
+        "k | ours acc [CI] | reference acc [CI] | reference acc_norm | reference s/prompt (ours) | reference predicted"
     )
     for k in shot.ks:
         ours, ref = f"fewshot.k{k}", f"fewshot.reference.k{k}"
-        r = detail["reference"]["k"][str(k)]
+        r, o = detail["reference"]["k"][str(k)], detail["k"][str(k)]
         print(
             f"{k} | {flat[ours + '.acc']:.3f} [{flat[ours + '.acc_ci_low']:.3f}, {flat[ours + '.acc_ci_high']:.3f}] | "
             f"{flat[ref + '.acc']:.3f} [{flat[ref + '.acc_ci_low']:.3f}, {flat[ref + '.acc_ci_high']:.3f}] | "
-            f"{flat[ref + '.acc_norm']:.3f} | {r['seconds_per_prompt']:.3f} | {r['predicted_counts']}"
+            f"{flat[ref + '.acc_norm']:.3f} | {r['seconds_per_prompt']:.3f} ({o['seconds_per_prompt']:.3f}) | {r['predicted_counts']}"
         )
 
 

@@ -138,8 +138,10 @@ def ddp_run(section: dict[str, Any], seed: int, steps: int, tokens: Path, tokeni
         "tokenizer": str(tokenizer),
     }
     (out / "job.json").write_text(json.dumps(job), encoding="utf-8")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
-    done = subprocess.run([*cmd, __file__, "--ddp-worker", str(out)], capture_output=True, text=True)
+    from stages.pretrain import parallel
+
+    cmd = parallel.torchrun_command(configure(section, steps, gpus=2), [__file__, "--ddp-worker", str(out)])
+    done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": f"torchrun exited {done.returncode}", "traceback": done.stderr[-4000:]}
     return summary(json.loads((out / "metrics.json").read_text())) | {"processes": 2}

@@ -26,8 +26,9 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "gold" / "harm")]
 
+from candidates import document_of  # noqa: E402
 from harm_fixtures import real_rows  # noqa: E402
 
 from stages.clean import harm as h  # noqa: E402
@@ -77,11 +78,8 @@ def _token_features(
     before = text[max(0, start - 40) : start]
     f["called"] = float(bool(h._CALLED.search(before)))
     f["vocative"] = float(bool(h._VOCATIVE.search(before)))
-    f[f"rule={_RULE_SENSE(word, token, text, start, words, at, tagger, old)}"] = 1.0
+    f[f"rule={h._sense(word, token, text, start, words, at, tagger, old)}"] = 1.0
     return f
-
-
-_RULE_SENSE = h._sense
 
 
 def _collect(step: h.Harm, rows: list[dict]) -> tuple[list[dict], list[int]]:
@@ -91,19 +89,15 @@ def _collect(step: h.Harm, rows: list[dict]) -> tuple[list[dict], list[int]]:
     def collect(word, token, text, start, words, at, tagger, old=False):
         if h._FAMILY.get(word):
             seen.append(_token_features(word, token, text, start, words, at, tagger, old))
-        return _RULE_SENSE(word, token, text, start, words, at, tagger, old)
+        return h._sense(word, token, text, start, words, at, tagger, old)
 
     x, y = [], []
-    h._sense = collect
-    try:
-        for r in rows:
-            seen.clear()
-            h.read(r["text"], context=True, tagger=step.tagger, document=r.get("context"))
-            if len(seen) == 1:
-                x.append(seen[0])
-                y.append(r["toxic"])
-    finally:
-        h._sense = _RULE_SENSE
+    for r in rows:
+        seen.clear()
+        h.read(r["text"], context=True, tagger=step.tagger, document=r.get("context"), sense=collect)
+        if len(seen) == 1:
+            x.append(seen[0])
+            y.append(r["toxic"])
     return x, y
 
 
@@ -117,34 +111,27 @@ def _flags(step: h.Harm, rows: list[dict], fitted=None, threshold: float = 0.5) 
 
     def learned(word, token, text, start, words, at, tagger, old=False):
         if not h._FAMILY.get(word) or h._VOCATIVE.search(text[max(0, start - 40) : start]):
-            return _RULE_SENSE(word, token, text, start, words, at, tagger, old)
+            return h._sense(word, token, text, start, words, at, tagger, old)
         vec, model = fitted
         f = _token_features(word, token, text, start, words, at, tagger, old)
         return "learned" if model.predict_proba(vec.transform([f]))[0, 1] < threshold else None
 
-    h._sense = learned if fitted else _RULE_SENSE
-    try:
-        return [
-            bool(o.info["flagged"])
-            for o in step.apply_batch([r["text"] for r in rows], [r.get("context") for r in rows])
-        ]
-    finally:
-        h._sense = _RULE_SENSE
-
-
-def _document(row: dict) -> str:
-    """The document a row comes from (raw/*: its document; Brown: its file), kept in one fold."""
-    return row["id"].rsplit("/", 1)[0] if row["corpus"].startswith("raw/") else row["id"].rsplit(".", 1)[0]
+    # The model reads the words the step reads; the document's names stay the rules' (one
+    # sense per discourse), as `_name_families` calls the rules directly.
+    outs = step.apply_batch(
+        [r["text"] for r in rows], [r.get("context") for r in rows], sense=learned if fitted else h._sense
+    )
+    return [bool(o.info["flagged"]) for o in outs]
 
 
 def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[float, float]:
     """Grouped k-fold CV of the per-word model over `rows` (train + dev only): prints the pooled
     held-out FP rate and recall per (C, threshold) beside the rules, and returns the setting
     with the lowest FP among those at recall >= 0.9 (else the one with the highest recall)."""
-    docs = sorted({_document(r) for r in rows})
+    docs = sorted({document_of(r) for r in rows})
     random.Random(0).shuffle(docs)
     fold_of = {d: i % folds for i, d in enumerate(docs)}
-    parts = [[r for r in rows if fold_of[_document(r)] == k] for k in range(folds)]
+    parts = [[r for r in rows if fold_of[document_of(r)] == k] for k in range(folds)]
     held = [r for part in parts for r in part]
     print(f"cross-validation: {len(rows)} train + dev rows, {len(docs)} documents, {folds} folds")
     rules = [f for part in parts for f in _flags(step, part)]

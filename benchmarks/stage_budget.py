@@ -8,7 +8,8 @@ pass), so a busy stretch of the shared machine falls on all three alike: the sta
 valid windows). Prints the medians over the turns, the median per-turn ratios with their
 quartiles, what compiling costs (the first compiled step and the first compiled evaluation,
 over their eager twins; inductor's cache as it is), and the projected saving of each lever
-over params.yaml's budget (max_steps, eval_every) as a share of the stage's train time:
+over params.yaml's budget (the stage's total steps: max_steps, or max_tokens when set;
+eval_every) as a share of the stage's train time:
 - compile: budget x (eager - compiled step) - compile cost;
 - eval cadence: each evaluation pass left out saves one pass (the last one always runs).
 `--threads N` sets torch's intra-op threads (default: torch's own choice).
@@ -22,14 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.lm_train import Batches, StepSettings, train_step  # noqa: E402
+from stages.common.lm_train import StepSettings, train_step  # noqa: E402
 from stages.common.optim import PRETRAIN_BETAS, TrainState, cosine_schedule, make_optimizer  # noqa: E402
-from stages.common.params import parse  # noqa: E402
+from stages.common.params import load_section, load_seed  # noqa: E402
 from stages.common.runtime import pick_precision  # noqa: E402
 from stages.common.tokens import read_meta  # noqa: E402
 from stages.pretrain.config import PretrainParams  # noqa: E402
@@ -37,8 +35,15 @@ from stages.pretrain.data import objective, open_tokens  # noqa: E402
 from stages.pretrain.loop import Run, evaluate  # noqa: E402
 from stages.pretrain.model import build_model  # noqa: E402
 from stages.pretrain.parallel import World  # noqa: E402
+from stages.pretrain.run import _batches  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def total_steps(cfg: PretrainParams) -> int:
+    """The stage's budget in optimizer steps, as stages/pretrain/run.py sets it for one process."""
+    t = cfg.train
+    return t.total_steps(t.batch_size * t.grad_accum * cfg.model.context_length)
 
 
 def trainer(cfg: PretrainParams, meta: dict, tokens: dict, seed: int, compile: bool):
@@ -53,14 +58,12 @@ def trainer(cfg: PretrainParams, meta: dict, tokens: dict, seed: int, compile: b
     state = TrainState(
         model,
         make_optimizer(model, t.lr, t.weight_decay, PRETRAIN_BETAS, fused=True),
-        cosine_schedule(t.lr, t.min_lr, t.warmup_steps, t.max_steps),
-        batches=Batches(
-            tokens["train"], np.random.default_rng(seed), torch.Generator().manual_seed(seed), obj
-        ),
+        cosine_schedule(t.lr, t.min_lr, t.warmup_steps, total_steps(cfg)),
+        batches=_batches(tokens["train"], seed, obj, World(), prefetch=False),
     )
     how = StepSettings(t.batch_size, t.grad_accum, t.grad_clip, "cpu", precision)
-    valid = Batches(tokens["valid"], np.random.default_rng(seed), torch.Generator().manual_seed(seed), obj)
-    run = Run(cfg, how, valid, World(), seed, t.max_steps, flops_per_token=0.0, peak_flops=1.0)
+    valid = _batches(tokens["valid"], seed, obj, World(), prefetch=False)
+    run = Run(cfg, how, valid, World(), seed, total_steps(cfg), flops_per_token=0.0, peak_flops=1.0)
     forward = torch.compile(model) if compile else model
     return (lambda: train_step(state, how, forward)), (lambda: evaluate(forward, run)), precision
 
@@ -80,9 +83,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    cfg = parse(PretrainParams, params["pretrain"], "pretrain")
-    seed, t = params["seed"], cfg.train
+    cfg = load_section("pretrain", ROOT / "params.yaml")
+    seed, t = load_seed(ROOT / "params.yaml"), cfg.train
     meta = read_meta(ROOT / "data/tokens")
     tokens = {
         s: open_tokens(ROOT / "data/tokens", s, meta, cfg.model.context_length) for s in ("train", "valid")
@@ -115,7 +117,8 @@ def main() -> None:
     print(f"  eager / compiled step: {ratio('eager step', 'compiled step')}")
     print(f"  eval pass / eager step: {ratio('eval pass', 'eager step')}")
     print("  first calls: " + ", ".join(f"{k} {v:.1f} s" for k, v in first.items()))
-    budget, evals = t.max_steps, -(-t.max_steps // t.eval_every)
+    budget = total_steps(cfg)
+    evals = -(-budget // t.eval_every)
     train_s = budget * med["eager step"] + evals * med["eval pass"]
     cost = first["compiled step"] - first["eager step"] + first["compiled eval"] - first["eager eval"]
     saved = budget * (med["eager step"] - med["compiled step"]) - cost

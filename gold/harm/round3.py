@@ -16,20 +16,10 @@ import random
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
-from candidates import sentences  # noqa: E402
-
-from stages.clean.harm import _TOKEN  # noqa: E402
-
-_WORD_TEXT = (
-    "ass asses bastard bastards whore whores slut sluts cock cocks prick pricks damn bitch bitches "
-    "dick dicks pussy retarded crap"
-)
-_WORDS = frozenset(_WORD_TEXT.split())
+from candidates import raw_candidates  # noqa: E402
 
 
 def main() -> None:
@@ -41,15 +31,7 @@ def main() -> None:
         for name in ("hard_negatives", "toxic_real")
         for line in (HERE / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
     }
-    books, other = [], []
-    for f in sorted(args.raw.glob("*.parquet")):
-        for r in pq.read_table(f, columns=["id", "text", "source"]).to_pylist():
-            for n, s in enumerate(sentences(r["text"])):
-                found = {m.group().lower().strip("'-").removesuffix("'s") for m in _TOKEN.finditer(s)}
-                if found & _WORDS and s.lower() not in have and len(s) < 400:
-                    have.add(s.lower())
-                    row = {"text": s, "word": sorted(found & _WORDS)[0], "corpus": f"raw/{r['source']}"}
-                    (books if r["source"] == "books" else other).append({**row, "id": f"{r['id']}/{n}"})
+    books, other = raw_candidates(args.raw, have)
     rng = random.Random(13)
     draw = rng.sample(books, min(120, len(books))) + rng.sample(
         other, min(200 - min(120, len(books)), len(other))

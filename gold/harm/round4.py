@@ -19,15 +19,11 @@ import random
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
-from candidates import brown, sentences, vader  # noqa: E402
-from round3 import _WORDS  # noqa: E402
+from candidates import brown, document_of, new_candidate, raw_candidates, vader  # noqa: E402
 
-from stages.clean.harm import _TOKEN  # noqa: E402
 from stages.common.params import read_yaml  # noqa: E402
 
 
@@ -42,35 +38,15 @@ def main() -> None:
         for line in (HERE / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
     ]
     have = {r["text"].lower() for r in rows}
-    test_docs = {
-        r["id"].rsplit("/", 1)[0] for r in rows if r["split"] == "test" and r["corpus"].startswith("raw/")
-    }
-    books, other = [], []
-    for f in sorted(args.raw.glob("*.parquet")):
-        for r in pq.read_table(f, columns=["id", "text", "source"]).to_pylist():
-            if r["id"] in test_docs:
-                continue
-            for n, s in enumerate(sentences(r["text"])):
-                found = {m.group().lower().strip("'-").removesuffix("'s") for m in _TOKEN.finditer(s)}
-                if found & _WORDS and s.lower() not in have and len(s) < 400:
-                    have.add(s.lower())
-                    row = {"text": s, "word": sorted(found & _WORDS)[0], "corpus": f"raw/{r['source']}"}
-                    (books if r["source"] == "books" else other).append({**row, "id": f"{r['id']}/{n}"})
-    # a Brown file or a vader ground-truth id that holds a test row is left out whole
-    test_files = {
-        r["id"].rsplit(".", 1)[0] for r in rows if r["split"] == "test" and not r["corpus"].startswith("raw/")
-    }
+    # a document (Brown: a file; vader: a ground-truth id) that holds a test row is left out whole
+    test_docs = frozenset(document_of(r) for r in rows if r["split"] == "test")
+    books, other = raw_candidates(args.raw, have, test_docs)
     pins = read_yaml(HERE.parents[1] / "sources.yaml")["pins"]
     for corpus, id_, s in [*brown(pins), *vader(pins)]:
-        found = {m.group().lower().strip("'-").removesuffix("'s") for m in _TOKEN.finditer(s)}
-        if (
-            found & _WORDS
-            and id_.rsplit(".", 1)[0] not in test_files
-            and s.lower() not in have
-            and len(s) < 400
+        if document_of({"corpus": corpus, "id": id_}) not in test_docs and (
+            row := new_candidate(corpus, id_, s, have)
         ):
-            have.add(s.lower())
-            other.append({"text": s, "word": sorted(found & _WORDS)[0], "corpus": corpus, "id": id_})
+            other.append(row)
     rng = random.Random(17)
     rng.shuffle(books)
     rng.shuffle(other)

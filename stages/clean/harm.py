@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -386,13 +386,14 @@ def _context_word(token: str) -> str | None:
     return word
 
 
+def _name_like(bare: str, token: str) -> bool:
+    """Whether `token` writes a name-like word (dick, cock, ...), `bare`, in plain letters."""
+    return _FAMILY.get(bare) in _NAMES and _LETTERS.fullmatch(token) is not None
+
+
 def _is_name(bare: str, token: str, text: str, start: int, words: list[str], i: int) -> bool:
     """Whether the plainly written name-like word (dick, cock, ...) at `start` reads as a name."""
-    return (
-        _FAMILY.get(bare) in _NAMES
-        and _LETTERS.fullmatch(token) is not None
-        and _sense(bare, token, text, start, words, i, None) == "name"
-    )
+    return _name_like(bare, token) and _sense(bare, token, text, start, words, i, None) == "name"
 
 
 def _name_families(document: str) -> frozenset[str]:
@@ -407,15 +408,39 @@ def _name_families(document: str) -> frozenset[str]:
     return frozenset(found)
 
 
+@dataclass(frozen=True)
+class DocumentCues:
+    """What a text taken out of a document reads from the whole document."""
+
+    old: bool  # older English throughout (`older_english`)
+    names: frozenset[str]  # the name-like families it uses as a name (`_name_families`)
+
+    @classmethod
+    def of(cls, document: str) -> DocumentCues:
+        return cls(older_english(document), _name_families(document))
+
+
+# What reads the innocent sense of a plainly spelled listed word; `_sense`'s arguments.
+Sense = Callable[..., str | None]
+
+
 def read(
-    text: str, *, context: bool = False, tagger: _Tagger | None = None, document: str | None = None
+    text: str,
+    *,
+    context: bool = False,
+    tagger: _Tagger | None = None,
+    document: str | None = None,
+    cues: DocumentCues | None = None,
+    sense: Sense = _sense,
 ) -> Reading:
     """De-obfuscate `text`, count its listed words and, with `context`, read each plainly
     spelled ambiguous word by its neighbours and by its document (`document`, `text` itself
     when None): a name, an animal, a trade, a verb, a clinical or an older sense does not
-    count and is left out of what the classifier reads; "hell" in an oath counts."""
+    count and is left out of what the classifier reads; "hell" in an oath counts.
+    `cues`: the document's, from a caller that reads several texts of one document (they
+    stand for `document`); `sense`: what reads a plainly spelled word's sense (the rules)."""
     hits = innocent = 0
-    old = context and older_english(text if document is None else document)
+    whole = text  # spaced letters are joined below; the register counts the text as written
     if context and "hell" in text.lower():  # the substring test is cheap; _OATH is not
         hits += len(_OATH.findall(text))
 
@@ -428,6 +453,10 @@ def read(
     # and build the match objects and neighbour words only when one is there.
     listed = list(map(_context_word if context else listed_word, _TOKEN.findall(text)))
     at = list(itertools.compress(range(len(listed)), listed))
+    # The document's cues take a pass over all of it: only where a listed word needs them.
+    if context and at and cues is None and document is not None:
+        cues = DocumentCues.of(document)
+    old = context and bool(at) and (cues.old if cues is not None else older_english(whole))
     tokens = list(_TOKEN.finditer(text)) if at else []
     words = [m.group().lower().strip("'-!*_") for m in tokens]
     # Each listed token once: (token index, listed word, written plainly, innocent sense).
@@ -436,31 +465,30 @@ def read(
         m, word = tokens[i], listed[i]
         token = m.group()
         plainly = _is_plain(token, word)
-        sense = _sense(word, token, text, m.start(), words, i, tagger, old) if context and plainly else None
-        found.append((i, word, plainly, sense))
+        read_as = sense(word, token, text, m.start(), words, i, tagger, old) if context and plainly else None
+        found.append((i, word, plainly, read_as))
     # One sense per discourse: a word the document uses as a name somewhere ("Dick Tracy") is
     # a name wherever nobody is called it. Read from the senses above when the text is the
     # document; a name never depends on the tagger or the register, which _sense reads later.
     names: frozenset[str] | set[str] = frozenset()
-    if context and document is not None:
-        names = _name_families(document)
+    if context and cues is not None:
+        names = cues.names
     elif context:
         names = {
             _FAMILY[word]
-            for i, word, _, sense in found
-            if sense == "name"
-            and _FAMILY.get(word) in _NAMES
+            for i, word, _, read_as in found
+            if read_as == "name"
             and words[i].removesuffix("'s") == word
-            and _LETTERS.fullmatch(tokens[i].group())
+            and _name_like(word, tokens[i].group())
         }
     out, last = [], 0
-    for i, word, plainly, sense in found:
+    for i, word, plainly, read_as in found:
         m = tokens[i]
         if (
             context
             and plainly
             and (
-                sense
+                read_as
                 or (
                     _FAMILY.get(word) in names
                     and not _CALLED.search(text[max(0, m.start() - 40) : m.start()])
@@ -505,21 +533,23 @@ class Harm(Step):
             return bool(_YOU.search(text))  # no tagger: any second person
         return self.tagger.addresses(text)
 
-    def read(self, text: str, document: str | None = None) -> Reading:
+    def read(self, text: str, cues: DocumentCues | None = None, sense: Sense = _sense) -> Reading:
         return read(
-            text[: self.cfg.max_chars], context=self.cfg.context, tagger=self.tagger, document=document
+            text[: self.cfg.max_chars], context=self.cfg.context, tagger=self.tagger, cues=cues, sense=sense
         )
 
     def apply_batch(
-        self, texts: Sequence[str], documents: Sequence[str | None] | None = None
+        self, texts: Sequence[str], documents: Sequence[str | None] | None = None, sense: Sense = _sense
     ) -> list[Outcome]:
         """Score `texts`; `documents` (one per text, or None) gives a text taken out of a
-        document its document-level cues (older English); in the pipeline the text is the
-        document."""
+        document its document-level cues (older English, names); in the pipeline the text is
+        the document. `sense`: what reads a plainly spelled word's sense (`read`)."""
         if not texts:
             return []
         documents = documents or [None] * len(texts)
-        reads = [self.read(t, d) for t, d in zip(texts, documents, strict=True)]
+        # Each document's cues once, however many of its texts the batch holds.
+        cues = {d: DocumentCues.of(d) for d in dict.fromkeys(documents) if d is not None and self.cfg.context}
+        reads = [self.read(t, cues.get(d), sense) for t, d in zip(texts, documents, strict=True)]
         probs = self.predict_prob([r.plain for r in reads])
         outcomes = []
         for text, r, prob in zip(texts, reads, probs):

@@ -160,9 +160,7 @@ def hf_rows(src: SourceParams) -> tuple[str, Iterator[dict[str, Any]]]:
         ) from None
     columns = ds.column_names  # None where a stream's columns are known only from its rows
     if columns is not None and src.text_field not in columns:
-        raise DataError(
-            f"{src.dataset}: no column {src.text_field!r} (source {src.name}); columns are {columns}; set text_field"
-        )
+        raise _no_column(src, columns)
     return base, _streamed(iter(ds), base, src)
 
 
@@ -176,23 +174,35 @@ def _from_disk(datasets: Any, p: Path, src: SourceParams) -> Any:
     return ds.to_iterable_dataset()
 
 
+def _no_column(src: SourceParams, columns: list[str]) -> DataError:
+    return DataError(
+        f"{src.dataset}: no column {src.text_field!r} (source {src.name}); columns are {columns}; set text_field"
+    )
+
+
 def _streamed(rows: Iterator[dict[str, Any]], base: str, src: SourceParams) -> Iterator[dict[str, Any]]:
-    """`rows` with a failure mid-stream (a lost connection, a damaged file) said in one sentence."""
-    n = 0
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except Exception as e:
-            raise DataError(
-                f"{base}: reading stopped after {n} rows (source {src.name}): {type(e).__name__}: {e}. "
-                "Rerun after a network error; fix or remove a damaged file"
-            ) from None
-        if n == 0 and src.text_field not in row:
-            raise DataError(
-                f"{src.dataset}: no column {src.text_field!r} (source {src.name}); columns are {sorted(row)}; "
-                "set text_field"
-            )
-        n += 1
+    """`rows` with a failure mid-stream (a lost connection, a damaged file) said in one sentence;
+    a first row without `text_field` stops it (a stream's columns may be known only from its rows)."""
+    first = _next_row(rows, base, src, 0)
+    if first is None:
+        return
+    if src.text_field not in first:
+        raise _no_column(src, sorted(first))
+    yield first
+    n = 1
+    while (row := _next_row(rows, base, src, n)) is not None:
         yield row
+        n += 1
+
+
+def _next_row(rows: Iterator[dict[str, Any]], base: str, src: SourceParams, n: int) -> dict[str, Any] | None:
+    """The next of `rows` (None at the end), `n` of them read before."""
+    try:
+        return next(rows)
+    except StopIteration:
+        return None
+    except Exception as e:
+        raise DataError(
+            f"{base}: reading stopped after {n} rows (source {src.name}): {type(e).__name__}: {e}. "
+            "Rerun after a network error; fix or remove a damaged file"
+        ) from None

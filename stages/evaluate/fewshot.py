@@ -236,13 +236,15 @@ def family(ctx: Context) -> Result:
         "labels": names,
         "verbalizer": list(cfg.verbalizer),
     }
-    loaders = {MODEL: lambda: load_ours(ctx, paths.PRETRAIN_DIR, config)}
+    loaders = [(MODEL, lambda: load_ours(ctx, paths.PRETRAIN_DIR, config))]
     if cfg.reference is not None:
-        loaders[REFERENCE] = lambda: load_reference(ctx, cfg.reference)
-    for system, load in loaders.items():
+        loaders.append((REFERENCE, lambda: load_reference(ctx, cfg.reference)))
+    for system, load in loaders:
         model, tok, context = load()
         results = evaluate_k(ctx, model, tok, context, texts, train, queries, demos)
-        del model  # the reference is 135M parameters: free it before the next family
+        # frees the reference only (135M parameters) before the next family; ours stays in
+        # stages/evaluate/models.py's cache for the families that share it
+        del model
         per_k, per_k_detail = score_k(ctx, results, y_q, PREFIX[system])
         flat |= per_k
         if system == MODEL:

@@ -25,9 +25,9 @@ from stages.pretrain.parallel import World, mean, no_sync
 log = logging.getLogger(__name__)
 
 
-def check_epochs(total_steps: int, tokens_per_step: int, train_tokens: int, warn_epochs: float) -> float:
-    """Epochs the budget makes over the training tokens; a warning naming both and the fix when
-    there are more than `warn_epochs` (a model that sees the same text that often memorises it)."""
+def check_epochs(total_steps: int, tokens_per_step: int, train_tokens: int, warn_epochs: float) -> None:
+    """Warn, naming both numbers and the fix, when the budget makes more than `warn_epochs` epochs
+    over the training tokens (a model that sees the same text that often memorises it)."""
     budget = total_steps * tokens_per_step
     epochs = budget / max(train_tokens, 1)
     if epochs > warn_epochs:
@@ -39,7 +39,6 @@ def check_epochs(total_steps: int, tokens_per_step: int, train_tokens: int, warn
             *(total_steps, f"{tokens_per_step:,}", f"{budget:,}", epochs, f"{train_tokens:,}", warn_epochs),
             *(f"{fit:,}", max(1, fit // tokens_per_step)),
         )
-    return epochs
 
 
 def evaluate(model, run: Run) -> float:

@@ -22,7 +22,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
@@ -65,8 +65,9 @@ def node_rank(cfg: PretrainParams) -> int:
     return int(raw)
 
 
-def torchrun_command(cfg: PretrainParams) -> list[str]:
-    """The torchrun command line that runs `python -m stages.pretrain` as this node's processes."""
+def torchrun_command(cfg: PretrainParams, target: Sequence[str] = ("-m", "stages.pretrain")) -> list[str]:
+    """The torchrun command line that runs `target` as this node's processes: the stage (`-m
+    stages.pretrain`), or a script and its arguments."""
     cmd = [sys.executable, "-m", "torch.distributed.run"]  # what `torchrun` runs, without relying on PATH
     if cfg.nodes == 1:
         cmd.append("--standalone")
@@ -80,7 +81,7 @@ def torchrun_command(cfg: PretrainParams) -> list[str]:
             f"--rdzv-endpoint={cfg.rdzv_endpoint}",
             f"--rdzv-id={cfg.rdzv_id}",
         ]
-    return [*cmd, f"--nproc-per-node={cfg.gpus}", "-m", "stages.pretrain"]
+    return [*cmd, f"--nproc-per-node={cfg.gpus}", *target]
 
 
 def relaunch(cfg: PretrainParams) -> int:

@@ -17,14 +17,12 @@ FUNNEL_FILES = (
     ("dedup", METRICS_DIR / "dedup.json"),
     ("tokenizer", METRICS_DIR / "tokenizer.json"),
 )
-# Where each stage's wall time (`stage_seconds`) is, in `dvc repro` order; finetune's tasks
-# (METRICS_DIR/finetune/<task>.json) go in before evaluate.
+# Where each stage's wall time (`stage_seconds`) is, in `dvc repro` order: the funnel's stages
+# with tasks and pretrain; finetune's tasks (METRICS_DIR/finetune/<task>.json) go in before evaluate.
 STAGE_TIME_FILES = (
-    ("collect", METRICS_DIR / "collect.json"),
-    ("clean", CLEAN_FILE),
+    *FUNNEL_FILES[:2],
     ("tasks", METRICS_DIR / "tasks.json"),
-    ("dedup", METRICS_DIR / "dedup.json"),
-    ("tokenizer", METRICS_DIR / "tokenizer.json"),
+    *FUNNEL_FILES[2:],
     ("pretrain", METRICS_DIR / "pretrain.json"),
 )
 REPORTS_DIR = Path("reports")

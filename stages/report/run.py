@@ -84,31 +84,33 @@ def build(out: Path, cfg: Any) -> list[str]:
         lines += leftover_section(name, flat, rest, cfg.digits)
 
     lines += samples_section(_detail("samples"))
-    rows = funnel(paths.FUNNEL_FILES)
+    # Each stage's metrics file read once: the funnel, clean's sources and the stage times share it.
+    loaded = {stage: load_json(path) if path.exists() else None for stage, path in _stage_files()}
+    rows = funnel(paths.FUNNEL_FILES, loaded)
     lines += funnel_section(rows, cfg.plots and plots.funnel_plot(rows, out / "funnel.png"))
-    lines += clean_sources_section(load_json(paths.CLEAN_FILE) if paths.CLEAN_FILE.exists() else None)
-    lines += stage_times_section(stage_times(measured if isinstance(measured, dict) else {}))
+    lines += clean_sources_section(loaded["clean"])
+    without_time = dict(flat)
+    evaluate_seconds = without_time.pop(STAGE_SECONDS, None)  # a row of the stage times, not another metric
+    times = stage_times(loaded) + ([("evaluate", evaluate_seconds)] if flat else [])
+    lines += stage_times_section(times)
     lines += _training_section(out, cfg)
-    other = {k: v for k, v in flat.items() if family_of(k, manifest) == OTHER and k != STAGE_SECONDS}
+    other = {k: v for k, v in without_time.items() if family_of(k, manifest) == OTHER}
     if other:
         lines += ["## Other metrics (metrics/metrics.json)", ""]
         lines += flat_section("keys of no known family", other, cfg.digits)[2:]
     return lines
 
 
-def stage_times(evaluated: dict[str, Any]) -> list[tuple[str, float | None]]:
-    """(stage, wall seconds or None) in `dvc repro` order; evaluate's is in `evaluated`
-    (metrics/metrics.json). Stages whose metrics file is absent are left out."""
-    files = [*paths.STAGE_TIME_FILES]
-    files += [(f"finetune@{p.stem}", p) for p in sorted((paths.METRICS_DIR / "finetune").glob("*.json"))]
-    out = []
-    for name, path in files:
-        data = load_json(path) if path.exists() else None
-        if isinstance(data, dict):
-            out.append((name, data.get(STAGE_SECONDS)))
-    if evaluated:
-        out.append(("evaluate", evaluated.get(STAGE_SECONDS)))
-    return out
+def _stage_files() -> list[tuple[str, Path]]:
+    """(stage, metrics file) of every stage but evaluate, in `dvc repro` order."""
+    finetuned = sorted((paths.METRICS_DIR / "finetune").glob("*.json"))
+    return [*paths.STAGE_TIME_FILES, *((f"finetune@{p.stem}", p) for p in finetuned)]
+
+
+def stage_times(loaded: dict[str, Any]) -> list[tuple[str, float | None]]:
+    """(stage, wall seconds or None) from each stage's metrics (`loaded`, in `dvc repro` order);
+    stages whose metrics file is absent are left out."""
+    return [(name, data.get(STAGE_SECONDS)) for name, data in loaded.items() if isinstance(data, dict)]
 
 
 def _detail(name: str) -> dict[str, Any] | None:

@@ -126,11 +126,12 @@ def find_count(metrics: dict[str, Any], names: tuple[str, ...]) -> tuple[int | N
     return None, None
 
 
-def funnel(files: tuple[tuple[str, Path], ...]) -> list[dict[str, Any]]:
-    """One row per stage: {stage, file, found, documents, characters, tokens, keys}."""
+def funnel(files: tuple[tuple[str, Path], ...], loaded: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per stage of `files` (stage, its metrics file), from its metrics as `loaded`
+    (stage: parsed JSON, None when absent): {stage, file, found, documents, characters, tokens, keys}."""
     rows = []
     for stage, path in files:
-        data = load_json(path) if path.exists() else None
+        data = loaded.get(stage)
         row: dict[str, Any] = {"stage": stage, "file": str(path), "found": isinstance(data, dict), "keys": {}}
         for what, names in FUNNEL_KEYS.items():
             value, key = find_count(data, names) if isinstance(data, dict) else (None, None)
