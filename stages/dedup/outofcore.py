@@ -31,7 +31,7 @@ EXACT_DTYPE = record_dtype(4)  # xxh3_128 of the text, as four uint32
 class Shared:
     """What every worker needs, sent once: the task index, the MinHash signer, the work folder."""
 
-    work: Path
+    work: str  # a local path or an fsspec URL (dedup.shuffle_dir)
     partitions: int
     exact: bool
     index: TaskIndex | None
@@ -92,7 +92,7 @@ def scan_shard(shared: Shared, task: ShardTask) -> ShardScan:
         rec = np.empty(len(exact_rows), dtype=EXACT_DTYPE)
         rec["key"] = np.frombuffer(b"".join(exact_keys), dtype="<u4").reshape(-1, 4)
         rec["row"] = exact_rows
-        write_partitions(shared.work / EXACT_DIR, task.shard, rec, shared.partitions)
+        write_partitions(f"{shared.work}/{EXACT_DIR}", task.shard, rec, shared.partitions)
     if band_rows:
         n_bands = shared.signer.bands
         rec = np.empty(len(band_rows) * n_bands, dtype=shared.bands_dtype)
@@ -100,15 +100,15 @@ def scan_shard(shared: Shared, task: ShardTask) -> ShardScan:
         keys[:, 0] = np.tile(np.arange(n_bands, dtype=np.uint32), len(band_rows))
         keys[:, 1:] = np.concatenate(band_keys)
         rec["row"] = np.repeat(np.asarray(band_rows, dtype=np.int64), n_bands)
-        write_partitions(shared.work / BANDS_DIR, task.shard, rec, shared.partitions)
+        write_partitions(f"{shared.work}/{BANDS_DIR}", task.shard, rec, shared.partitions)
     return ShardScan(len(texts), contaminated)
 
 
 def group_exact(shared: Shared, part: int) -> list[np.ndarray]:
     """Rows of one partition whose texts hash alike (xxh3_128, as text-dedup's exact_hash)."""
-    return group_rows(read_partition(shared.work / EXACT_DIR, part, EXACT_DTYPE))
+    return group_rows(read_partition(f"{shared.work}/{EXACT_DIR}", part, EXACT_DTYPE))
 
 
 def group_bands(shared: Shared, part: int) -> list[np.ndarray]:
     """Rows of one partition that share a MinHash band (the same band, equal rows)."""
-    return group_rows(read_partition(shared.work / BANDS_DIR, part, shared.bands_dtype))
+    return group_rows(read_partition(f"{shared.work}/{BANDS_DIR}", part, shared.bands_dtype))

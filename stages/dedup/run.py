@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -41,7 +40,7 @@ from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress, seed_everything
 from stages.dedup.config import DedupParams
 from stages.dedup.outofcore import ShardTask, Shared, group_bands, group_exact, scan_shard
-from stages.dedup.shuffle import components
+from stages.dedup.shuffle import components, work_folder
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ def shard_tasks(in_dir: Path) -> list[ShardTask]:
 
 
 def find_duplicates(
-    in_dir: Path, tasks_dir: Path, cfg: DedupParams, seed: int, work: Path
+    in_dir: Path, tasks_dir: Path, cfg: DedupParams, seed: int, work: str
 ) -> tuple[Found, dict[str, Any]]:
     """The scan, group and union-find passes; returns the removals and the decontamination counts."""
     tasks = shard_tasks(in_dir)
@@ -268,12 +267,11 @@ def dedup_dir(in_dir: Path, out_dir: Path, tasks_dir: Path, cfg: DedupParams, se
     """Run all filters on `in_dir` and write `out_dir`; returns the metrics."""
     check_engine(cfg.engine, "dedup.engine")
     seed_everything(seed)
-    shuffle_dir = cfg.shuffle_dir or None
     with (
         engine_session(cfg.engine, cfg.num_proc),
-        tempfile.TemporaryDirectory(prefix="dedup-shuffle-", dir=shuffle_dir) as work,
+        work_folder(cfg.shuffle_dir, cfg.engine == "ray" or cfg.num_proc > 1) as work,
     ):
-        found, decontam_stats = find_duplicates(in_dir, tasks_dir, cfg, seed, Path(work))
+        found, decontam_stats = find_duplicates(in_dir, tasks_dir, cfg, seed, work)
     written = write_outputs(in_dir, out_dir, found, cfg.removed_sample)
     metrics = build_metrics(found, written)
     metrics["near"] = {"method": cfg.near.method, "threshold": cfg.near.threshold}

@@ -14,10 +14,17 @@ does not.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import io
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from stages.common.errors import DataError
+from stages.common.fs import filesystem, is_url, protocol
 
 
 def record_dtype(width: int, kind: str = "<u4") -> np.dtype:
@@ -35,20 +42,50 @@ def partition_of(keys: np.ndarray, partitions: int) -> np.ndarray:
     )
 
 
-def write_partitions(out_dir: Path, shard: int, records: np.ndarray, partitions: int) -> None:
-    """Write `records` into `out_dir/p<part>/s<shard>.npy`, one file per non-empty partition."""
+@contextlib.contextmanager
+def work_folder(shuffle_dir: str, workers_apart: bool) -> Iterator[str]:
+    """A new folder for one run's partition files, removed afterwards: under the system temp
+    folder for "", under `shuffle_dir` otherwise, a local path or an fsspec URL (s3://bucket/tmp).
+
+    `workers_apart`: the passes run in other processes (a pool, Ray), which cannot see this
+    process's memory:// filesystem; they would write partitions no later pass reads."""
+    if workers_apart and protocol(shuffle_dir) == "memory":
+        raise DataError(
+            f"dedup.shuffle_dir: {shuffle_dir} is this process's memory, which worker processes do not "
+            "share; use num_proc: 1 on engine: local, or a folder or URL every worker reaches"
+        )
+    if not is_url(shuffle_dir):
+        with tempfile.TemporaryDirectory(prefix="dedup-shuffle-", dir=shuffle_dir or None) as work:
+            yield work
+        return
+    fs, root = filesystem(shuffle_dir, "dedup.shuffle_dir")
+    work = f"{root.rstrip('/')}/dedup-shuffle-{uuid.uuid4().hex[:12]}"
+    fs.makedirs(work, exist_ok=True)
+    try:
+        yield fs.unstrip_protocol(work)
+    finally:
+        if fs.exists(work):
+            fs.rm(work, recursive=True)
+
+
+def write_partitions(out_dir: str | Path, shard: int, records: np.ndarray, partitions: int) -> None:
+    """Write `records` into `out_dir/p<part>/s<shard>.npy`, one file per non-empty partition;
+    `out_dir` is a local path or an fsspec URL."""
+    fs, root = filesystem(out_dir, "dedup.shuffle_dir")
     parts = partition_of(records["key"], partitions)
     for p in np.unique(parts):
-        folder = out_dir / f"p{p:05d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / f"s{shard:05d}.npy", records[parts == p])
+        folder = f"{root}/p{p:05d}"
+        fs.makedirs(folder, exist_ok=True)
+        with fs.open(f"{folder}/s{shard:05d}.npy", "wb") as f:
+            np.save(f, records[parts == p])
 
 
-def read_partition(out_dir: Path, part: int, dtype: np.dtype) -> np.ndarray:
-    files = sorted((out_dir / f"p{part:05d}").glob("s*.npy"))
+def read_partition(out_dir: str | Path, part: int, dtype: np.dtype) -> np.ndarray:
+    fs, root = filesystem(out_dir, "dedup.shuffle_dir")
+    files = sorted(fs.glob(f"{root}/p{part:05d}/s*.npy"))
     if not files:
         return np.empty(0, dtype=dtype)
-    return np.concatenate([np.load(f) for f in files])
+    return np.concatenate([np.load(io.BytesIO(fs.cat_file(f))) for f in files])
 
 
 def group_rows(records: np.ndarray) -> list[np.ndarray]:
