@@ -54,10 +54,14 @@ class SourceParams:
     platforms: tuple[str, ...] = ()  # wheel platform tags, so a compiled wheel is one file everywhere
     members: tuple[str, ...] = ()  # globs inside the wheel zip / sdist tar (** spans folders)
     exclude: tuple[str, ...] = ()  # globs of members to leave out
-    # kind: local (a glob relative to the repository root), url, hf
+    # kind: local: a glob of local files (relative to the repository root, ** spans folders) or
+    # of fsspec URLs (s3://bucket/crawl/*.warc.gz, gs://, hf://, file:///, memory://), sorted;
+    # a URL's protocol library must be installed (s3fs, gcsfs)
     path: str = ""
     url: str = ""
-    dataset: str = ""  # hf: a save_to_disk folder, a local data folder/file, or a hub id
+    # hf: a save_to_disk folder, a local data folder/file, data files at an fsspec URL
+    # (s3://bucket/x/*.parquet), or a hub id
+    dataset: str = ""
     subset: str = ""  # hf: the dataset's config (e.g. sample-10BT); "" = its default
     revision: str = ""  # hf hub id: the commit to read (40 hex digits); local paths need none
     split: str = "train"
@@ -80,7 +84,11 @@ class SourceParams:
             require("==" in self.package, "package", "pin it as name==version")
             require(bool(self.members), "members", "list the files to read inside the package")
         if self.kind == "local":
-            require(bool(self.path), "path", "give a glob of local files, e.g. data/my/*.jsonl")
+            require(
+                bool(self.path),
+                "path",
+                "give a glob of files, e.g. data/my/*.jsonl or s3://bucket/crawl/*.gz",
+            )
         if self.kind == "url":
             require(self.url.startswith(("http://", "https://")), "url", "must be an http(s) URL")
         if self.kind == "hf":
