@@ -55,8 +55,10 @@ def filesystem(path: str | Path, what: str) -> tuple[Any, str]:
 def read_bytes(url: str, what: str) -> bytes:
     """The whole content of the file at `url` (a URL or a local path), unchanged: any
     decompression is the reader's, from the bytes' own magic."""
-    fs, path = filesystem(url, what)
     try:
+        if not is_url(url):
+            return Path(url).read_bytes()
+        fs, path = filesystem(url, what)
         return fs.cat_file(path)
     except (OSError, ValueError) as e:  # FileNotFoundError, a lost connection, a denied key
         raise DataError(f"{url}: cannot read the file ({what}): {type(e).__name__}: {e}") from None

@@ -15,7 +15,6 @@ does not.
 from __future__ import annotations
 
 import contextlib
-import io
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -85,7 +84,11 @@ def read_partition(out_dir: str | Path, part: int, dtype: np.dtype) -> np.ndarra
     files = sorted(fs.glob(f"{root}/p{part:05d}/s*.npy"))
     if not files:
         return np.empty(0, dtype=dtype)
-    return np.concatenate([np.load(io.BytesIO(fs.cat_file(f))) for f in files])
+    arrays = []
+    for name in files:
+        with fs.open(name, "rb") as f:
+            arrays.append(np.load(f))
+    return np.concatenate(arrays)
 
 
 def group_rows(records: np.ndarray) -> list[np.ndarray]:
