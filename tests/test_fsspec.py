@@ -124,11 +124,17 @@ def test_an_s3_url_without_s3fs_names_the_package_to_install(tmp_path):
         run(tmp_path, [local("s3://bucket/crawl/*.warc.gz")])
 
 
-def test_an_unknown_protocol_and_an_empty_glob_are_named(tmp_path, mem):
+def test_an_unknown_protocol_an_empty_glob_and_a_vanished_file_are_named(tmp_path, mem):
+    from stages.common.fs import read_bytes
+
     with pytest.raises(DataError, match="fsspec knows no protocol 'nosuch'"):
         run(tmp_path, [local("nosuch://bucket/*.txt")])
     with pytest.raises(DataError, match=rf"memory://{mem[1]}/\*\.jsonl: matches no file \(source src\)"):
         run(tmp_path, [local(f"memory://{mem[1]}/*.jsonl")])
+    with pytest.raises(
+        DataError, match=rf"memory://{mem[1]}/gone.txt: cannot read the file \(source s\): FileNotFound"
+    ):
+        read_bytes(f"memory://{mem[1]}/gone.txt", "source s")
 
 
 def test_hf_data_files_at_a_url_read_as_the_local_file(tmp_path, mem):

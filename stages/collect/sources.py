@@ -110,7 +110,13 @@ def local_files(src: SourceParams) -> Iterator[File]:
     root, `**` spanning folders), or of fsspec URLs, each file named by its URL. Not read here."""
     if is_url(src.path):
         fs, pattern = filesystem(src.path, f"collect.sources[].path of source {src.name}")
-        found = fs.glob(pattern, detail=True)
+        try:
+            found = fs.glob(pattern, detail=True)
+        except Exception as e:  # denied, no credentials, no connection: each library raises its own
+            raise DataError(
+                f"{src.path}: cannot list the files (source {src.name}): {type(e).__name__}: {e}; "
+                "check the URL and the credentials the protocol's library reads"
+            ) from None
         files = [
             File(url, url.rsplit("/", 1)[-1], url=url, size=int(info.get("size") or 0))
             for url, info in ((fs.unstrip_protocol(p), found[p]) for p in sorted(found))

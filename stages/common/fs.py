@@ -55,10 +55,8 @@ def filesystem(path: str | Path, what: str) -> tuple[Any, str]:
 def read_bytes(url: str, what: str) -> bytes:
     """The whole content of the file at `url` (a URL or a local path), unchanged: any
     decompression is the reader's, from the bytes' own magic."""
+    fs, path = (None, url) if not is_url(url) else filesystem(url, what)
     try:
-        if not is_url(url):
-            return Path(url).read_bytes()
-        fs, path = filesystem(url, what)
-        return fs.cat_file(path)
-    except (OSError, ValueError) as e:  # FileNotFoundError, a lost connection, a denied key
+        return Path(path).read_bytes() if fs is None else fs.cat_file(path)
+    except Exception as e:  # a missing file, a lost connection, a denied key: each library its own type
         raise DataError(f"{url}: cannot read the file ({what}): {type(e).__name__}: {e}") from None
