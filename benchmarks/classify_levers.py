@@ -14,6 +14,8 @@ time. Variants (combine with `+`, e.g. `both+lr1e-3`):
 - `mean`: mean over all real tokens instead of the last one (patched forward, not saveable
   as an AutoModelForSequenceClassification);
 - `lr<x>`, `ep<n>`, `wd<x>`, `bs<n>`: lr, epochs, weight decay, batch size;
+- `adapt<n>`, `adaptlr<x>`, `adaptbs<n>`: task-adaptive pre-training on the train texts for n
+  steps (`finetune.classify.adapt_steps`), its lr and windows per step;
 - `extra<n>`: n more vader texts (train only, from those max_docs sampled out) in train; the
   TF-IDF baseline is refitted on the same larger train.
 
@@ -132,6 +134,12 @@ def run_variant(name: str, seed: int) -> dict:
             changes["text_boundary"] = p
         elif p == "mean":
             pool = True
+        elif p.startswith("adaptlr"):
+            changes["adapt_lr"] = float(p[7:])
+        elif p.startswith("adaptbs"):
+            changes["adapt_batch_size"] = int(p[7:])
+        elif p.startswith("adapt"):
+            changes["adapt_steps"] = int(p[5:])
         elif p.startswith("lr"):
             changes["lr"] = float(p[2:])
         elif p.startswith("ep"):
@@ -186,6 +194,7 @@ def run_variant(name: str, seed: int) -> dict:
         "best_epoch": metrics["best_epoch"],
         "valid": metrics["best_valid"],
         "train_s": metrics["train_time_s"],
+        "adapt_s": metrics.get("adapt_time_s", 0.0),
         "wall_s": round(wall, 1),
         "train_n": metrics["train_examples"],
     }
@@ -243,7 +252,7 @@ def main() -> None:
         print(
             f"{r['variant']:<24} acc {r['acc']:.4f}  tfidf {r['tfidf']:.4f}  diff {d['diff']:+.4f} "
             f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]  valid {r['valid']:.4f} (epoch {r['best_epoch']})  "
-            f"train {r['train_n']} texts {r['train_s']:.0f} s",
+            f"train {r['train_n']} texts {r['train_s']:.0f} s, adapt {r['adapt_s']:.0f} s, wall {r['wall_s']:.0f} s",
             flush=True,
         )
 
