@@ -18,7 +18,9 @@ time. Variants (combine with `+`, e.g. `both+lr1e-3`):
 - `adapt<n>`, `adaptlr<x>`, `adaptbs<n>`: task-adaptive pre-training on the train texts for n
   steps (`finetune.classify.adapt_steps`), its lr and windows per step;
 - `extra<n>`: n more vader texts (train only, from those max_docs sampled out) in train; the
-  TF-IDF baseline is refitted on the same larger train.
+  TF-IDF baseline is refitted on the same larger train;
+- `pl<n>`: n seeded sentences of Pang & Lee's reviews (each with its review's label) in train
+  only, TF-IDF refitted likewise.
 
 Needs the default run's data/tasks/classify and models/pretrain (dvc checkout).
 """
@@ -71,6 +73,40 @@ def extra_task_dir(n: int, seed: int, tmp: Path) -> Path:
         }
     ).cast(train.schema)
     pq.write_table(pa.concat_tables([train, more]), dst / "train.parquet")
+    return tmp
+
+
+def pang_lee_task_dir(n: int, seed: int, tmp: Path) -> Path:
+    """classify's splits with `n` seeded sentences of Pang & Lee's reviews, each labelled with its
+    review's polarity, in train only (a plot-summary sentence carries its review's label: noisy)."""
+    import random
+    import re
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stages.common.params import load_section
+    from stages.tasks.sources import read_pang_lee
+
+    cfg = load_section("tasks", ROOT / "params.yaml").classify
+    rows = [
+        (f"{e.id}/{i}", text, int(e.score > 0))
+        for e in read_pang_lee(cfg.pang_lee)
+        for i, text in enumerate(re.split(r"(?<=[.!?])\s+", e.text))
+        if len(text) >= cfg.min_chars
+    ]
+    rows = random.Random(seed).sample(rows, n)
+    dst = tmp / "classify"
+    shutil.copytree(ROOT / "data/tasks/classify", dst)
+    train = pq.read_table(dst / "train.parquet")
+    cols = {
+        "id": [r[0] for r in rows],
+        "text": [r[1] for r in rows],
+        "label": pa.array([r[2] for r in rows], pa.int64()),
+        "source": ["pang_lee"] * n,
+        "score": [2.0 * r[2] - 1.0 for r in rows],
+    }
+    pq.write_table(pa.concat_tables([train, pa.table(cols).cast(train.schema)]), dst / "train.parquet")
     return tmp
 
 
@@ -129,7 +165,7 @@ def run_variant(name: str, seed: int) -> dict:
     eval_cfg = load_section("evaluate", ROOT / "params.yaml").classify
     tp = cfg.classify
     parts = name.split("+")
-    changes, pool, extra = {}, False, 0
+    changes, pool, extra, pang_lee = {}, False, 0, 0
     for p in parts:
         if p in ("none", "end", "both"):
             changes["text_boundary"] = p
@@ -151,6 +187,8 @@ def run_variant(name: str, seed: int) -> dict:
             changes["batch_size"] = int(p[2:])
         elif p.startswith("extra"):
             extra = int(p[5:])
+        elif p.startswith("pl"):
+            pang_lee = int(p[2:])
         elif p != "base":
             raise SystemExit(f"unknown variant part {p!r}")
     cfg = dataclasses.replace(cfg, classify=dataclasses.replace(tp, **changes))
@@ -165,7 +203,11 @@ def run_variant(name: str, seed: int) -> dict:
     fc.load_classifier, fc.train_env = cls_loader, quiet_env(train_env)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            tasks_dir = extra_task_dir(extra, seed, Path(tmp)) if extra else paths.TASKS_DIR
+            tasks_dir = paths.TASKS_DIR
+            if extra:
+                tasks_dir = extra_task_dir(extra, seed, Path(tmp))
+            elif pang_lee:
+                tasks_dir = pang_lee_task_dir(pang_lee, seed, Path(tmp))
             start = time.perf_counter()
             metrics, model, tok = fc.train_classifier("classify", cfg, seed, paths.PRETRAIN_DIR, tasks_dir)
             wall = time.perf_counter() - start
