@@ -4,7 +4,9 @@ adversarial training, on the same budget as plain classify.
 The data (data/tasks/adversarial/) is classify's train split plus attacked copies of part
 of it; valid is classify's valid. Training uses the classify section's TrainParams (same
 epochs, lr, batch size), so any difference from models/finetune/classify comes from the
-method, not a larger budget; metrics record the forward/backward passes it cost.
+method, not a larger budget; metrics record the forward/backward passes it cost. With
+`finetune.classify.adapt_steps` above 0 its backbone is first adapted on its own train texts,
+the attacked copies among them, as classify's is (stages/finetune/adapt.py).
 
 Per batch, a perturbation `delta` of the input embeddings (zero on padding) starts uniform
 in [-1, 1], scaled by init_mag / sqrt(tokens * hidden) (FreeLB), and takes `adv_steps`

@@ -1,5 +1,7 @@
 """Fine-tune models/pretrain as a sequence classifier on data/tasks/<task>/.
 
+With `finetune.classify.adapt_steps` above 0 the backbone first continues its own
+pre-training on the train texts (task-adaptive pre-training, stages/finetune/adapt.py).
 Saves the best epoch's model and the tokenizer to models/finetune/<task>/ (loadable with
 AutoModelForSequenceClassification and AutoTokenizer), curves to
 metrics/curves/finetune/<task>/, and metrics/finetune/<task>.json. The adversarial task
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.finetune import paths
+from stages.finetune.adapt import adapt
 from stages.finetune.config import FinetuneParams
 from stages.finetune.data import Encoded, batches, encode, read_labels, read_split
 from stages.finetune.model import end_token, load_classifier, load_tokenizer
@@ -94,6 +97,9 @@ def train_classifier(
     with train_env(task, cfg, seed) as env:
         kind, size = model.config.model_type, model.num_parameters() / 1e6
         log.info("%s: %s, %.2fM params, %s, %s", task, kind, size, env.device, env.precision)
+        adapted = {"adapt_steps": 0}
+        if cfg.classify.adapt_steps:
+            adapted = adapt(model, pretrain_dir, tok, split["train"][0], cfg.classify, max_length, env)
         strategy = classification_strategy(
             enc["train"], enc["valid"], tp.batch_size, tok.pad_token_id, env, pad_left
         )
@@ -108,6 +114,7 @@ def train_classifier(
         "max_length": max_length,
         "text_boundary": cfg.classify.text_boundary,
         "truncated": {s: e.truncated for s, e in enc.items()},
+        **adapted,
         "best_valid_accuracy": round(res.best_valid, 4),
         "majority_valid_accuracy": round(majority_accuracy(enc["train"].labels, enc["valid"].labels), 4),
     }

@@ -54,9 +54,21 @@ class TextTrainParams(TrainParams):
 
 @dataclass(frozen=True)
 class ClassifyParams(TextTrainParams):
-    """Sequence classification (also adversarial's budget)."""
+    """Sequence classification (also adversarial's budget), optionally after task-adaptive
+    pre-training of the backbone on the train texts (`adapt_*`, stages/finetune/adapt.py)."""
 
     text_boundary: Literal["none", "end", "both"]
+    adapt_steps: int
+    adapt_lr: float
+    adapt_batch_size: int
+    adapt_mask_prob: float
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.adapt_steps >= 0, "adapt_steps", "must be >= 0 (0 = no task-adaptive pre-training)")
+        require(0.0 < self.adapt_lr < 1.0, "adapt_lr", "must be in (0, 1), e.g. 3.0e-4")
+        require(self.adapt_batch_size >= 1, "adapt_batch_size", "must be at least 1 window")
+        require(0.0 < self.adapt_mask_prob < 1.0, "adapt_mask_prob", "must be in (0, 1), e.g. 0.15")
 
 
 @dataclass(frozen=True)

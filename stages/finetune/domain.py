@@ -109,7 +109,7 @@ def valid_batches(windows, batch_size: int, objective: str, masker) -> Iterator[
             yield {"input_ids": x, "labels": y}
 
 
-def objective_of(model, tok, d: DomainParams, objective: str, context: int) -> LmObjective:
+def objective_of(model, tok, mask_prob: float, objective: str, context: int) -> LmObjective:
     """The pretraining objective on this model and tokenizer (pad falls back to eos as a special)."""
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     return LmObjective(
@@ -117,7 +117,7 @@ def objective_of(model, tok, d: DomainParams, objective: str, context: int) -> L
         context_length=context,
         mask_id=tok.mask_token_id,
         vocab_size=len(tok),
-        mask_prob=d.mask_prob,
+        mask_prob=mask_prob,
         special_ids=(tok.eos_token_id, pad),
         # MoE models: the balance loss with the weight the model was configured with.
         aux_loss_weight=getattr(model.config, "router_aux_loss_coef", 0.0) or 0.0,
@@ -213,7 +213,9 @@ def run(
             *(task, model.config.model_type, objective, d.init_from, model.num_parameters() / 1e6),
             *(len(train), len(valid), context, env.device),
         )
-        strategy = lm_strategy(train, valid, d, objective_of(model, tok, d, objective, context), env)
+        strategy = lm_strategy(
+            train, valid, d, objective_of(model, tok, d.mask_prob, objective, context), env
+        )
         model.to(env.device)
         before = strategy.validate(model)
         log.info("before training: valid loss %.4f, ppl %.2f", before["loss"], before["ppl"])
