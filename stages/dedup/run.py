@@ -216,6 +216,8 @@ class _KeptShards:
         )
         rest = table.slice(n)
         self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        # The allocator keeps freed pages for reuse; handing them back keeps the peak flat.
+        pa.default_memory_pool().release_unused()
         self.shards += 1
         self.rows += n
 
