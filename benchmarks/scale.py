@@ -1,22 +1,33 @@
-"""Dedup on k copies of the default corpus (1x, 10x and 100x unless --scales says otherwise;
-benchmarks/README.md says which were measured): wall time, documents/s, peak memory, recall.
+"""Clean, dedup or encode on k copies of the default run's data (1x, 10x and 100x unless
+--scales says otherwise; benchmarks/README.md says which were measured): wall time, CPU
+seconds, documents/s, peak memory, and for dedup the recall of injected duplicates.
 
-A corpus of k x data/clean is k copies of its shards. Copy c > 0 gets new ids and a tag
-appended to every word ("type" -> "typeQb"), so no copy duplicates another and each repeats
-the real corpus's own duplicates. Into every shard of every copy go injected duplicates of
-its own documents: exact copies, and near copies with 2 words of a 200+ word document
-changed (Jaccard of 5-word shingles about 0.95 > the 0.8 threshold). Recall is the share of
-injected documents that dedup removes.
+--stage picks the stage function the runs call and the data it copies: `clean` runs
+stages.clean.run.run_shards over copies of data/raw, `encode` the tokenizer's encoding pass
+(stages.tokenizer.run.encode) over copies of data/dedup with the trained data/tokenizer,
+`dedup` stages.dedup.run.dedup_dir over copies of data/clean. Copy c > 0 of a shard gets new
+ids. For dedup its ASCII letters also go through a permutation of the alphabet seeded by c,
+so every word changes, no copy duplicates another, each repeats the corpus's own duplicates,
+and a copy's shards are as large as the original's; into every shard of every copy go 2
+exact and 2 near copies (2 words of a 200+ word document changed; Jaccard of 5-word
+shingles about 0.95 > the 0.8 threshold) of its own documents. Recall is the share of
+injected documents that dedup removes. Clean and encode copies keep their texts, so the
+filters and the tokenizer see real words.
 
 Each run is a subprocess; a poller reads every process of its tree 10 times a second: the
-peak of each one's resident set (VmHWM) and of their sum. On `ray` the tree also holds
-Ray's own daemons (raylet, GCS); the worker column counts `ray::` task processes only.
+peak of each one's resident set (VmHWM) and of their sum, and each one's CPU time. CPU s is
+the sum over every process seen (driver, pool workers or Ray's workers and daemons) of its
+own user + system time at its last poll. On `ray` the worker column counts `ray::` task
+processes only. Encode uses `workers` cores on both engines: local's one process as many
+Rust threads, ray's actors one thread each.
 
-    python benchmarks/scale.py --scales 1 10 100 --engines local ray --workers 2
-    python benchmarks/scale.py --scales 1 --engines local --workers 1
+    python benchmarks/scale.py --stage dedup --scales 1 10 100 --engines local ray --workers 2
+    python benchmarks/scale.py --stage clean --scales 1 10 --engines local ray --workers 2
 
-The corpora go under --root (default /tmp/dedup-scale, about 31 MB per 1x of parquet)
-and are deleted at the end unless --keep.
+The corpora go under --root (default /tmp/dedup-scale; about 10 MB of parquet per 1x of
+each stage's input, 1 GB at 100x), written by --build-workers processes, reused
+by later runs with --keep, and deleted at the end without it; --build-only writes them and
+stops.
 
 Before and after a change, on data/clean as it is (--as-is: no copies, no injected
 duplicates, no recall), the older revision's stages/, params.yaml and sources.yaml
