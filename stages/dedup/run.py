@@ -208,7 +208,7 @@ class _KeptShards:
         import pyarrow.parquet as pq
 
         table = pa.concat_tables(self.pending)
-        # One chunk per column, as ShardWriter's table from lists: the same parquet bytes.
+        # One chunk per column, as in ShardWriter's table built from lists: the writer sees the same batches.
         pq.write_table(
             table.slice(0, n).combine_chunks(),
             self.out_dir / f"part-{self.shards:05d}.parquet",
