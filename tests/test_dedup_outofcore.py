@@ -130,3 +130,49 @@ def test_stage_keeps_what_text_dedup_keeps_in_memory(tmp_path, num_proc, shard_d
             keep = info["duplicate_of"]
             assert int(keep[1:]) in out and int(keep[1:]) < int(doc_id[1:])
     assert not list(tmp_path.glob("**/dedup-shuffle-*")), "partition files left behind"
+
+
+# ---- the filter pass ---------------------------------------------------------------
+
+
+def test_filter_pass_writes_the_bytes_a_document_writer_writes(tmp_path, monkeypatch):
+    """Kept rows copied as arrow slices give the files ShardWriter gives from the same documents,
+    with output shards that straddle input shards, a null meta, and a column that is not a doc's."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import stages.dedup.run as run
+    from stages.common.io import ShardWriter
+
+    texts, _ = made_corpus(seed=3, distinct=40)
+    rng = random.Random(0)
+    docs = [
+        {
+            "id": f"d{i}",
+            "text": t,
+            "source": rng.choice(["a", "b", None]),
+            "origin": "made",
+            "license": "CC0",
+            "meta": None if i % 5 == 0 else json.dumps({"i": i}),
+            "extra": "not a document column",
+        }
+        for i, t in enumerate(texts)
+    ]
+    (tmp_path / "in").mkdir()
+    for s in range(0, len(docs), 7):
+        pq.write_table(pa.Table.from_pylist(docs[s : s + 7]), tmp_path / "in" / f"part-{s:05d}.parquet")
+    removed = {r: run.Removal("exact", duplicate_of=0) for r in rng.sample(range(1, len(docs)), 15)}
+    monkeypatch.setattr(run, "SHARD_DOCS", 5)
+    written = run.write_outputs(tmp_path / "in", tmp_path / "out", run.Found(len(docs), removed), sample=2)
+    with ShardWriter(tmp_path / "expect", 5) as w:
+        w.write_many(d for i, d in enumerate(iter_docs(tmp_path / "in")) if i not in removed)
+
+    def digests(folder):
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.parquet"))}
+
+    assert written.kept == len(docs) - 15 and len(digests(tmp_path / "expect")) > 2
+    assert digests(tmp_path / "out") == digests(tmp_path / "expect")
+    assert sum(written.docs_in.values()) == len(docs) and sum(written.removed_by["exact"].values()) == 15
+    assert written.docs_in[""] == sum(d["source"] is None for d in docs)

@@ -35,7 +35,7 @@ from typing import Any
 
 from stages.common.engine import check_engine, engine_session, map_jobs
 from stages.common.errors import DataError
-from stages.common.io import ShardWriter, atomic_dir, iter_docs, shard_paths, write_metrics
+from stages.common.io import ShardWriter, atomic_dir, doc_schema, shard_paths, write_metrics
 from stages.common.params import load_section, load_seed
 from stages.common.runtime import progress, seed_everything
 from stages.dedup.config import DedupParams
@@ -183,8 +183,66 @@ class Written:
     cluster_sources: dict[int, str]
 
 
+class _KeptShards:
+    """Kept rows as arrow slices of the input shards, written `shard_docs` to a file: the files
+    ShardWriter would write from the same documents, without a Python object per document."""
+
+    def __init__(self, out_dir: Path, shard_docs: int) -> None:
+        self.out_dir, self.shard_docs = out_dir, shard_docs
+        self.pending: list[Any] = []
+        self.pending_rows = self.shards = self.rows = 0
+
+    def add(self, table: Any) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        while self.pending_rows >= self.shard_docs:
+            self._write(self.shard_docs)
+
+    def close(self) -> None:
+        if self.pending_rows:
+            self._write(self.pending_rows)
+
+    def _write(self, n: int) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(self.pending)
+        # One chunk per column, as in ShardWriter's table built from lists: the writer sees the same batches.
+        pq.write_table(
+            table.slice(0, n).combine_chunks(),
+            self.out_dir / f"part-{self.shards:05d}.parquet",
+            compression="zstd",
+        )
+        rest = table.slice(n)
+        self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        # The allocator keeps freed pages for reuse; handing them back keeps the peak flat.
+        pa.default_memory_pool().release_unused()
+        self.shards += 1
+        self.rows += n
+
+
+def _doc_table(table: Any) -> Any:
+    """`table`'s document columns in doc_schema's order and types; a missing one is all nulls."""
+    import pyarrow as pa
+
+    schema = doc_schema()
+    cols = [
+        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
 def write_outputs(in_dir: Path, out_dir: Path, found: Found, sample: int) -> Written:
-    """Stream the shards once, copying kept documents whole and in input order to `out_dir`."""
+    """Stream the shards once, copying kept documents whole and in input order to `out_dir`.
+
+    The driver holds one input shard and at most one output shard, as arrow tables: its memory
+    follows the shard size. Documents never become Python dicts (but the audit sample's): the
+    heap that a dict per document leaves behind grows with the number of shards written."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     audited: Counter[str] = Counter()
     audit_rows = set()
     for row in sorted(found.removed):
@@ -194,30 +252,41 @@ def write_outputs(in_dir: Path, out_dir: Path, found: Found, sample: int) -> Wri
             audit_rows.add(row)
     want_ids = {found.removed[r].duplicate_of for r in audit_rows} - {None}
     in_cluster = {r for c in found.clusters for r in c}
+    # The few rows whose source, id or whole document the pass needs, ascending.
+    removed = np.array(sorted(found.removed), dtype=np.int64)
+    looked_up = np.array(sorted(want_ids | in_cluster | audit_rows), dtype=np.int64)
     ids: dict[int, str] = {}
     audit_docs: list[tuple[dict[str, Any], Removal]] = []
     docs_in: Counter[str] = Counter()
     removed_by = {reason: Counter() for reason in REASONS}
     cluster_sources: dict[int, str] = {}
-    row = -1
+    first = 0
     with atomic_dir(out_dir) as tmp:
-        with ShardWriter(tmp, SHARD_DOCS) as kept:
-            for row, doc in enumerate(progress(iter_docs(in_dir), desc="dedup: write", unit="doc")):
-                source = doc["source"] or ""
-                docs_in[source] += 1
+        kept = _KeptShards(tmp, SHARD_DOCS)
+        for path in progress(shard_paths(in_dir), desc="dedup: write", unit="shard"):
+            table = pq.read_table(path)
+            n = table.num_rows
+            sources = [s or "" for s in table.column("source").to_pylist()]
+            docs_in.update(sources)
+            gone = removed[np.searchsorted(removed, first) : np.searchsorted(removed, first + n)]
+            for row in gone.tolist():
+                removed_by[found.removed[row].reason][sources[row - first]] += 1
+            for row in looked_up[
+                np.searchsorted(looked_up, first) : np.searchsorted(looked_up, first + n)
+            ].tolist():
                 if row in want_ids:
-                    ids[row] = doc["id"]
+                    ids[row] = table.column("id")[row - first].as_py()
                 if row in in_cluster:
-                    cluster_sources[row] = source
-                rm = found.removed.get(row)
-                if rm is None:
-                    kept.write(doc)
-                    continue
-                removed_by[rm.reason][source] += 1
+                    cluster_sources[row] = sources[row - first]
                 if row in audit_rows:
-                    audit_docs.append((doc, rm))
-            if row + 1 != found.rows:
-                raise DataError(f"{in_dir}: changed while dedup was reading it (rows); run again")
+                    audit_docs.append((table.slice(row - first, 1).to_pylist()[0], found.removed[row]))
+            keep = np.ones(n, dtype=bool)
+            keep[gone - first] = False
+            kept.add(_doc_table(table.filter(pa.array(keep))))
+            first += n
+        kept.close()
+        if first != found.rows:
+            raise DataError(f"{in_dir}: changed while dedup was reading it (rows); run again")
         with ShardWriter(tmp / REMOVED_SUBDIR, SHARD_DOCS) as audit:
             audit.write_many(_audit_doc(doc, rm, ids) for doc, rm in audit_docs)
         return Written(kept.rows, docs_in, removed_by, cluster_sources)
