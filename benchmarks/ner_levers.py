@@ -44,6 +44,7 @@ SETTINGS: dict[str, tuple[dict, dict]] = {
     "conf0.5-keep1": ({"empty_keep": 1.0, "min_confidence": 0.5}, {}),
     "conf0.8-keep1": ({"empty_keep": 1.0, "min_confidence": 0.8}, {}),
     "conf0.5-keep1-2ep": ({"empty_keep": 1.0, "min_confidence": 0.5}, {"epochs": 2}),
+    "lr2e-3": ({"empty_keep": 0.1}, {"lr": 2.0e-3}),
 }
 
 
