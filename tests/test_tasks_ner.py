@@ -3,6 +3,7 @@ spaCy docs, silver excluding gold, and the build (fake sentences; the real sdist
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -399,3 +400,57 @@ def test_thin_empty_keeps_every_sentence_with_an_entity_and_a_seeded_share_of_th
     assert 30 <= empty <= 70 and dropped == {"no_entity": 200 - empty}
     assert ner.thin_empty(rows, 0.25, 5, Counter()) == kept
     assert ner.thin_empty(rows, 1.0, 5, Counter()) == rows
+
+
+def test_teacher_confidence_is_high_where_the_teacher_is_sure_and_low_where_it_wavers(teacher):
+    nlp, _ = teacher
+    label_map = default_params("tasks.ner").label_map
+    texts = [
+        "Apple and Microsoft reported higher profits on Tuesday.",  # the beam agrees: 0.99
+        "Angela Merkel met Barack Obama in Berlin on Monday.",  # 0.997
+        "Shares of Vexlor rose after Brindle said it would buy the unit.",  # Vexlor ORG or nothing: 0.55
+    ]
+    sure = ner.teacher_confidence(nlp, texts, label_map, beam_width=8)
+    assert len(sure) == 3 and all(0.0 <= s <= 1.0 for s in sure)
+    assert sure[0] > 0.9 and sure[1] > 0.9
+    assert sure[2] < 0.7
+    # a wider beam scores the same sentences, in the same order
+    assert ner.teacher_confidence(nlp, texts[:2], label_map, beam_width=16)[1] > 0.9
+
+
+def test_drop_unsure_keeps_rows_at_or_above_the_threshold_and_counts_the_rest():
+    rows = [{"id": str(i)} for i in range(5)]
+    dropped: Counter = Counter()
+    kept = ner.drop_unsure(rows, [1.0, 0.2, 0.5, 0.49, 0.9], 0.5, dropped)
+    assert [r["id"] for r in kept] == ["0", "2", "4"] and dropped == {"low_confidence": 2}
+    with pytest.raises(ValueError):  # one score per row, or the filter would drop the wrong ones
+        ner.drop_unsure(rows, [1.0], 0.5, Counter())
+
+
+def test_confidence_params_are_checked():
+    with pytest.raises(ParamsError, match=r"tasks\.ner\.min_confidence: must be in \[0, 1\)"):
+        parse(NerTaskParams, merged("tasks.ner", {"min_confidence": 1.0}), "tasks.ner")
+    with pytest.raises(ParamsError, match=r"tasks\.ner\.beam_width: must be at least 2"):
+        parse(NerTaskParams, merged("tasks.ner", {"beam_width": 1}), "tasks.ner")
+
+
+def test_build_with_a_confidence_filter_drops_only_unsure_train_sentences(tmp_path, monkeypatch, teacher):
+    monkeypatch.setenv("PIPELINE_NO_PROGRESS", "1")
+    monkeypatch.setattr(ner, "load_teacher", lambda name: teacher)
+    monkeypatch.setattr(ner, "read_sentences", lambda cfg, split: fake_sentences(60))
+    gold = str(write_gold(tmp_path / "g.jsonl", [GOLD]))
+    base = default_params("tasks.ner", gold=gold, empty_keep=1.0, min_confidence=0.0)
+    m0 = ner.build(base, 3, tmp_path / "all")
+    calls = []
+
+    def fake_confidence(nlp, texts, label_map, beam_width):
+        calls.append(beam_width)
+        return [0.1 if i % 3 == 0 else 0.95 for i in range(len(texts))]
+
+    monkeypatch.setattr(ner, "teacher_confidence", fake_confidence)
+    m = ner.build(dataclasses.replace(base, min_confidence=0.9, beam_width=4), 3, tmp_path / "sure")
+    n_train = m0["splits"]["train"]["rows"]
+    assert calls == [4]
+    assert m["dropped"]["low_confidence"] == len(range(0, n_train, 3))
+    assert m["splits"]["train"]["rows"] == n_train - m["dropped"]["low_confidence"]
+    assert m["splits"]["valid"] == m0["splits"]["valid"]  # valid keeps its hard sentences

@@ -121,6 +121,8 @@ class NerTaskParams:
     min_chars: int
     max_sentences: int
     empty_keep: float
+    min_confidence: float
+    beam_width: int
     valid_fraction: float
     gold: str
     teacher: str
@@ -139,6 +141,8 @@ class NerTaskParams:
             "must be 0 (all) or at least 20",
         )
         require(0.0 <= self.empty_keep <= 1.0, "empty_keep", "must be in [0, 1] (1 keeps them all)")
+        require(0.0 <= self.min_confidence < 1.0, "min_confidence", "must be in [0, 1) (0 keeps them all)")
+        require(self.beam_width >= 2, "beam_width", "must be at least 2, e.g. 8")
         require(0.0 < self.valid_fraction < 0.5, "valid_fraction", "must be in (0, 0.5), e.g. 0.1")
         require(self.gold.endswith(".jsonl"), "gold", "must be a .jsonl file, e.g. gold/ner/test.jsonl")
         require(

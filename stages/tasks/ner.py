@@ -5,6 +5,8 @@ train/valid are SILVER: the spaCy teacher (`tasks.ner.teacher`, OntoNotes labels
 CoNLL-2010 uncertainty corpus, and WSJ text split into sentences with nltk's Punkt).
 test is GOLD: gold/ner/test.jsonl, annotated by hand, tokenized by the same spaCy tokenizer.
 No silver sentence equals a gold text or a gold sentence (after whitespace normalisation).
+Train may be thinned: sentences the teacher is unsure of (`min_confidence`, by its beam
+search) and a share of those without an entity (`empty_keep`); valid is left whole.
 
 Writes `<out>/ner/{train,valid,test}.parquet` (id, source, genre, text, tokens, starts, ends,
 tags; a silver row's genre is its source),
@@ -249,6 +251,47 @@ def thin_empty(rows: list[dict[str, Any]], keep: float, seed: int, dropped: Coun
     return out
 
 
+def teacher_confidence(
+    nlp: Any, texts: list[str], label_map: Mapping[str, str], beam_width: int
+) -> list[float]:
+    """Per text, how sure the teacher is of its own (greedy) tags: the lowest, over every
+    span its beam search proposes with a type label_map keeps, of the beam's probability that
+    the greedy decision on that span is right (p when the greedy tagger took it, 1 - p when
+    not; a span's p sums its OntoNotes labels that map to one type). 1.0 when the beam
+    proposes nothing. spaCy's greedy NER gives no scores, its beam parser does, at about the
+    cost of a second greedy pass."""
+    ner = nlp.get_pipe("ner")
+    out = []
+    for start in range(0, len(texts), 256):
+        chunk = texts[start : start + 256]
+        docs = list(nlp.pipe(chunk))
+        # on fresh docs: spaCy's NER keeps entities a doc already has, so the beam would only echo them
+        beams = ner.beam_parse([nlp.make_doc(t) for t in chunk], beam_width=beam_width, beam_density=0.0001)
+        for doc, beam in zip(docs, beams, strict=True):
+            taken = set(mapped_spans(doc, label_map))
+            marginal: Counter = Counter()
+            for prob, ents in ner.moves.get_beam_parses(beam):
+                for s, e, label in ents:
+                    tag = label_map.get(label, "O")
+                    if tag != "O":
+                        marginal[(s, e, tag)] += prob
+            sure = [min(p, 1.0) if span in taken else 1.0 - min(p, 1.0) for span, p in marginal.items()]
+            # a greedy span the beam never proposed: the beam gives it no probability
+            sure += [0.0 for span in taken if span not in marginal]
+            out.append(min(sure, default=1.0))
+    return out
+
+
+def drop_unsure(
+    rows: list[dict[str, Any]], confidence: list[float], threshold: float, dropped: Counter
+) -> list[dict[str, Any]]:
+    """`rows` whose teacher confidence is at least `threshold` (the rest counted as low_confidence)."""
+    out = [r for r, c in zip(rows, confidence, strict=True) if c >= threshold]
+    if len(out) < len(rows):
+        dropped["low_confidence"] += len(rows) - len(out)
+    return out
+
+
 def build(cfg: NerTaskParams, seed: int, out_dir: Path) -> dict[str, Any]:
     """Build the task into `out_dir` (created) and return its metrics."""
     nlp, disabled = load_teacher(cfg.teacher)
@@ -272,10 +315,12 @@ def build(cfg: NerTaskParams, seed: int, out_dir: Path) -> dict[str, Any]:
         )
     valid_idx = set(stratified_sample(source_strata(kept, n_valid), n_valid, seed + 1))
     rows, speed = silver_rows(kept, nlp, cfg)
-    # Train only: valid keeps the natural share of entity-less sentences, like the gold set.
-    train = thin_empty(
-        [r for i, r in enumerate(rows) if i not in valid_idx], cfg.empty_keep, seed + 2, dropped
-    )
+    # Train only: valid keeps the natural share of entity-less and hard sentences, like the gold set.
+    train = [r for i, r in enumerate(rows) if i not in valid_idx]
+    if cfg.min_confidence > 0:
+        sure = teacher_confidence(nlp, [r["text"] for r in train], cfg.label_map, cfg.beam_width)
+        train = drop_unsure(train, sure, cfg.min_confidence, dropped)
+    train = thin_empty(train, cfg.empty_keep, seed + 2, dropped)
     splits = {
         "train": train,
         "valid": [r for i, r in enumerate(rows) if i in valid_idx],
