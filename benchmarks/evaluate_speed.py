@@ -8,6 +8,12 @@ reference below), on the default few-shot prompts of one k, taking turns in one 
 that a busy stretch of the shared machine falls on both alike. Prints the median CPU and
 wall seconds of each, the median per-turn ratio, and the largest score difference and the
 number of changed predictions (float noise only when 0).
+
+    python benchmarks/evaluate_speed.py --ner-padding
+
+NER: the token positions (real and padding) the gold set's batches feed the tagger, in file
+order and in evaluate's length order, read the way `ner.model_tag` reads them (echoed when
+the tagger was trained so).
 """
 
 from __future__ import annotations
@@ -78,6 +84,35 @@ def prompts_of(ctx: Context, tok, context: int, k: int) -> list[str]:
     return out
 
 
+def ner_padding(batch_size: int) -> None:
+    """Print the positions fed to the NER tagger in file order and in length order."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from stages.evaluate import ner
+
+    model_dir = paths.FINETUNE_DIR / ner.TASK
+    gold = ner.read_sentences(paths.TASKS_DIR / ner.TASK / "test.parquet")
+    cfg: EvaluateParams = load_section("evaluate")
+    lengths = [len(x) for x in AutoTokenizer.from_pretrained(str(model_dir))(gold.texts, truncation=True,
+               max_length=cfg.ner.max_length)["input_ids"]]  # fmt: skip
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    if config.get("echo_input"):
+        lengths = [2 * n + 1 for n in lengths]
+
+    def positions(order: list[int]) -> int:
+        chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        return sum(max(lengths[i] for i in c) * len(c) for c in chunks)
+
+    file_order = positions(list(range(len(lengths))))
+    by_length = positions(sorted(range(len(lengths)), key=lengths.__getitem__))
+    print(f"NER gold: {len(lengths)} sentences, {sum(lengths)} real tokens, batch {batch_size}")
+    print(
+        f"  positions in file order {file_order}, in length order {by_length}: {file_order / by_length:.2f}x"
+    )
+
+
 def timed(fn) -> tuple[float, float, np.ndarray]:
     cpu, wall = time.process_time(), time.perf_counter()
     out = fn()
@@ -90,7 +125,13 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=4, help="demonstrations per prompt (one of evaluate.fewshot.ks)")
     ap.add_argument("--n", type=int, default=96, help="prompts scored per turn")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's choice)")
+    ap.add_argument(
+        "--ner-padding", action="store_true", help="count the NER tagger's padded positions instead"
+    )
     args = ap.parse_args()
+    if args.ner_padding:
+        ner_padding(load_section("evaluate").batch_size)
+        return
     import torch
 
     if args.threads:
