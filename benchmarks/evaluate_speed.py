@@ -14,6 +14,12 @@ number of changed predictions (float noise only when 0).
 NER: the token positions (real and padding) the gold set's batches feed the tagger, in file
 order and in evaluate's length order, read the way `ner.model_tag` reads them (echoed when
 the tagger was trained so).
+
+    python benchmarks/evaluate_speed.py --verify fewshot classify adversarial ner robust
+
+Runs the named evaluate families on the checked-out models and data and says whether their
+metrics.json keys and their metrics/evaluate/<family>.json (timings aside) equal the files on
+disk: a pure-speed lever must leave them as they were.
 """
 
 from __future__ import annotations
@@ -113,6 +119,33 @@ def ner_padding(batch_size: int) -> None:
     )
 
 
+def verify(names: list[str]) -> None:
+    """Run the named families and compare them with metrics/ as checked out."""
+    import json
+
+    from stages.common.runtime import pick_device, seed_everything
+    from stages.evaluate import run
+
+    cfg: EvaluateParams = load_section("evaluate")
+    seed = load_seed()
+    seed_everything(seed)
+    ctx = Context(cfg, seed, pick_device(cfg.device), run.finetune_tasks())
+    on_disk = json.loads(paths.METRICS_FILE.read_text(encoding="utf-8"))
+
+    def untimed(d):
+        if isinstance(d, dict):
+            return {k: untimed(v) for k, v in d.items() if k != "seconds_per_prompt"}
+        return d
+
+    for family in (f for f in run.FAMILIES if f.name in names):
+        cpu, wall, (flat, detail, _) = timed(lambda f=family: f.run(ctx))
+        changed = sorted(k for k, v in flat.items() if on_disk.get(k, "n/a") != v)
+        old = json.loads((paths.DETAIL_DIR / f"{family.name}.json").read_text(encoding="utf-8"))
+        same = untimed(json.loads(json.dumps(detail))) == untimed(old)
+        print(f"{family.name}: CPU {cpu:.1f} s, wall {wall:.1f} s; metrics.json keys changed: {changed or 'none'}; "
+              f"detail {'identical' if same else 'DIFFERENT'} (timings aside)")  # fmt: skip
+
+
 def timed(fn) -> tuple[float, float, np.ndarray]:
     cpu, wall = time.process_time(), time.perf_counter()
     out = fn()
@@ -129,6 +162,9 @@ def main() -> None:
         "--ner-padding", action="store_true", help="count the NER tagger's padded positions instead"
     )
     args = ap.parse_args()
+    if args.verify:
+        verify(args.verify)
+        return
     if args.ner_padding:
         ner_padding(load_section("evaluate").batch_size)
         return
