@@ -159,6 +159,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=96, help="prompts scored per turn")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's choice)")
     ap.add_argument(
+        "--verify", nargs="+", metavar="FAMILY", help="compare these families with metrics/ instead"
+    )
+    ap.add_argument(
         "--ner-padding", action="store_true", help="count the NER tagger's padded positions instead"
     )
     args = ap.parse_args()
