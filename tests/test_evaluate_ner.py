@@ -238,3 +238,19 @@ def test_the_spacy_baseline_is_the_teacher_tasks_named_not_a_hard_coded_one(tmp_
     )
     with pytest.raises(DataError, match="spaCy model xx_not_installed does not load"):
         ner.spacy_tag(gold, ner.read_teacher(path), {"PERSON": "PER"}, 4)
+
+
+def test_tags_land_on_their_own_sentences_when_batches_go_by_length(tmp_path, monkeypatch):
+    """model_tag batches sentences by length; each sentence's tags are those it gets alone."""
+    monkeypatch.chdir(tmp_path)
+    short = row("w3 .", ["w3", "."], ["B-LOC", "O"])
+    longer = row("w1 w2 visited w3 and w1 w2 .", ["w1", "w2", "visited", "w3", "and", "w1", "w2", "."],
+                 ["B-PER", "I-PER", "O", "B-LOC", "O", "B-PER", "I-PER", "O"])  # fmt: skip
+    write_ner(tmp_path, [longer, short, *GOLD, short], TRAIN)
+    path = tmp_path / "models/finetune/ner"
+    save_tagger(path)
+    gold = ner.read_sentences(tmp_path / "data/tasks/ner/test.parquet")
+    alone, _ = ner.model_tag(path, gold, CFG.ner.max_length, 1, "cpu")
+    batched, _ = ner.model_tag(path, gold, CFG.ner.max_length, 2, "cpu")
+    assert [len(t) for t in batched] == [len(t) for t in gold.tokens]
+    assert batched == alone

@@ -137,3 +137,32 @@ def test_unknown_kind_is_a_params_error(tmp_path, monkeypatch):
     ctx = workspace(tmp_path, monkeypatch, ("classify",), kinds=("typo", "leet"))
     with pytest.raises(ParamsError, match=r"evaluate.robust.kinds: unknown kind\(s\) \['leet'\]"):
         robust.family(ctx)
+
+
+def test_classifier_forwards_each_text_once_and_predicts_as_a_fresh_pass(tmp_path):
+    """load_classifier's predictions are remembered per text: the model sees a text once per
+    run, repeats and reloads included, and the labels are those a fresh pass gives."""
+    from stages.evaluate import classify
+
+    model_dir = tmp_path / "cls"
+    save_classifier(model_dir)
+    write_task(tmp_path, n_test=30)
+    texts, _ = read_split(tmp_path / "data/tasks/classify", "test")
+    classify._PREDICTED.clear()
+    predict = classify.load_classifier(model_dir, 16, 4, "cpu")
+    model = classify.load_model(model_dir, "seq_cls", "cpu")
+    rows: list[int] = []
+    hook = model.register_forward_pre_hook(
+        lambda _m, _a, kw: rows.append(len(kw["input_ids"])), with_kwargs=True
+    )
+    try:
+        first = predict(texts[:20])
+        again = classify.load_classifier(model_dir, 16, 4, "cpu")(texts[10:] + texts[:5] + texts[25:])
+    finally:
+        hook.remove()
+    assert sum(rows) == len(set(texts))  # 20 texts, then only the 10 not seen before
+    # The labels of a pass with no memory of earlier calls.
+    classify._PREDICTED.clear()
+    plain = classify.load_classifier(model_dir, 16, 4, "cpu")(texts)
+    assert first.tolist() == plain[:20].tolist()
+    assert again.tolist() == [*plain[10:], *plain[:5], *plain[25:]]

@@ -23,7 +23,7 @@ from stages.common.na import NA
 from stages.common.runtime import progress
 from stages.evaluate import paths
 from stages.evaluate.context import Context, Result, na_result, not_finetuned
-from stages.evaluate.models import check_model_dir, check_vocab, load_model, tokenizer_size
+from stages.evaluate.models import check_model_dir, check_vocab, load_model, model_key, tokenizer_size
 from stages.evaluate.stats import bootstrap_ci, paired_diff_ci, point_scores
 
 log = logging.getLogger(__name__)
@@ -119,25 +119,27 @@ def load_classifier(
     model = load_model(model_dir, "seq_cls", device)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id
+    # A text's label, once predicted, is looked up: robustness attacks the clean test texts
+    # the classification family has already predicted, and attack candidates repeat.
+    known = _PREDICTED.setdefault((*model_key(model_dir, "seq_cls", device), max_length), {})
 
     def predict_texts(texts: list[str]) -> np.ndarray:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros(len(texts), dtype=np.int64)
+        # First-seen order, then a stable sort by length: the batches of texts never seen before
+        # are those of a plain sorted pass, so their logits are too.
+        todo = sorted(dict.fromkeys(t for t in texts if t not in known), key=len)
         with torch.inference_mode():
-            for i in range(0, len(order), batch_size):
-                idx = order[i : i + batch_size]
-                enc = tok(
-                    [texts[j] for j in idx],
-                    truncation=True,
-                    max_length=max_length,
-                    padding=True,
-                    return_tensors="pt",
-                )
+            for i in range(0, len(todo), batch_size):
+                batch = todo[i : i + batch_size]
+                enc = tok(batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
                 logits = model(**{k: v.to(device) for k, v in enc.items()}).logits
-                out[idx] = logits.argmax(-1).cpu().numpy()
-        return out
+                known.update(zip(batch, logits.argmax(-1).tolist()))
+        return np.array([known[t] for t in texts], dtype=np.int64)
 
     return predict_texts
+
+
+# Predicted labels by (model, max_length) and text, for the life of the process.
+_PREDICTED: dict[tuple[Any, ...], dict[str, int]] = {}
 
 
 def predict(model_dir: Path, texts: list[str], max_length: int, batch_size: int, device: str) -> np.ndarray:

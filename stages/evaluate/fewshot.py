@@ -14,6 +14,7 @@ in-context ability should rise with k where ours cannot, which shows the machine
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Sequence
@@ -149,6 +150,9 @@ def score_choices(
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     out = np.zeros((len(prompts), len(choices)))
     rows.sort(key=lambda r: len(r[0]))
+    # The LM head and log-softmax over the vocabulary are most of a small model's forward cost;
+    # only the positions that predict a continuation token need them.
+    keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
     with torch.inference_mode():
         for b in progress(range(0, len(rows), batch_size), f"few-shot {task}", "batch"):
             batch = rows[b : b + batch_size]
@@ -158,15 +162,22 @@ def score_choices(
             for r, (ids, _) in enumerate(batch):
                 x[r, : len(ids)] = torch.tensor(ids)
                 mask[r, : len(ids)] = 1
+            positions = sorted(
+                {s + i for _, targets in batch for *_, s, cont in targets for i in range(len(cont))}
+            )
+            kept = {"logits_to_keep": torch.tensor(positions, device=device)} if keeps_logits else {}
+            column = {pos: j for j, pos in enumerate(positions)} if keeps_logits else None
             logp = (
-                model(input_ids=x.to(device), attention_mask=mask.to(device))
+                model(input_ids=x.to(device), attention_mask=mask.to(device), use_cache=False, **kept)
                 .logits.float()
                 .log_softmax(-1)
                 .cpu()
             )
             for r, (_, targets) in enumerate(batch):
                 for p, c, start, cont in targets:
-                    picked = logp[r, start : start + len(cont)].gather(-1, torch.tensor(cont)[:, None])
+                    cols = range(start, start + len(cont))
+                    at = [column[i] for i in cols] if column is not None else list(cols)
+                    picked = logp[r, at].gather(-1, torch.tensor(cont)[:, None])
                     out[p, c] = picked.sum().item()
     return out
 

@@ -100,12 +100,17 @@ def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
     )
 
 
+def model_key(path: Path, kind: str, device: str) -> tuple[Any, ...]:
+    """What identifies one loaded model: folder, kind, device and the folder's file stamps."""
+    return (str(path.resolve()), kind, device, _stamp(path))
+
+
 def load_model(path: Path, kind: str, device: str) -> Any:
     """Load a checked model folder with the transformers Auto class for `kind`, in eval mode.
 
     The same folder, kind and device give the same module, once per process: callers only
     read it (eval mode, no gradients)."""
-    key = (str(path.resolve()), kind, device, _stamp(path))
+    key = model_key(path, kind, device)
     if key not in _LOADED:
         _LOADED[key] = _load(path, kind, device)
     return _LOADED[key]
