@@ -8,19 +8,17 @@ embeds the file's path (its URL for a URL source) and differs."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import importlib.util
 import json
 import os
 import uuid
 from dataclasses import replace
-from pathlib import Path
 
 import fsspec
 import pytest
-from collect_fixtures import collect_params, local, run, warc
+from collect_fixtures import collect_params, local, run
 from dedup_fixtures import made_corpus, write_stage_input
+from fsspec_fixtures import JSONL, corpus_files, digest, put, without_origin
 
 from stages.collect.collect import _file_jobs, collect
 from stages.collect.docs import Tally
@@ -29,31 +27,6 @@ from stages.common.io import iter_docs
 from stages.common.params import default_params
 
 os.environ.setdefault("PIPELINE_NO_PROGRESS", "1")
-
-PAGE = (
-    b"<html><head><title>Tide pools</title></head><body><article><p>Tide pools hold small worlds "
-    b"of their own: anemones, snails and crabs wait there for the sea to come back twice a day, "
-    b"and the water in them warms and cools with the sun.</p></article></body></html>"
-)
-JSONL = (
-    b'{"text": "A first line of prose about rivers.", "id": "r1"}\n{"text": "A second one, about hills."}\n'
-)
-
-
-def corpus_files() -> dict[str, bytes]:
-    """Files of every kind the URL path must read alike: jsonl, text, html, WARC (plain and
-    gzipped per record), a gzipped jsonl, one in a subfolder."""
-    return {
-        "a.jsonl": JSONL,
-        "b.txt": "Plain text, one document, with a pound sign: £5.\n".encode(),
-        "c.html": PAGE,
-        "d.warc": warc([("https://example.org/tides", "text/html; charset=utf-8", PAGE)]),
-        "e.warc.gz": warc(
-            [("https://example.org/gz", "text/html", PAGE.replace(b"Tide", b"Rock"))], gzip=True
-        ),
-        "f.jsonl.gz": gzip.compress(b'{"text": "Compressed, and read from its magic bytes."}\n'),
-        "sub/g.txt": b"A file one folder down.\n",
-    }
 
 
 @pytest.fixture
@@ -64,18 +37,6 @@ def mem():
     yield fs, root
     if fs.exists(root):
         fs.rm(root, recursive=True)
-
-
-def put(files: dict[str, bytes], disk: Path, mem=None) -> None:
-    for name, data in files.items():
-        (disk / name).parent.mkdir(parents=True, exist_ok=True)
-        (disk / name).write_bytes(data)
-        if mem is not None:
-            mem[0].pipe(f"{mem[1]}/{name}", data)
-
-
-def without_origin(docs: list[dict]) -> list[dict]:
-    return [{k: v for k, v in d.items() if k != "origin"} for d in docs]
 
 
 def test_a_memory_glob_reads_the_documents_of_the_same_files_on_disk(tmp_path, mem):
@@ -161,14 +122,6 @@ def test_hf_data_files_at_a_url_read_as_the_local_file(tmp_path, mem):
     assert [d["text"] for d in jsonl] == ["A first line of prose about rivers.", "A second one, about hills."]
     with pytest.raises(DataError, match="matches no file"):
         run(tmp_path / "n", [hf(f"memory://{mem[1]}/*.csv")])
-
-
-def digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_dedup_with_a_memory_or_file_url_shuffle_dir_writes_what_a_plain_path_writes(tmp_path, mem):

@@ -15,7 +15,7 @@ import fsspec
 import pytest
 from collect_fixtures import local, run
 from dedup_fixtures import made_corpus, write_stage_input
-from test_fsspec import corpus_files, digest, put, without_origin
+from fsspec_fixtures import corpus_files, digest, put, without_origin
 
 from stages.common.params import default_params
 
