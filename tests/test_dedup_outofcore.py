@@ -37,7 +37,46 @@ def test_partitioned_grouping_equals_grouping_in_memory(tmp_path):
         for key, row in zip(rec["key"], rec["row"]):
             expect.setdefault(tuple(key), []).append(int(row))
     assert sorted(parted) == sorted(sorted(v) for v in expect.values() if len(v) > 1)
-    assert len(list(tmp_path.glob("p*/s*.npy"))) <= 20 and all(len(g) > 1 for g in parted)
+    assert len(list(tmp_path.glob("s*.shuf"))) == 4 and all(len(g) > 1 for g in parted)
+
+
+def test_scan_writes_one_file_per_shard_and_kind_whose_slices_are_the_old_partitions(tmp_path):
+    """Each kind (exact, bands) gets one file per shard, not one per shard and partition, and
+    partition p's slices hold the records a file per (shard, partition) held, in the same order."""
+    from stages.dedup.minhash import Signer
+    from stages.dedup.outofcore import BANDS_DIR, EXACT_DIR, EXACT_DTYPE, ShardTask, Shared, scan_shard
+    from stages.dedup.shuffle import partition_of, read_partition
+
+    texts, task_texts = made_corpus(4)
+    write_stage_input(tmp_path, texts, task_texts, shard_docs=9)
+    paths = sorted((tmp_path / "clean").glob("*.parquet"))
+    cfg = default_params("dedup")
+    signer = Signer(replace(cfg.near, num_perm=32), seed=3)
+    parts = 13
+    shared = Shared(str(tmp_path / "work"), parts, True, None, signer)
+    first, records = 0, {EXACT_DIR: [], BANDS_DIR: []}
+    for s, path in enumerate(paths):
+        rows = scan_shard(shared, ShardTask(s, path, first)).rows
+        first += rows
+    assert len(paths) >= 5 and first == len(texts)
+    for kind, dtype in ((EXACT_DIR, EXACT_DTYPE), (BANDS_DIR, shared.bands_dtype)):
+        files = sorted((tmp_path / "work" / kind).iterdir())
+        assert [f.name for f in files] == [f"s{s:05d}.shuf" for s in range(len(paths))]
+        # The old layout's partition p: each shard's records of partition p, shards in order.
+        for f in files:
+            body = f.read_bytes()
+            records[kind].append(np.frombuffer(body[16 + 8 * (parts + 1) :], dtype=dtype))
+        total = 0
+        for p in range(parts):
+            old = np.concatenate([r[partition_of(r["key"], parts) == p] for r in records[kind]])
+            new = read_partition(tmp_path / "work" / kind, p, dtype)
+            assert new.tobytes() == old.tobytes() and len(new) > 0
+            total += len(new)
+        assert (
+            total
+            == sum(len(r) for r in records[kind])
+            == len(texts) * (1 if kind == EXACT_DIR else signer.bands)
+        )
 
 
 def test_union_find_components_equal_a_graph_search():

@@ -1,11 +1,15 @@
-"""Grouping keys out of core: records partitioned by key into files, each partition grouped alone.
+"""Grouping keys out of core: records partitioned by key, each partition grouped alone.
 
-A scan worker writes its shard's records (a key of fixed width and a row number) into one
-`.npy` file per partition, the partition chosen by a hash of the key; a group worker then
-reads every shard's file of one partition and sorts it. Equal keys always land in the
-same partition, so no group spans two, and with as many partitions as input shards a
-worker holds about one shard's records whatever the corpus size. Groups are found by
-comparing whole keys, never their hashes, so a partition hash collision merges nothing.
+A scan worker writes its shard's records (a key of fixed width and a row number) into ONE
+file, sorted (stably) by partition, the partition chosen by a hash of the key, with the
+offsets of every partition's slice in the file's header (the map-side layout of
+Spark/MapReduce shuffles); a group worker then reads one partition's slice from every
+shard's file (a seek and a read each) and sorts it. A run writes one file per shard and
+kind whatever the partition count, where a file per shard and partition would grow with
+the square of the shard count. Equal keys always land in the same partition, so no group
+spans two, and with as many partitions as input shards a worker holds about one shard's
+records whatever the corpus size. Groups are found by comparing whole keys, never their
+hashes, so a partition hash collision merges nothing.
 
 Connected components of the groups' rows are then found with a union-find on the driver:
 the candidate edges are the duplicates only, which fit in memory long after the corpus
@@ -19,6 +23,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,28 +72,59 @@ def work_folder(shuffle_dir: str, workers_apart: bool) -> Iterator[str]:
             fs.rm(work, recursive=True)
 
 
+MAGIC = b"DDSHUF01"
+# A shard file: MAGIC, the partition count P (<i8), P + 1 offsets (<i8, in records: partition
+# p is records [offsets[p], offsets[p + 1])), then the records, sorted by partition.
+HEADER = 16
+
+
+def shard_file(root: str, shard: int) -> str:
+    return f"{root}/s{shard:05d}.shuf"
+
+
 def write_partitions(out_dir: str | Path, shard: int, records: np.ndarray, partitions: int) -> None:
-    """Write `records` into `out_dir/p<part>/s<shard>.npy`, one file per non-empty partition;
-    `out_dir` is a local path or an fsspec URL."""
+    """Write `records` into `out_dir/s<shard>.shuf`, sorted (stably) by partition behind an index
+    of each partition's offsets; `out_dir` is a local path or an fsspec URL."""
     fs, root = filesystem(out_dir, "dedup.shuffle_dir")
     parts = partition_of(records["key"], partitions)
-    for p in np.unique(parts):
-        folder = f"{root}/p{p:05d}"
-        fs.makedirs(folder, exist_ok=True)
-        with fs.open(f"{folder}/s{shard:05d}.npy", "wb") as f:
-            np.save(f, records[parts == p])
+    offsets = np.zeros(partitions + 1, dtype="<i8")
+    np.cumsum(np.bincount(parts, minlength=partitions), out=offsets[1:])
+    fs.makedirs(root, exist_ok=True)
+    with fs.open(shard_file(root, shard), "wb") as f:
+        f.write(MAGIC + np.int64(partitions).astype("<i8").tobytes())
+        f.write(offsets.tobytes())
+        f.write(records[np.argsort(parts, kind="stable")].tobytes())
+
+
+def read_slice(f: Any, name: str, part: int, dtype: np.dtype) -> np.ndarray:
+    """Partition `part`'s records from the open shard file `f`: the header, two offsets and the
+    slice are read, never the rest of the file."""
+    head = f.read(HEADER)
+    partitions = int(np.frombuffer(head, dtype="<i8", offset=len(MAGIC))[0]) if len(head) == HEADER else -1
+    if head[: len(MAGIC)] != MAGIC or not 0 <= part < partitions:
+        raise DataError(
+            f"{name}: not a dedup shuffle file with partition {part} (header {head!r}); it is another "
+            "run's or a damaged file: point dedup.shuffle_dir at a folder no other program writes"
+        )
+    f.seek(HEADER + 8 * part)
+    lo, hi = (int(x) for x in np.frombuffer(f.read(16), dtype="<i8"))
+    f.seek(HEADER + 8 * (partitions + 1) + lo * dtype.itemsize)
+    data = f.read((hi - lo) * dtype.itemsize)
+    if len(data) != (hi - lo) * dtype.itemsize:
+        raise DataError(f"{name}: partition {part} is cut short ({len(data)} bytes); rerun the stage")
+    return np.frombuffer(data, dtype=dtype)
 
 
 def read_partition(out_dir: str | Path, part: int, dtype: np.dtype) -> np.ndarray:
+    """Partition `part`'s records from every shard's file, in shard order."""
     fs, root = filesystem(out_dir, "dedup.shuffle_dir")
-    files = sorted(fs.glob(f"{root}/p{part:05d}/s*.npy"))
-    if not files:
-        return np.empty(0, dtype=dtype)
+    files = sorted(fs.glob(f"{root}/s*.shuf"))
     arrays = []
     for name in files:
-        with fs.open(name, "rb") as f:
-            arrays.append(np.load(f))
-    return np.concatenate(arrays)
+        # cache_type "none": a remote file fetches the ranges asked for, not a block read ahead.
+        with fs.open(name, "rb", cache_type="none") as f:
+            arrays.append(read_slice(f, name, part, dtype))
+    return np.concatenate(arrays) if arrays else np.empty(0, dtype=dtype)
 
 
 def group_rows(records: np.ndarray) -> list[np.ndarray]:
