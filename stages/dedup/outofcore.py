@@ -5,8 +5,8 @@
   group (one partition): sort its records, return the rows that share a key.
 
 The same functions run on a local process pool and on Ray actors (`map_jobs` in
-stages/common/engine.py). The partition files live in a work folder that every worker
-must see: a temporary folder here, a shared path or URL (`dedup.shuffle_dir`) on a cluster.
+stages/common/engine.py). The shard files (one per shard and kind) live in a work folder
+that every worker must see: a temporary folder here, a shared path or URL (`dedup.shuffle_dir`) on a cluster.
 """
 
 from __future__ import annotations
