@@ -6,7 +6,8 @@
 
 The same functions run on a local process pool and on Ray actors (`map_jobs` in
 stages/common/engine.py). The shard files (one per shard and kind) live in a work folder
-that every worker must see: a temporary folder here, a shared path or URL (`dedup.shuffle_dir`) on a cluster.
+that every worker must see: a temporary folder here, a shared path or URL
+(`dedup.shuffle_dir`) on a cluster.
 """
 
 from __future__ import annotations
