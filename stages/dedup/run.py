@@ -13,7 +13,8 @@ into one file per shard sorted by partition, each partition is grouped alone (it
 of every shard's file), a union-find joins the candidate rows into clusters, and a last
 pass streams the shards and writes what is kept. A worker holds one shard or one
 partition (as many partitions as shards), so its memory follows the shard size; the
-driver holds the duplicates only. `engine: local` runs the workers in a process pool, `engine: ray` as Ray tasks; the output is the same.
+driver holds the duplicates only. `engine: local` runs the workers in a process pool,
+`engine: ray` as Ray tasks; the output is the same.
 
 Kept documents are written unchanged (every column) in input order. A sample of removed
 documents per reason goes to data/dedup/removed/ with the reason and the kept document
