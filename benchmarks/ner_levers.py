@@ -4,12 +4,13 @@
     python benchmarks/ner_levers.py run NAME [NAME ...]  # one fine-tune + gold score per setting
     python benchmarks/ner_levers.py table              # the settings run so far
 
-`prepare` builds the NER task with the stage's own `build` at `tasks.ner.empty_keep: 1` and
-`min_confidence: 0` (every silver sentence) into `--work`, and scores the teacher's confidence
+`prepare` builds the NER task with the stage's own `build` from the wikipedia, wsj and brown
+sources at `tasks.ner.empty_keep: 1` and `min_confidence: 0` (every silver sentence) into `--work`, and scores the teacher's confidence
 in each train sentence with `teacher_confidence` (its seconds are printed: the extra teacher
 time a confidence filter costs the tasks stage). `run` filters the train split the way the
 stage does (`drop_unsure`, then `thin_empty`, same seeds, so the rows are those the stage
-would write), fine-tunes with finetune's own `run` on params.yaml's `finetune.ner` plus the
+would write; a setting that changes what the silver is made of, `sources` or `source_caps`,
+builds its task afresh with the stage's `build` instead), fine-tunes with finetune's own `run` on params.yaml's `finetune.ner` plus the
 setting's overrides (the model and its metrics go to `<work>/<setting>/models` and
 `/metrics`, so settings can run side by side), and scores the tagger on the gold set with evaluate's own
 functions: F1 with its bootstrap interval, ORG F1, F1 per genre. It records the stage's wall
@@ -35,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stages.common.params import load_section, load_seed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+THREE = {"sources": ("wikipedia", "wsj", "brown"), "source_caps": {}}
 # name -> (tasks.ner overrides, finetune.ner overrides)
 SETTINGS: dict[str, tuple[dict, dict]] = {
-    "committed": ({"empty_keep": 0.1}, {}),
+    "three-sources": ({"empty_keep": 0.1}, {}),
     "all-silver": ({"empty_keep": 1.0}, {}),
     "all-silver-2ep": ({"empty_keep": 1.0}, {"epochs": 2}),
     "conf0.5-keep0.1": ({"empty_keep": 0.1, "min_confidence": 0.5}, {}),
@@ -68,7 +70,8 @@ def cpu_seconds() -> float:
 def prepare(work: Path) -> None:
     from stages.tasks import ner
 
-    cfg = dataclasses.replace(load_section("tasks").ner, empty_keep=1.0, min_confidence=0.0)
+    # the filter settings are measured on the silver of the first three sources alone
+    cfg = dataclasses.replace(load_section("tasks").ner, empty_keep=1.0, min_confidence=0.0, **THREE)
     m = ner.build(cfg, load_seed(), work / "all")
     nlp, _ = ner.load_teacher(cfg.teacher)
     texts = [r["text"] for r in read_rows(work / "all" / "train.parquet")]
@@ -96,7 +99,7 @@ def run(name: str, work: Path) -> dict:
 
     task_over, ft_over = SETTINGS[name]
     seed = load_seed()
-    tcfg = dataclasses.replace(load_section("tasks").ner, **task_over)
+    tcfg = dataclasses.replace(load_section("tasks").ner, **(THREE | task_over))
     src, task_dir = work / "all", work / name / "ner"
     task_dir.mkdir(parents=True, exist_ok=True)
     built = {}

