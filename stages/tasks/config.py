@@ -158,7 +158,8 @@ class NerTaskParams:
         require(len(self.sources) > 0, "sources", f"name at least one of {list(NER_SOURCES)}")
         require(len(set(self.sources)) == len(self.sources), "sources", "must not repeat a source")
         for name, cap in self.source_caps.items():
-            require(name in self.sources, f"source_caps.{name}", f"is not in sources {list(self.sources)}")
+            # a cap of a source left out of `sources` is allowed (profiles trim sources only)
+            require(name in NER_SOURCES, f"source_caps.{name}", f"is not a source; use {list(NER_SOURCES)}")
             require(isinstance(cap, int) and cap >= 1, f"source_caps.{name}", "must be a count >= 1")
         require(self.min_chars >= 1, "min_chars", "must be at least 1")
         require(
