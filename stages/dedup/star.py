@@ -24,6 +24,7 @@ objects.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -155,13 +156,9 @@ def star_components(
     root = f"{work}/{STAR_DIR}"
     src = "r000-large"
     for i, groups in enumerate(batches):
-        his, los = [], []
-        for g in groups:
-            g = np.asarray(g, dtype=np.int64)
-            his.append(g[1:])
-            los.append(np.full(len(g) - 1, g[0], dtype=np.int64))
-        if his:
-            write_edges(f"{root}/{src}", i, *_both_ways(np.concatenate(his), np.concatenate(los)), partitions)
+        groups = list(groups)
+        if groups:
+            write_edges(f"{root}/{src}", i, *_both_ways(*_group_edges(groups)), partitions)
 
     def step(kind: str, src: str, dst: str) -> list[StepResult]:
         job = partial(run_step, Step(root, partitions, kind, src, dst))  # type: ignore[arg-type]
@@ -185,6 +182,16 @@ def star_components(
         f"dedup: large-star/small-star did not converge in {MAX_ROUNDS} rounds; this is a bug, report it "
         "(components: union_find avoids it for now)"
     )
+
+
+def _group_edges(groups: list[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's rows after its first, and that first row: the edges `shuffle.components` unions."""
+    sizes = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
+    rows = np.fromiter(itertools.chain.from_iterable(groups), dtype=np.int64, count=int(sizes.sum()))
+    starts = np.cumsum(sizes) - sizes
+    rest = np.ones(len(rows), dtype=bool)
+    rest[starts[sizes > 0]] = False
+    return rows[rest], np.repeat(rows[starts[sizes > 0]], sizes[sizes > 0] - 1)
 
 
 def _remove(folder: str) -> None:
