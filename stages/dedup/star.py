@@ -160,8 +160,8 @@ def star_components(
         if groups:
             write_edges(f"{root}/{src}", i, *_both_ways(*_group_edges(groups)), partitions)
 
-    def step(kind: str, src: str, dst: str) -> list[StepResult]:
-        job = partial(run_step, Step(root, partitions, kind, src, dst))  # type: ignore[arg-type]
+    def step(kind: Literal["large", "small", "labels"], src: str, dst: str) -> list[StepResult]:
+        job = partial(run_step, Step(root, partitions, kind, src, dst))
         parts = range(partitions)
         return list(
             map_jobs(engine, job, parts, workers=workers, desc=f"dedup {kind}-star", unit="partition")
