@@ -67,9 +67,22 @@ class DedupParams:
     num_proc: int
     exact: bool
     removed_sample: int
+    components: Literal["auto", "union_find", "star"]
+    union_find_max_docs: int
     near: NearParams
     decontaminate: DecontamParams
 
     def __post_init__(self) -> None:
         require(self.num_proc >= 1, "num_proc", f"{self.num_proc} must be at least 1")
         require(self.removed_sample >= 0, "removed_sample", "must be 0 or more")
+        require(
+            self.union_find_max_docs >= 0,
+            "union_find_max_docs",
+            f"{self.union_find_max_docs} must be 0 or more (0: auto always runs star)",
+        )
+
+    def star(self, documents: int) -> bool:
+        """Whether near-duplicate clusters of a corpus of `documents` are found by large-star/small-star."""
+        return self.components == "star" or (
+            self.components == "auto" and documents > self.union_find_max_docs
+        )

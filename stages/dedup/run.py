@@ -10,8 +10,9 @@ that a contaminated copy is never chosen to stand for a near-duplicate cluster.
 
 Out of core: a scan pass per shard decontaminates and writes exact hashes and band keys
 into one file per shard sorted by partition, each partition is grouped alone (its slice
-of every shard's file), a union-find joins the candidate rows into clusters, and a last
-pass streams the shards and writes what is kept. A worker holds one shard or one
+of every shard's file), the candidate rows are joined into clusters (a union-find on the
+driver, or large-star/small-star rounds over partitioned edges: `dedup.components`), and
+a last pass streams the shards and writes what is kept. A worker holds one shard or one
 partition (as many partitions as shards), so its memory follows the shard size; the
 driver holds the duplicates only. `engine: local` runs the workers in a process pool,
 `engine: ray` as Ray tasks; the output is the same.
@@ -42,6 +43,7 @@ from stages.common.runtime import progress, seed_everything
 from stages.dedup.config import DedupParams
 from stages.dedup.outofcore import ShardTask, Shared, group_bands, group_exact, scan_shard
 from stages.dedup.shuffle import components, work_folder
+from stages.dedup.star import star_components
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ def shard_tasks(in_dir: Path) -> list[ShardTask]:
 def find_duplicates(
     in_dir: Path, tasks_dir: Path, cfg: DedupParams, seed: int, work: str
 ) -> tuple[Found, dict[str, Any]]:
-    """The scan, group and union-find passes; returns the removals and the decontamination counts."""
+    """The scan, group and components passes; returns the removals and the decontamination counts."""
     tasks = shard_tasks(in_dir)
     index, decontam_stats = None, {"enabled": cfg.decontaminate.enabled}
     if cfg.decontaminate.enabled:
@@ -123,11 +125,15 @@ def find_duplicates(
     if cfg.near.method == "minhash":
         # Candidates exactly removed above leave their buckets first, as they leave text-dedup's input.
         live = (
-            [r for r in map(int, g) if r not in found.removed]
+            [g for g in ([r for r in map(int, g) if r not in found.removed] for g in groups) if len(g) > 1]
             for groups in run(group_bands, grouping, parts, "partition")
-            for g in groups
         )
-        found.clusters = components(g for g in live if len(g) > 1)
+        if cfg.star(found.rows):
+            star = star_components(live, work, shared.partitions, engine=cfg.engine, workers=cfg.num_proc)
+            found.clusters = star.clusters
+            log.info("dedup: large-star/small-star converged in %d rounds", star.rounds)
+        else:
+            found.clusters = components(g for batch in live for g in batch)
         for c in found.clusters:
             for r in c[1:]:
                 found.removed[r] = Removal("near", duplicate_of=c[0])

@@ -11,9 +11,9 @@ spans two, and with as many partitions as input shards a worker holds about one 
 records whatever the corpus size. Groups are found by comparing whole keys, never their
 hashes, so a partition hash collision merges nothing.
 
-Connected components of the groups' rows are then found with a union-find on the driver:
-the candidate edges are the duplicates only, which fit in memory long after the corpus
-does not.
+Connected components of the groups' rows are then found with a union-find on the driver,
+which holds an entry per candidate row, or, past `dedup.union_find_max_docs` documents, by
+large-star/small-star rounds over partitioned edge files (star.py).
 """
 
 from __future__ import annotations
@@ -82,11 +82,14 @@ def shard_file(root: str, shard: int) -> str:
     return f"{root}/s{shard:05d}.shuf"
 
 
-def write_partitions(out_dir: str | Path, shard: int, records: np.ndarray, partitions: int) -> None:
+def write_partitions(
+    out_dir: str | Path, shard: int, records: np.ndarray, partitions: int, parts: np.ndarray | None = None
+) -> None:
     """Write `records` into `out_dir/s<shard>.shuf`, sorted (stably) by partition behind an index
-    of each partition's offsets; `out_dir` is a local path or an fsspec URL."""
+    of each partition's offsets; `out_dir` is a local path or an fsspec URL. `parts`: each
+    record's partition, when the caller hashes its keys another way than `partition_of`."""
     fs, root = filesystem(out_dir, "dedup.shuffle_dir")
-    parts = partition_of(records["key"], partitions)
+    parts = partition_of(records["key"], partitions) if parts is None else parts
     offsets = np.zeros(partitions + 1, dtype="<i8")
     np.cumsum(np.bincount(parts, minlength=partitions), out=offsets[1:])
     fs.makedirs(root, exist_ok=True)
