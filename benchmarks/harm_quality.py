@@ -2,7 +2,7 @@
 the independent real set of gold/harm/, at the params of `clean.harm`, and what each change
 of the step bought.
 
-    python benchmarks/harm_quality.py [--split test|dev|all] [--docs data/clean [--against REV]]
+    python benchmarks/harm_quality.py [--split test|dev|all] [--docs data/clean [--limit N] [--against REV]]
 
 Own set: tests/data/harm_labelled.jsonl (tests/harm_fixtures.py), 150 short texts written
 for this repository: 75 toxic (40 obfuscated), 75 clean (40 hand-made hard negatives).
@@ -13,8 +13,9 @@ gold/harm/GUIDELINE.md; the rules were tuned on the dev split, so report the tes
 Tables: the detectors at the params' thresholds on both sets; then the ablation, one row
 per change (each row adds to the one above), with the false-positive rate on the real hard
 negatives, recall on both toxic sets and the step's speed on the hard negatives
-(median of 3, sentences/s). With --docs, the step's speed on the first 1,000 documents of
-that parquet folder, without and with context (median of 3, documents/s); with --against,
+(median of 3, sentences/s). With --docs, the step's speed on the first 1,000 (--limit) documents of
+that parquet folder, without context, with the rules and with the sense model (median of 3,
+documents/s), and the documents whose verdict the model changes; with --against,
 also the step (params.yaml) at git revision REV beside this one on those documents, timed
 in turns (median of 5) and checked to give the same outcomes. Deterministic but for the
 speeds.
@@ -48,7 +49,18 @@ ABLATION = [
     ("+ classifier alone only > 0.99 or a name called", {"context": True, "classifier_alone_prob": 0.99}),
     ("+ classifier alone only > 0.999 or a name called", {"context": True, "classifier_alone_prob": 0.999}),
     ("+ classifier alone only when a name is called", {"context": True, "classifier_alone_prob": 1.0}),
+    ("+ sense model (gold/harm/sense_model.py)", {"context": True, "classifier_alone_prob": 1.0, "sense_model": None}),
 ]  # fmt: skip
+RULES = ABLATION[-2]  # the step's rules alone, for --docs
+
+
+def variant(overrides: dict) -> Harm:
+    """The step at params.yaml with `overrides`; a `sense_model` of None keeps params.yaml's,
+    and a row that does not name it runs the rules alone."""
+    over = {"sense_model": "", **overrides}
+    if over["sense_model"] is None:
+        del over["sense_model"]
+    return Harm(default_params("clean.harm", **over))
 
 
 def flagged(step: Harm, rows: list[dict]) -> list[bool]:
@@ -115,6 +127,7 @@ def main() -> None:
     ap.add_argument(
         "--docs", type=Path, help="a parquet folder (data/clean) to time the step on whole documents"
     )
+    ap.add_argument("--limit", type=int, default=1000, help="with --docs: the first N documents (0: all)")
     ap.add_argument("--against", metavar="REV", help="with --docs: time the step at this git revision too")
     args = ap.parse_args()
     split = args.split
@@ -131,7 +144,11 @@ def main() -> None:
     print(f"\n{'detector (params.yaml)':<40} {'own R':>6} {'own FP':>7} {'real R':>7} {'real FP':>8}")
     plain = {
         id(r): read(
-            r["text"][: cfg.max_chars], context=cfg.context, tagger=step.tagger, document=r.get("context")
+            r["text"][: cfg.max_chars],
+            context=cfg.context,
+            tagger=step.tagger,
+            document=r.get("context"),
+            sense=step.sense,
         )
         for r in own + negatives + toxic
     }
@@ -169,11 +186,11 @@ def main() -> None:
 
     print(f"\n{'change':<50} {'real FP':>8} {'real R':>7} {'own R':>6} {'own FP':>7} {'sent/s':>7}")
     for name, overrides in ABLATION:
-        variant = Harm(default_params("clean.harm", **overrides))
-        s = harm_score(own, flagged(variant, own))
+        step_v = variant(overrides)
+        s = harm_score(own, flagged(step_v, own))
         print(
-            f"{name:<50} {rate(flagged(variant, negatives)):>8.3f} {rate(flagged(variant, toxic)):>7.3f} "
-            f"{s.recall:>6.3f} {s.false_positives:>7} {speed(variant, negatives):>7.0f}"
+            f"{name:<50} {rate(flagged(step_v, negatives)):>8.3f} {rate(flagged(step_v, toxic)):>7.3f} "
+            f"{s.recall:>6.3f} {s.false_positives:>7} {speed(step_v, negatives):>7.0f}"
         )
 
     if args.docs:
@@ -182,13 +199,20 @@ def main() -> None:
         docs = []
         for f in sorted(args.docs.glob("*.parquet")):
             docs += [{"text": t} for t in pq.read_table(f, columns=["text"]).column("text").to_pylist()]
-        docs = docs[:1000]
-        for name, overrides in (ABLATION[0], ABLATION[-1]):
-            variant = Harm(default_params("clean.harm", **overrides))
-            n = sum(flagged(variant, docs))
+        docs = docs[: args.limit or None]
+        verdicts = {}
+        for name, overrides in (ABLATION[0], RULES, ABLATION[-1]):
+            step_v = variant(overrides)
+            verdicts[name] = flagged(step_v, docs)
             print(
-                f"{len(docs)} documents of {args.docs}, {name}: {speed(variant, docs):.0f} docs/s, {n} flagged"
+                f"{len(docs)} documents of {args.docs}, {name}: {speed(step_v, docs):.0f} docs/s, "
+                f"{sum(verdicts[name])} flagged"
             )
+        rules, model = verdicts[RULES[0]], verdicts[ABLATION[-1][0]]
+        print(
+            f"the sense model against the rules: {sum(m and not r for r, m in zip(rules, model))} documents "
+            f"flagged only with it, {sum(r and not m for r, m in zip(rules, model))} only without it"
+        )
         if args.against:
             against(args.against, [d["text"] for d in docs])
 

@@ -4,14 +4,17 @@ word (its family, its neighbours within 3 and 6 words, a name called before it, 
 title case, the rules' own reading, older English in the document). Inside the step it
 replaces the rules' sense of each such word (a vocative still counts); it is trained on the
 rows that hold exactly one such word, whose label is that word's.
-An experiment: the step does not use it (benchmarks/README.md says why).
+`gold/harm/sense_model.py` fits the model the step ships (`clean.harm.sense_model`) at the
+setting picked here; its last line scores that file on test.
 
-    python benchmarks/harm_sense_model.py [--sentence]
+    python benchmarks/harm_sense_model.py [--last-round 4|5] [--sentence]
 
-Settings (C, threshold) are picked by 5-fold cross-validation grouped by document on the dev
-split and the training-only rows (train.jsonl) alone: the lowest pooled held-out FP rate at
+Settings (the context features of `harm_sense.context_features` or not, where the model
+reads, C, threshold) are picked by 5-fold cross-validation grouped by document on the dev
+split and the training-only rows (train.jsonl, rounds up to --last-round, default
+gold/harm/sense_model.py's LAST_ROUND) alone: the lowest pooled held-out FP rate at
 recall >= 0.9. Test is then scored at that one setting, for the learning curve (dev, + round 3,
-+ round 4), with the test false positives by sense. `--sentence`: the sentence-level variant
++ round 4, + round 5), with the test false positives by sense. `--sentence`: the sentence-level variant
 (one verdict per row) over a grid on test. Deterministic.
 """
 
@@ -30,8 +33,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "gold" / "harm")]
 
 from candidates import document_of  # noqa: E402
 from harm_fixtures import real_rows  # noqa: E402
+from sense_model import LAST_ROUND, model_of  # noqa: E402
+from sense_model import collect as _collect  # noqa: E402
+from sense_model import fit as _fit  # noqa: E402
 
 from stages.clean import harm as h  # noqa: E402
+from stages.clean.harm_sense import SenseModel  # noqa: E402
 from stages.common.params import default_params  # noqa: E402
 
 
@@ -66,68 +73,19 @@ def features(step: h.Harm, row: dict) -> dict | None:
     return f
 
 
-def _token_features(
-    word: str, token: str, text: str, start: int, words: list[str], at: int, tagger, old
-) -> dict:
-    f = {"family=" + h._FAMILY[word]: 1.0, "title": float(token[:1].isupper()), "old": float(bool(old))}
-    for k in (-3, -2, -1, 1, 2, 3):
-        if 0 <= at + k < len(words):
-            f[f"w{k:+d}={words[at + k]}"] = 1.0
-    for w in words[max(0, at - 6) : at + 7]:
-        f["near=" + w] = 1.0
-    before = text[max(0, start - 40) : start]
-    f["called"] = float(bool(h._CALLED.search(before)))
-    f["vocative"] = float(bool(h._VOCATIVE.search(before)))
-    f[f"rule={h._sense(word, token, text, start, words, at, tagger, old)}"] = 1.0
-    return f
-
-
-def _collect(step: h.Harm, rows: list[dict]) -> tuple[list[dict], list[int]]:
-    """Token features of each row that holds exactly one ambiguous word, labelled by the row."""
-    seen: list[dict] = []
-
-    def collect(word, token, text, start, words, at, tagger, old=False):
-        if h._FAMILY.get(word):
-            seen.append(_token_features(word, token, text, start, words, at, tagger, old))
-        return h._sense(word, token, text, start, words, at, tagger, old)
-
-    x, y = [], []
-    for r in rows:
-        seen.clear()
-        h.read(r["text"], context=True, tagger=step.tagger, document=r.get("context"), sense=collect)
-        if len(seen) == 1:
-            x.append(seen[0])
-            y.append(r["toxic"])
-    return x, y
-
-
-def _fit(x: list[dict], y: list[int], c: float) -> tuple[DictVectorizer, LogisticRegression]:
-    vec = DictVectorizer()
-    return vec, LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(vec.fit_transform(x), y)
-
-
-def _flags(step: h.Harm, rows: list[dict], fitted=None, threshold: float = 0.5) -> list[bool]:
-    """The step's flags on `rows`; with `fitted`, the model decides each plain ambiguous word's sense."""
-
-    def learned(word, token, text, start, words, at, tagger, old=False):
-        if not h._FAMILY.get(word) or h._VOCATIVE.search(text[max(0, start - 40) : start]):
-            return h._sense(word, token, text, start, words, at, tagger, old)
-        vec, model = fitted
-        f = _token_features(word, token, text, start, words, at, tagger, old)
-        return "learned" if model.predict_proba(vec.transform([f]))[0, 1] < threshold else None
-
+def _flags(step: h.Harm, rows: list[dict], sense: h.Sense = h._sense) -> list[bool]:
+    """The step's flags on `rows`, with `sense` reading each plainly written ambiguous word."""
     # The model reads the words the step reads; the document's names stay the rules' (one
     # sense per discourse), as `_name_families` calls the rules directly.
-    outs = step.apply_batch(
-        [r["text"] for r in rows], [r.get("context") for r in rows], sense=learned if fitted else h._sense
-    )
+    outs = step.apply_batch([r["text"] for r in rows], [r.get("context") for r in rows], sense=sense)
     return [bool(o.info["flagged"]) for o in outs]
 
 
-def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[float, float]:
+def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[bool, str, float, float]:
     """Grouped k-fold CV of the per-word model over `rows` (train + dev only): prints the pooled
-    held-out FP rate and recall per (C, threshold) beside the rules, and returns the setting
-    with the lowest FP among those at recall >= 0.9 (else the one with the highest recall)."""
+    held-out FP rate and recall per (context features, scope, C, threshold) beside the rules,
+    and returns the setting with the lowest FP among those at recall >= 0.9 (else the highest
+    recall). The context features are tried with scope "all" only, to halve the time."""
     docs = sorted({document_of(r) for r in rows})
     random.Random(0).shuffle(docs)
     fold_of = {d: i % folds for i, d in enumerate(docs)}
@@ -137,21 +95,25 @@ def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[floa
     rules = [f for part in parts for f in _flags(step, part)]
     print(f"  the step's rules: FP {_rates(held, rules)}")
     results = {}
-    for c in _CS:
-        fits = [
-            _fit(*_collect(step, [r for j, p in enumerate(parts) if j != k for r in p]), c)
-            for k in range(folds)
-        ]
-        for t in _THRESHOLDS:
-            out = [f for k, part in enumerate(parts) for f in _flags(step, part, fits[k], t)]
-            results[(c, t)] = _score(held, out)
-            print(f"  C={c} threshold={t}: FP {_rates(held, out)}")
+    for context in (False, True):
+        for c in _CS:
+            fits = [
+                _fit(*_collect(step, [r for j, p in enumerate(parts) if j != k for r in p], context), c)
+                for k in range(folds)
+            ]
+            for scope in _SCOPES if not context else ("all",):
+                for t in _THRESHOLDS:
+                    models = [model_of(*fit, t, scope, context) for fit in fits]
+                    out = [f for k, part in enumerate(parts) for f in _flags(step, part, models[k].sense)]
+                    results[(context, scope, c, t)] = _score(held, out)
+                    print(f"  context={context} scope={scope} C={c} threshold={t}: FP {_rates(held, out)}")
     good = [k for k, (_, rec) in results.items() if rec >= 0.9]
     pick = min(good, key=lambda k: results[k][0]) if good else max(results, key=lambda k: results[k][1])
-    print(f"  picked C={pick[0]} threshold={pick[1]}")
+    print(f"  picked context={pick[0]} scope={pick[1]} C={pick[2]} threshold={pick[3]}")
     return pick
 
 
+_SCOPES = ("all", "counted")
 _CS = (0.1, 0.3, 1.0, 3.0)
 _THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 
@@ -176,28 +138,35 @@ def sentence_grid(step: h.Harm, dev: list[dict], test: list[dict]) -> None:
 
 
 def main() -> None:
-    step = h.Harm(default_params("clean.harm", action="flag"))
+    step = h.Harm(default_params("clean.harm", action="flag", sense_model=""))
     dev = real_rows("hard_negatives", "dev") + real_rows("toxic_real", "dev")
-    train = real_rows("train")
+    last = int(sys.argv[sys.argv.index("--last-round") + 1]) if "--last-round" in sys.argv else LAST_ROUND
+    train = [r for r in real_rows("train") if r["round"] <= last]
     test = real_rows("hard_negatives", "test") + real_rows("toxic_real", "test")
     if "--sentence" in sys.argv:
         sentence_grid(step, dev + train, test)
         return
-    c, t = cross_validate(step, dev + train)
-    print(f"test ({len(test)} rows), at C={c} threshold={t}, per training set:")
+    context, scope, c, t = cross_validate(step, dev + train)
+    print(
+        f"test ({len(test)} rows), at context={context} scope={scope} C={c} threshold={t}, per training set:"
+    )
     base = _flags(step, test)
     print(f"  the step's rules: FP {_rates(test, base)}")
     curve = [
         ("dev", dev),
         ("dev + round 3", dev + [r for r in train if r["round"] == 3]),
-        ("dev + rounds 3-4", dev + train),
-    ]
+        ("dev + rounds 3-4", dev + [r for r in train if r["round"] <= 4]),
+        ("dev + rounds 3-5", dev + [r for r in train if r["round"] <= 5]),
+    ][: last - 1]
     for name, rows in curve:
-        x, y = _collect(step, rows)
-        out = _flags(step, test, _fit(x, y, c), t)
+        x, y = _collect(step, rows, context)
+        out = _flags(step, test, model_of(*_fit(x, y, c), t, scope, context).sense)
         print(
             f"  per word, {name}: {len(rows)} rows ({len(y)} with one ambiguous word): FP {_rates(test, out)}"
         )
+    shipped = SenseModel.load(default_params("clean.harm").sense_model)
+    out = _flags(step, test, shipped.sense)
+    print(f"  the step with the shipped model (gold/harm/sense_model.py): FP {_rates(test, out)}")
     for name, flags in (("rules", base), ("per word", out)):
         fps = Counter(r["sense"] for r, f in zip(test, flags, strict=True) if f and not r["toxic"])
         print(f"  test false positives by sense, {name}: {dict(fps.most_common())}")

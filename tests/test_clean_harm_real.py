@@ -1,8 +1,8 @@
 """The harm step on the independent real set of gold/harm/ (real sentences, labelled by
 gold/harm/GUIDELINE.md), and the context rules that read a listed word's innocent sense.
 
-Bounds are the test-split figures of `python benchmarks/harm_quality.py --split test` with
-a little slack: false positives on the hard negatives 0.168 (the issue's goal of 0.05 is
+Bounds are the test-split figures of the rules alone (`sense_model: ""`) in
+`python benchmarks/harm_quality.py --split test`, with a little slack: false positives on the hard negatives 0.168 (the issue's goal of 0.05 is
 not reached; benchmarks/README.md says what is left), recall 0.877 on the real toxic
 sentences and 0.920 on the project's own toxic set. Rows taken out of a document are scored
 with their document context, as the benchmark does."""
@@ -20,7 +20,8 @@ from stages.common.params import default_params
 
 @pytest.fixture(scope="module")
 def step() -> Harm:
-    return Harm(default_params("clean.harm", action="flag"))
+    """The step's context rules alone; tests/test_clean_harm_sense.py holds the sense model."""
+    return Harm(default_params("clean.harm", action="flag", sense_model=""))
 
 
 def flags(step: Harm, rows: list[dict]) -> list[bool]:
@@ -52,7 +53,7 @@ def test_the_training_rows_are_their_own_split_and_share_no_sentence_with_the_se
     assert (
         len(train) >= 350
         and {r["split"] for r in train} == {"train"}
-        and {r["round"] for r in train} == {3, 4}
+        and {r["round"] for r in train} == {3, 4, 5}
     )
     assert {r["toxic"] for r in train} == {0, 1} and all(r["id"] and r["corpus"] for r in train)
     assert all(r["corpus"].startswith("raw/") for r in train if r["round"] == 3)
@@ -86,46 +87,46 @@ def test_context_cuts_false_positives_on_the_test_split_and_keeps_recall(step):
     assert s.recall >= 0.9 and s.false_positives <= 1, s
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "The farmer keeps a cock and six hens in the yard.",
-        "Contemplation makes a rare turkey-cock",
-        "If you prick us, do we not bleed?",
-        "A police officer cocks his pistol.",
-        "The school for mentally retarded children opened in May.",
-        "Ha! a bastard son of the king's?",
-        "Enter ROBERT and the BASTARD",
-        "The ass, that bore his burden, thou hast beaten.",
-        "The house was full of bawds and whores in the old play.",
-        "Owen went over to the crap table and the dice were hot.",
-        "I especially liked Andy Dick's make-over as the masseuse.",
-        "He kept the company he preferred--pimps, panders and whores.",  # a class, not a name called
-        "But right now, **it does not** work.",
-    ],
-)
+INNOCENT = [
+    "The farmer keeps a cock and six hens in the yard.",
+    "Contemplation makes a rare turkey-cock",
+    "If you prick us, do we not bleed?",
+    "A police officer cocks his pistol.",
+    "The school for mentally retarded children opened in May.",
+    "Ha! a bastard son of the king's?",
+    "Enter ROBERT and the BASTARD",
+    "The ass, that bore his burden, thou hast beaten.",
+    "The house was full of bawds and whores in the old play.",
+    "Owen went over to the crap table and the dice were hot.",
+    "I especially liked Andy Dick's make-over as the masseuse.",
+    "He kept the company he preferred--pimps, panders and whores.",  # a class, not a name called
+    "But right now, **it does not** work.",
+]
+
+
+@pytest.mark.parametrize("text", INNOCENT)
 def test_an_innocent_sense_is_not_flagged(step, text):
     out = step.apply(text)
     assert not out.info["flagged"], out.info
     assert out.info["wordlist_fraction"] == 0
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Shut up, you c0ck.",  # obfuscated: counts whatever the neighbours say
-        "The farmer is a d1ck and a pr1ck to his hens.",
-        "Stop whining, you little prick.",  # a name called beats the verb reading
-        "Nobody cares what you think, you retarded troll.",
-        "She's a whore and everyone knows it.",
-        "You bastard!",
-        "Thou art an ass, and thy wit is dull.",  # an insult in its play (GUIDELINE.md)
-        "What the hell is this?",  # "hell" as an oath
-        "Go back to that bumfuck town.",  # "fuck" inside a word
-        "hurley is perfectly cast as the easy slut .",  # modern prose calling a character one
-        "Get lost, you pathetic loser, nobody likes you.",  # no listed word: the classifier and a name called
-    ],
-)
+TOXIC = [
+    "Shut up, you c0ck.",  # obfuscated: counts whatever the neighbours say
+    "The farmer is a d1ck and a pr1ck to his hens.",
+    "Stop whining, you little prick.",  # a name called beats the verb reading
+    "Nobody cares what you think, you retarded troll.",
+    "She's a whore and everyone knows it.",
+    "You bastard!",
+    "Thou art an ass, and thy wit is dull.",  # an insult in its play (GUIDELINE.md)
+    "What the hell is this?",  # "hell" as an oath
+    "Go back to that bumfuck town.",  # "fuck" inside a word
+    "hurley is perfectly cast as the easy slut .",  # modern prose calling a character one
+    "Get lost, you pathetic loser, nobody likes you.",  # no listed word: the classifier and a name called
+]
+
+
+@pytest.mark.parametrize("text", TOXIC)
 def test_a_toxic_use_stays_flagged(step, text):
     assert step.apply(text).info["flagged"], text
 

@@ -227,6 +227,7 @@ class HarmParams:
     context: bool
     pos_model: str
     classifier_alone_prob: float
+    sense_model: str
 
     def __post_init__(self) -> None:
         _fraction(self.max_classifier_prob, "max_classifier_prob")

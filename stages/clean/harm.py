@@ -26,8 +26,10 @@ only in older English) unless someone is called one. A name once is a name throu
 sense per discourse), and faker's list of first and last names finds names that case does
 not show ("kirby dick"). "hell" counts in an oath ("what the hell"), "fuck" inside a word. Such a word neither counts nor reaches the classifier; a name called ("you
 little prick") always counts. Measured on tests/data/harm_labelled.jsonl and on the real
-set of gold/harm/ by benchmarks/harm_quality.py. The scores go into meta (`clean.harm`)
-whether or not the document is kept.
+set of gold/harm/ by benchmarks/harm_quality.py. With `sense_model`, a logistic regression
+fitted on the labelled rows (stages/clean/harm_sense.py) decides each such word's sense in
+place of the rules, which it reads as one of its features. The scores go into meta
+(`clean.harm`) whether or not the document is kept.
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from stages.clean.base import Outcome, Step, drop, keep
 from stages.clean.config import HarmParams
+
+_ROOT = Path(__file__).resolve().parents[2]  # a relative `sense_model` path is the repository's
 
 # Common English profanity and abuse, with the inflections and the chat spellings that
 # occur; lower case.
@@ -527,23 +532,34 @@ class Harm(Step):
         self.cfg = cfg
         self.predict_prob = predict_prob
         self.tagger = _Tagger(cfg.pos_model) if cfg.context else None
+        self.sense: Sense = _sense
+        if cfg.context and cfg.sense_model:
+            from stages.clean.harm_sense import SenseModel  # it imports this module
+
+            path = Path(cfg.sense_model)
+            self.sense = SenseModel.load(path if path.is_absolute() else _ROOT / path).sense
 
     def _addresses(self, text: str) -> bool:
         if self.tagger is None or self.tagger.nlp is None:
             return bool(_YOU.search(text))  # no tagger: any second person
         return self.tagger.addresses(text)
 
-    def read(self, text: str, cues: DocumentCues | None = None, sense: Sense = _sense) -> Reading:
+    def read(self, text: str, cues: DocumentCues | None = None, sense: Sense | None = None) -> Reading:
         return read(
-            text[: self.cfg.max_chars], context=self.cfg.context, tagger=self.tagger, cues=cues, sense=sense
+            text[: self.cfg.max_chars],
+            context=self.cfg.context,
+            tagger=self.tagger,
+            cues=cues,
+            sense=sense or self.sense,
         )
 
     def apply_batch(
-        self, texts: Sequence[str], documents: Sequence[str | None] | None = None, sense: Sense = _sense
+        self, texts: Sequence[str], documents: Sequence[str | None] | None = None, sense: Sense | None = None
     ) -> list[Outcome]:
         """Score `texts`; `documents` (one per text, or None) gives a text taken out of a
         document its document-level cues (older English, names); in the pipeline the text is
-        the document. `sense`: what reads a plainly spelled word's sense (`read`)."""
+        the document. `sense`: what reads a plainly spelled word's sense (`read`); None: the
+        step's own (the sense model of `sense_model`, else the rules)."""
         if not texts:
             return []
         documents = documents or [None] * len(texts)
