@@ -393,7 +393,9 @@ def test_read_mail_reads_any_charset_label_and_text_payloads_as_they_are():
             f'Content-Type: text/plain; charset="{label}"\nContent-Transfer-Encoding: 8bit\n\n'
             "Caf\u00e9 owners met the Federal Reserve on Monday about rates.\n"
         )
-        assert sources.mail_paragraphs(raw) == ["Caf\u00e9 owners met the Federal Reserve on Monday about rates."]
+        assert sources.mail_paragraphs(raw) == [
+            "Caf\u00e9 owners met the Federal Reserve on Monday about rates."
+        ]
     utf8 = 'Content-Type: text/plain; charset="utf-8"\n\nNa\u00efve banks met on Monday.\n'
     assert sources.mail_paragraphs(utf8) == ["Na\u00efve banks met on Monday."]
     qp = (

