@@ -60,3 +60,37 @@ def harm_score(rows: list[dict], flagged: list[bool]) -> HarmScore:
         recall_by_kind={k: caught[k] / n for k, n in sorted(toxic.items())},
         fp_by_kind={k: fps[k] for k in fp_kinds},
     )
+
+
+# Hand-written cases beside the real sets: innocent senses the rules and the model must leave
+# alone, and toxic uses they must flag (gold/harm/GUIDELINE.md says which is which).
+INNOCENT = [
+    "The farmer keeps a cock and six hens in the yard.",
+    "Contemplation makes a rare turkey-cock",
+    "If you prick us, do we not bleed?",
+    "A police officer cocks his pistol.",
+    "The school for mentally retarded children opened in May.",
+    "Ha! a bastard son of the king's?",
+    "Enter ROBERT and the BASTARD",
+    "The ass, that bore his burden, thou hast beaten.",
+    "The house was full of bawds and whores in the old play.",
+    "Owen went over to the crap table and the dice were hot.",
+    "I especially liked Andy Dick's make-over as the masseuse.",
+    "He kept the company he preferred--pimps, panders and whores.",  # a class, not a name called
+    "But right now, **it does not** work.",
+]
+
+
+TOXIC = [
+    "Shut up, you c0ck.",  # obfuscated: counts whatever the neighbours say
+    "The farmer is a d1ck and a pr1ck to his hens.",
+    "Stop whining, you little prick.",  # a name called beats the verb reading
+    "Nobody cares what you think, you retarded troll.",
+    "She's a whore and everyone knows it.",
+    "You bastard!",
+    "Thou art an ass, and thy wit is dull.",  # an insult in its play (GUIDELINE.md)
+    "What the hell is this?",  # "hell" as an oath
+    "Go back to that bumfuck town.",  # "fuck" inside a word
+    "hurley is perfectly cast as the easy slut .",  # modern prose calling a character one
+    "Get lost, you pathetic loser, nobody likes you.",  # no listed word: the classifier and a name called
+]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from harm_fixtures import harm_rows, harm_score, real_rows
+from harm_fixtures import INNOCENT, TOXIC, harm_rows, harm_score, real_rows
 
 from stages.clean.harm import Harm
 from stages.common.params import default_params
@@ -87,43 +87,11 @@ def test_context_cuts_false_positives_on_the_test_split_and_keeps_recall(step):
     assert s.recall >= 0.9 and s.false_positives <= 1, s
 
 
-INNOCENT = [
-    "The farmer keeps a cock and six hens in the yard.",
-    "Contemplation makes a rare turkey-cock",
-    "If you prick us, do we not bleed?",
-    "A police officer cocks his pistol.",
-    "The school for mentally retarded children opened in May.",
-    "Ha! a bastard son of the king's?",
-    "Enter ROBERT and the BASTARD",
-    "The ass, that bore his burden, thou hast beaten.",
-    "The house was full of bawds and whores in the old play.",
-    "Owen went over to the crap table and the dice were hot.",
-    "I especially liked Andy Dick's make-over as the masseuse.",
-    "He kept the company he preferred--pimps, panders and whores.",  # a class, not a name called
-    "But right now, **it does not** work.",
-]
-
-
 @pytest.mark.parametrize("text", INNOCENT)
 def test_an_innocent_sense_is_not_flagged(step, text):
     out = step.apply(text)
     assert not out.info["flagged"], out.info
     assert out.info["wordlist_fraction"] == 0
-
-
-TOXIC = [
-    "Shut up, you c0ck.",  # obfuscated: counts whatever the neighbours say
-    "The farmer is a d1ck and a pr1ck to his hens.",
-    "Stop whining, you little prick.",  # a name called beats the verb reading
-    "Nobody cares what you think, you retarded troll.",
-    "She's a whore and everyone knows it.",
-    "You bastard!",
-    "Thou art an ass, and thy wit is dull.",  # an insult in its play (GUIDELINE.md)
-    "What the hell is this?",  # "hell" as an oath
-    "Go back to that bumfuck town.",  # "fuck" inside a word
-    "hurley is perfectly cast as the easy slut .",  # modern prose calling a character one
-    "Get lost, you pathetic loser, nobody likes you.",  # no listed word: the classifier and a name called
-]
 
 
 @pytest.mark.parametrize("text", TOXIC)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harm_fixtures import GOLD, real_rows
+from harm_fixtures import GOLD, INNOCENT, TOXIC, real_rows
 
 from stages.clean.harm import Harm, _sense
 from stages.clean.harm_sense import DEFAULT_PATH, SenseModel
@@ -79,8 +79,6 @@ def test_the_probability_is_the_logistic_of_the_weights_present():
 
 
 def test_the_model_keeps_the_hand_written_cases_of_the_rules_but_one(steps):
-    from test_clean_harm_real import INNOCENT, TOXIC
-
     model = steps["model"]
     assert all(model.apply(t).info["flagged"] for t in TOXIC)
     # "The ass, that bore his burden, thou hast beaten." (README: the model's known miss)
