@@ -167,7 +167,12 @@ def main() -> None:
     )
     ap.add_argument("--turns", type=int, default=3)
     ap.add_argument("--steps", type=int, nargs="+", default=[2, 1], help="the adv_steps settings timed")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.time:
         time_steps(args.time, args.turns, args.steps)
         return
