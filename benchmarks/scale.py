@@ -168,12 +168,12 @@ def _hwm_kb(pid: int) -> int:
     return 0
 
 
-def measure(cmd: list[str], engine: str) -> dict:
-    """Run `cmd`; its wall time, CPU seconds and peak RSS: the driver's, the largest worker's, the tree's sum."""
+def measure(cmd: list[str], engine: str, cwd: Path = ROOT) -> dict:
+    """Run `cmd` in `cwd`; its wall time, CPU seconds and peak RSS: the driver's, the largest worker's, the tree's sum."""
     import psutil
 
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT)
+    proc = subprocess.Popen(cmd, cwd=cwd)
     root = psutil.Process(proc.pid)
     peak: dict[int, tuple[str, int]] = {}
     cpu: dict[tuple[int, float], float] = {}
@@ -217,16 +217,18 @@ def measure(cmd: list[str], engine: str) -> dict:
     }
 
 
-# argv: stage, engine, workers, input, output, metrics file, --near, --stages ("" = this checkout's).
+# argv: stage, engine, workers, input, output, metrics file, --near, --stages ("" = this checkout's),
+# this checkout (its data/). With --stages the run's working directory is that revision, because
+# Ray's workers put the driver's working directory first on their path: they import its stages/.
 RUN = """
 import json, os, sys
 from collections import Counter
 from dataclasses import fields, replace
 from pathlib import Path
-stage, engine, workers, inp, out, mfile, near, rev = sys.argv[1:9]
+stage, engine, workers, inp, out, mfile, near, rev, root = sys.argv[1:10]
 workers, inp, out = int(workers), Path(inp), Path(out)
 if rev:
-    sys.path.insert(0, rev)  # before this checkout, which is the working directory
+    sys.path.insert(0, rev)
 from stages.common.params import load_section, load_seed
 params = Path(rev or ".") / "params.yaml"
 if stage == "dedup":
@@ -238,7 +240,7 @@ if stage == "dedup":
         raise SystemExit(f"{rev}: that revision's dedup has no engine; run it with --engines local")
     if near != "default":
         cfg = replace(cfg, near=replace(cfg.near, method=near), decontaminate=replace(cfg.decontaminate, enabled=False))
-    m = dedup_dir(inp, out, Path("data/tasks"), cfg, load_seed(params))
+    m = dedup_dir(inp, out, Path(root, "data/tasks"), cfg, load_seed(params))
 elif stage == "clean":
     from stages.clean.run import run_shards
     from stages.common.io import shard_paths
@@ -255,7 +257,7 @@ else:
     from stages.tokenizer.config import EOS_TOKEN
     from stages.tokenizer.run import encode
     cfg = replace(load_section("tokenizer", params), num_proc=workers, engine=engine)
-    tok = Tokenizer.from_file("data/tokenizer/tokenizer.json")
+    tok = Tokenizer.from_file(str(Path(root, "data/tokenizer/tokenizer.json")))
     out.mkdir(parents=True)
     _, stats = encode(cfg, load_seed(params), inp, tok, tok.token_to_id(EOS_TOKEN), out, Counter())
     m = {"documents_in": sum(s.n_docs for s in stats.values())}
@@ -318,6 +320,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     stages = str(args.stages.resolve()) if args.stages else ""
+    args.root = args.root.resolve()  # the runs work in --stages' folder when it is given
     if args.as_is and args.stage != "dedup":
         raise SystemExit("--as-is runs dedup only; drop --stage or --as-is")
 
@@ -346,7 +349,11 @@ def main() -> None:
                     out, mfile = run_dir / f"{args.stage}-out-{engine}-{workers}", run_dir / "metrics.json"
                     shutil.rmtree(out, ignore_errors=True)
                     cmd = [sys.executable, "-c", RUN, args.stage, engine, str(workers), str(inp), str(out)]
-                    r = measure([*cmd, str(mfile), args.near, stages], engine)
+                    r = measure(
+                        [*cmd, str(mfile), args.near, stages, str(ROOT)],
+                        engine,
+                        Path(stages) if stages else ROOT,
+                    )
                     n = json.loads(mfile.read_text())["documents_in"]
                     found = f"{recall(out, injected):.3f}" if injected else "–"
                     print(
