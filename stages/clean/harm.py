@@ -43,8 +43,7 @@ from pathlib import Path
 
 from stages.clean.base import Outcome, Step, drop, keep
 from stages.clean.config import HarmParams
-
-_ROOT = Path(__file__).resolve().parents[2]  # a relative `sense_model` path is the repository's
+from stages.common.params import REPO_ROOT
 
 # Common English profanity and abuse, with the inflections and the chat spellings that
 # occur; lower case.
@@ -537,7 +536,8 @@ class Harm(Step):
             from stages.clean.harm_sense import SenseModel  # it imports this module
 
             path = Path(cfg.sense_model)
-            self.sense = SenseModel.load(path if path.is_absolute() else _ROOT / path).sense
+            # A relative path is the repository's, whatever the working directory.
+            self.sense = SenseModel.load(REPO_ROOT / path).sense
 
     def _addresses(self, text: str) -> bool:
         if self.tagger is None or self.tagger.nlp is None:

@@ -26,10 +26,10 @@ import pickle
 import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path
 from typing import Any, TypeVar
 
 from stages.common.errors import PipelineError
+from stages.common.params import REPO_ROOT
 from stages.common.runtime import progress
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,6 @@ def check_engine(name: str, key: str) -> str:
             f"{key}: ray is not installed; run `pip install ray==2.60.0` (requirements.txt) or use local"
         )
     return name
-
-
-def _repo_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
 
 
 @contextmanager
@@ -85,7 +81,7 @@ def ray_session(num_cpus: int | None = None) -> Iterator[Any]:
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,
-        runtime_env={"env_vars": {"PYTHONPATH": _repo_root()}},
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
     )
     try:
         yield ray

@@ -35,7 +35,8 @@ PARAMS_FILE = Path("params.yaml")
 SOURCES_FILE = Path("sources.yaml")
 # The repository's own files: its sources file is read beside a params file that has none next
 # to it, and its params.yaml is the default profile that `default_params` reads.
-REPO_PARAMS = Path(__file__).resolve().parents[2] / PARAMS_FILE
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_PARAMS = REPO_ROOT / PARAMS_FILE
 REPO_SOURCES = REPO_PARAMS.with_name(SOURCES_FILE.name)
 
 # section name -> "module:ClassName". Imported lazily so that a stage pays only for its own.

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -84,6 +84,12 @@ def shard_tasks(in_dir: Path) -> list[ShardTask]:
     return tasks
 
 
+def _live(groups: Iterable[Sequence[int]], removed: dict[int, Removal]) -> list[list[int]]:
+    """A partition's band buckets less the `removed` rows, where two or more rows are left."""
+    kept = ([r for r in map(int, g) if r not in removed] for g in groups)
+    return [g for g in kept if len(g) > 1]
+
+
 def find_duplicates(
     in_dir: Path, tasks_dir: Path, cfg: DedupParams, seed: int, work: str
 ) -> tuple[Found, dict[str, Any]]:
@@ -123,17 +129,14 @@ def find_duplicates(
                 for r in g[1:]:
                     found.removed[int(r)] = Removal("exact", duplicate_of=int(g[0]))
     if cfg.near.method == "minhash":
-        # Candidates exactly removed above leave their buckets first, as they leave text-dedup's input.
-        live = (
-            [g for g in ([r for r in map(int, g) if r not in found.removed] for g in groups) if len(g) > 1]
-            for groups in run(group_bands, grouping, parts, "partition")
-        )
+        # Rows exactly removed above leave their buckets first, as they leave text-dedup's input.
+        buckets = (_live(groups, found.removed) for groups in run(group_bands, grouping, parts, "partition"))
         if cfg.star(found.rows):
-            star = star_components(live, work, shared.partitions, engine=cfg.engine, workers=cfg.num_proc)
+            star = star_components(buckets, work, shared.partitions, engine=cfg.engine, workers=cfg.num_proc)
             found.clusters = star.clusters
             log.info("dedup: large-star/small-star converged in %d rounds", star.rounds)
         else:
-            found.clusters = components(g for batch in live for g in batch)
+            found.clusters = components(g for batch in buckets for g in batch)
         for c in found.clusters:
             for r in c[1:]:
                 found.removed[r] = Removal("near", duplicate_of=c[0])
