@@ -44,27 +44,9 @@ from stages.evaluate.models import check_model_dir  # noqa: E402
 
 def full_head_scores(model, tok, prompts, choices, max_length, batch_size) -> np.ndarray:
     """The reference: score_choices with the LM head and log-softmax over every position."""
-    import torch
-
-    rows = fewshot._score_rows(tok, prompts, choices, max_length, "classify")
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    out = np.zeros((len(prompts), len(choices)))
-    rows.sort(key=lambda r: len(r[0]))
-    with torch.inference_mode():
-        for b in range(0, len(rows), batch_size):
-            batch = rows[b : b + batch_size]
-            width = max(len(x) for x, _ in batch)
-            x = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for r, (ids, _) in enumerate(batch):
-                x[r, : len(ids)] = torch.tensor(ids)
-                mask[r, : len(ids)] = 1
-            logp = model(input_ids=x, attention_mask=mask).logits.float().log_softmax(-1)
-            for r, (_, targets) in enumerate(batch):
-                for p, c, start, cont in targets:
-                    picked = logp[r, start : start + len(cont)].gather(-1, torch.tensor(cont)[:, None])
-                    out[p, c] = picked.sum().item()
-    return out
+    return fewshot.score_choices(
+        model, tok, prompts, choices, max_length, batch_size, "cpu", keep_logits=False
+    )
 
 
 def prompts_of(ctx: Context, tok, context: int, k: int) -> list[str]:

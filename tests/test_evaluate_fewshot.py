@@ -53,13 +53,14 @@ def model_and_tokenizer(tmp_path):
     return model, AutoTokenizer.from_pretrained(tmp_path)
 
 
+@pytest.mark.parametrize("keep_logits", [True, False])  # the head at kept positions, or at all
 @pytest.mark.parametrize("choices", [[" w20", " w21 w22"], [" w20", " w21"]])  # per choice; shared pass
-def test_scores_equal_a_manual_log_likelihood_with_left_truncation(tmp_path, choices):
+def test_scores_equal_a_manual_log_likelihood_with_left_truncation(tmp_path, choices, keep_logits):
     import torch
 
     model, tok = model_and_tokenizer(tmp_path)
     prompts = ["w1 w2 w3", "w4 w5 w6 w7 w8 w9 w10 w11 w12"]  # the second is cut to the context of 8
-    scores = fewshot.score_choices(model, tok, prompts, choices, 8, 3, "cpu")
+    scores = fewshot.score_choices(model, tok, prompts, choices, 8, 3, "cpu", keep_logits=keep_logits)
     assert scores.shape == (2, 2)
     for p, prompt in enumerate(prompts):
         for c, cont in enumerate(x.strip() for x in choices):

@@ -137,11 +137,13 @@ def score_choices(
     batch_size: int,
     device: str,
     task: str = TASK,
+    keep_logits: bool = True,
 ) -> np.ndarray:
     """[prompt, choice] summed log-probability of each continuation given each prompt.
 
     A sequence longer than `max_length` + 1 loses tokens from the left, as in lm-evaluation-harness.
     When every choice is one token after the same context, one forward pass scores them all.
+    `keep_logits=False` runs the LM head over every position (benchmarks/evaluate_speed.py's reference).
     """
     import torch
 
@@ -152,7 +154,7 @@ def score_choices(
     rows.sort(key=lambda r: len(r[0]))
     # The LM head and log-softmax over the vocabulary are most of a small model's forward cost;
     # only the positions that predict a continuation token need them.
-    keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+    keeps_logits = keep_logits and "logits_to_keep" in inspect.signature(model.forward).parameters
     with torch.inference_mode():
         for b in progress(range(0, len(rows), batch_size), f"few-shot {task}", "batch"):
             batch = rows[b : b + batch_size]
