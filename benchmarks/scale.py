@@ -157,6 +157,14 @@ def build(
         return [i for ids in pool.map(copy_shard, jobs, chunksize=4) for i in ids]
 
 
+def _start_ticks(pid: int) -> int:
+    """When `pid` started, in clock ticks after boot (/proc/<pid>/stat field 22): with the pid,
+    a key no later process shares. psutil's create_time() adds the boot time, which moves
+    when the system clock is stepped, so it can key one process twice."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
 def _hwm_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -176,7 +184,7 @@ def measure(cmd: list[str], engine: str, cwd: Path = ROOT) -> dict:
     proc = subprocess.Popen(cmd, cwd=cwd)
     root = psutil.Process(proc.pid)
     peak: dict[int, tuple[str, int]] = {}
-    cpu: dict[tuple[int, float], float] = {}
+    cpu: dict[tuple[int, int], float] = {}
     tree_peak = 0
     status = None
     while status is None:
@@ -187,15 +195,15 @@ def measure(cmd: list[str], engine: str, cwd: Path = ROOT) -> dict:
                 rss = p.memory_info().rss
                 name = " ".join(p.cmdline()[:1]) or p.name()
                 t = p.cpu_times()
-                cpu[p.pid, p.create_time()] = t.user + t.system
-            except psutil.Error:
+                cpu[p.pid, _start_ticks(p.pid)] = t.user + t.system
+            except (psutil.Error, OSError):
                 continue
             total += rss
             hwm = _hwm_kb(p.pid) * 1024
             peak[p.pid] = (name, max(hwm, peak.get(p.pid, ("", 0))[1]))
         tree_peak = max(tree_peak, total)
         time.sleep(0.1)
-        pid, code, _ = os.wait4(proc.pid, os.WNOHANG)
+        pid, code, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             status = code
     wall = time.perf_counter() - start
@@ -211,6 +219,9 @@ def measure(cmd: list[str], engine: str, cwd: Path = ROOT) -> dict:
     return {
         "wall_s": wall,
         "cpu_s": sum(cpu.values()),
+        # The kernel's count for the driver and the descendants it reaped (the pool's workers;
+        # not Ray's daemons, which its raylet starts): a check on the poller's sum.
+        "waited_cpu_s": usage.ru_utime + usage.ru_stime,
         "driver_mb": driver / 2**20,
         "worker_mb": max(workers, default=0) / 2**20,
         "tree_mb": tree_peak / 2**20,
@@ -363,6 +374,7 @@ def main() -> None:
                         f"{found} |",
                         flush=True,
                     )
+                    print(f"CPU s: polled {r['cpu_s']:.0f}, wait4 {r['waited_cpu_s']:.0f}", file=sys.stderr)
                     shutil.rmtree(out)
     finally:
         if not args.keep:

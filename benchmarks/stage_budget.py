@@ -13,6 +13,14 @@ eval_every) as a share of the stage's train time:
 - compile: budget x (eager - compiled step) - compile cost;
 - eval cadence: each evaluation pass left out saves one pass (the last one always runs).
 `--threads N` sets torch's intra-op threads (default: torch's own choice).
+
+    python benchmarks/stage_budget.py --allocator --turns 8
+
+The allocator lever instead: the stage's compiled step under glibc's own malloc settings
+(as they stand after its warm-up) and under `runtime.keep_freed_memory` (no mmap, no trim,
+which the torch stages set), taking turns in one process, a few steps a turn; prints the
+median step, the process's system CPU seconds and minor page faults per step of each, and
+the median per-turn ratio.
 """
 
 from __future__ import annotations
@@ -68,6 +76,35 @@ def trainer(cfg: PretrainParams, meta: dict, tokens: dict, seed: int, compile: b
     return (lambda: train_step(state, how, forward)), (lambda: evaluate(forward, run)), precision
 
 
+def allocator_turns(step, turns: int, per_turn: int = 4) -> None:
+    """Print the step's time, system CPU and page faults with glibc's settings and with freed memory kept."""
+    import resource
+
+    from stages.common.runtime import keep_freed_memory
+
+    times: dict[bool, list[float]] = {False: [], True: []}
+    sys_s: dict[bool, list[float]] = {False: [], True: []}
+    faults: dict[bool, list[float]] = {False: [], True: []}
+    for turn in range(turns):
+        for keep in (False, True) if turn % 2 == 0 else (True, False):
+            if not keep_freed_memory(keep):
+                raise SystemExit("the C library is not glibc: keep_freed_memory changes nothing here")
+            step()  # the first step after a switch settles the heap
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            times[keep].append(statistics.median(timed(step) for _ in range(per_turn)))
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            sys_s[keep].append((after.ru_stime - before.ru_stime) / per_turn)
+            faults[keep].append((after.ru_minflt - before.ru_minflt) / per_turn)
+    for keep, label in ((False, "glibc's settings"), (True, "freed memory kept")):
+        print(
+            f"  {label:18s} step {statistics.median(times[keep]):.3f} s, system CPU "
+            f"{statistics.median(sys_s[keep]):.3f} s, {statistics.median(faults[keep]):,.0f} minor faults"
+        )
+    r = [a / b for a, b in zip(times[False], times[True])]
+    q1, q2, q3 = statistics.quantiles(r, n=4)
+    print(f"  glibc / kept step: {q2:.3f} (quartiles {q1:.3f}-{q3:.3f}), {turns} turns of {per_turn} steps")
+
+
 def timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -78,6 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--turns", type=int, default=8)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--allocator", action="store_true", help="time the allocator lever instead")
     args = ap.parse_args()
     import torch
 
@@ -89,6 +127,14 @@ def main() -> None:
     tokens = {
         s: open_tokens(ROOT / "data/tokens", s, meta, cfg.model.context_length) for s in ("train", "valid")
     }
+    if args.allocator:
+        step, _, precision = trainer(cfg, meta, tokens, seed, compile=t.compile)
+        step()  # compiles
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, {precision}, compile {t.compile}"
+        )
+        allocator_turns(step, args.turns)
+        return
     eager_step, eager_eval, precision = trainer(cfg, meta, tokens, seed, compile=False)
     comp_step, comp_eval, _ = trainer(cfg, meta, tokens, seed, compile=True)
     first = {

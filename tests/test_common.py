@@ -214,3 +214,37 @@ def test_pick_precision_takes_bf16_only_where_the_hardware_has_it(monkeypatch, c
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
     assert runtime.pick_precision("auto", "cpu") == "bf16"
     assert runtime.pick_precision("fp32", "cpu") == "fp32"
+
+
+_MMAPPED_BYTES = """
+import ctypes, sys
+from stages.common.runtime import keep_freed_memory
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] != "default":
+    assert keep_freed_memory(sys.argv[1] == "keep")
+before = libc.mallinfo2().hblkhd
+block = bytearray(64 << 20)  # above glibc's largest mmap threshold
+print(libc.mallinfo2().hblkhd - before)
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="glibc's malloc only",
+)
+def test_keep_freed_memory_serves_large_blocks_from_the_heap_and_can_be_undone():
+    def mmapped(mode: str) -> int:
+        proc = subprocess.run(
+            [sys.executable, "-c", _MMAPPED_BYTES, mode], capture_output=True, text=True, check=True
+        )
+        return int(proc.stdout)
+
+    assert mmapped("default") >= 64 << 20  # glibc maps a block this large on its own
+    assert mmapped("keep") == 0  # kept: served from the heap, which is never trimmed
+    assert mmapped("plain") >= 64 << 20

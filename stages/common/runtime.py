@@ -1,4 +1,4 @@
-"""Seeding, device choice and progress bars."""
+"""Seeding, device choice, the allocator's settings for training, and progress bars."""
 
 from __future__ import annotations
 
@@ -31,6 +31,41 @@ def seed_everything(seed: int) -> None:
         import torch
 
         torch.manual_seed(seed)
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+
+
+def keep_freed_memory(keep: bool = True) -> bool:
+    """Make glibc's malloc keep the memory a training step frees, for the next step to reuse.
+
+    A step allocates and frees the same large tensors every time (the logits and their
+    gradients, tens of MB each). glibc serves a block over its mmap threshold (at most 32 MB)
+    with a mapping of its own and unmaps it on free, so the kernel faults in and zeroes those
+    pages again on every step: on the default model, half of the step's system time
+    (benchmarks/stage_budget.py --allocator). With mmap off and the heap never trimmed the
+    pages stay in the process; it hands no memory back to the system until it exits.
+    `keep=False` sets glibc's own settings as they stand after its warm-up (threshold 32 MB,
+    trim at 64 MB), for the benchmark's turns. Returns False, changing nothing, where the C
+    library is not glibc."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    if keep:
+        settings = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1))
+    else:
+        settings = ((_M_MMAP_MAX, 65536), (_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 64 << 20))
+    ok = all(libc.mallopt(param, value) == 1 for param, value in settings)
+    if not keep:
+        libc.malloc_trim(0)
+    return ok
 
 
 def pick_device(want: str = "auto") -> str:

@@ -24,7 +24,7 @@ from stages.common.errors import DataError
 from stages.common.io import atomic_dir, is_number, write_json, write_metrics
 from stages.common.na import is_na
 from stages.common.params import load_section, load_seed
-from stages.common.runtime import pick_device, seed_everything
+from stages.common.runtime import keep_freed_memory, pick_device, seed_everything
 from stages.evaluate import classify, domain, fewshot, lm, ner, paths, privacy, robust, samples
 from stages.evaluate.context import Context, Family
 
@@ -104,6 +104,7 @@ def main() -> None:
     import torch  # noqa: F401  (imported first, so that seed_everything seeds it too)
 
     seed_everything(seed)
+    keep_freed_memory()
     ctx = Context(cfg, seed, pick_device(cfg.device), tasks)
 
     declared = build_manifest(ctx)  # before any work: a family declaring a key twice fails here

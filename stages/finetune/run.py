@@ -13,6 +13,7 @@ import sys
 
 from stages.common.errors import ParamsError, PipelineError
 from stages.common.params import load_section, load_seed
+from stages.common.runtime import keep_freed_memory
 from stages.finetune import card
 from stages.finetune.registry import KINDS, task_module
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     except ParamsError as e:
         raise ParamsError(f"params.yaml: finetune.{e}") from None
     seed = load_seed()
+    keep_freed_memory()
     metrics = module.run(args[0], cfg, seed)
     card.write(args[0], cfg, seed, metrics)
     log.info(

@@ -27,7 +27,7 @@ from stages.common.io import atomic_dir, write_metrics
 from stages.common.lm_train import Batches, LmObjective, StepSettings
 from stages.common.optim import PRETRAIN_BETAS, TrainState, cosine_schedule, make_optimizer
 from stages.common.params import load_section, load_seed
-from stages.common.runtime import pick_device, pick_precision, seed_everything
+from stages.common.runtime import keep_freed_memory, pick_device, pick_precision, seed_everything
 from stages.common.tokens import read_meta
 from stages.pretrain import card, parallel
 from stages.pretrain.checkpoint import clear_partial, fingerprint, load_checkpoint, save_checkpoint
@@ -261,6 +261,7 @@ def main() -> None:
     seed = load_seed()
     if cfg.processes > 1 and not parallel.under_torchrun():
         sys.exit(parallel.relaunch(cfg))
+    keep_freed_memory()
     metrics = pretrain(cfg, seed, TOKENS_DIR, TOKENIZER_DIR, MODEL_DIR, CKPT_DIR, open_curves=open_curves)
     parallel.close()
     if int(os.environ.get("RANK", "0")) != 0:  # rank 0 writes the metrics
