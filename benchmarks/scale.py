@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stages.common.io import shard_paths  # noqa: E402
+from stages.common.stage import start_ticks  # noqa: E402
 
 EXACT_PER_SHARD = 2
 NEAR_PER_SHARD = 2
@@ -157,14 +158,6 @@ def build(
         return [i for ids in pool.map(copy_shard, jobs, chunksize=4) for i in ids]
 
 
-def _start_ticks(pid: int) -> int:
-    """When `pid` started, in clock ticks after boot (/proc/<pid>/stat field 22): with the pid,
-    a key no later process shares. psutil's create_time() adds the boot time, which moves
-    when the system clock is stepped, so it can key one process twice."""
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[19])
-
-
 def _hwm_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -195,7 +188,7 @@ def measure(cmd: list[str], engine: str, cwd: Path = ROOT) -> dict:
                 rss = p.memory_info().rss
                 name = " ".join(p.cmdline()[:1]) or p.name()
                 t = p.cpu_times()
-                cpu[p.pid, _start_ticks(p.pid)] = t.user + t.system
+                cpu[p.pid, start_ticks(p.pid)] = t.user + t.system
             except (psutil.Error, OSError):
                 continue
             total += rss

@@ -21,6 +21,12 @@ The allocator lever instead: the stage's compiled step under glibc's own malloc 
 which the torch stages set), taking turns in one process, a few steps a turn; prints the
 median step, the process's system CPU seconds and minor page faults per step of each, and
 the median per-turn ratio.
+
+    python benchmarks/stage_budget.py --losses 7 [--eager] [--glibc]
+
+Prints the first 7 training losses of a fresh run of the stage's step (compiled as params
+say, or `--eager`; under the stages' malloc settings, or glibc's with `--glibc`). Run it
+twice and compare: whether a rerun is bit for bit the same.
 """
 
 from __future__ import annotations
@@ -116,6 +122,9 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=8)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--allocator", action="store_true", help="time the allocator lever instead")
+    ap.add_argument("--losses", type=int, default=0, help="print the first N losses of a fresh run instead")
+    ap.add_argument("--eager", action="store_true", help="with --losses: no torch.compile")
+    ap.add_argument("--glibc", action="store_true", help="with --losses: glibc's malloc settings")
     args = ap.parse_args()
     import torch
 
@@ -127,6 +136,13 @@ def main() -> None:
     tokens = {
         s: open_tokens(ROOT / "data/tokens", s, meta, cfg.model.context_length) for s in ("train", "valid")
     }
+    if args.losses:
+        from stages.common.runtime import keep_freed_memory
+
+        keep_freed_memory(not args.glibc)
+        step, _, _ = trainer(cfg, meta, tokens, seed, compile=t.compile and not args.eager)
+        print([round(step(), 7) for _ in range(args.losses)])
+        return
     if args.allocator:
         step, _, precision = trainer(cfg, meta, tokens, seed, compile=t.compile)
         step()  # compiles

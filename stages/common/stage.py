@@ -25,13 +25,18 @@ STAGE_SECONDS = "stage_seconds"  # the key of a stage's wall time in its metrics
 _IMPORTED = time.perf_counter()  # the fallback start where /proc is not there
 
 
+def start_ticks(pid: int | str = "self") -> int:
+    """When process `pid` started, in clock ticks after boot: field 22 of /proc/<pid>/stat,
+    which never changes (psutil's create_time() adds a boot time that moves with the clock).
+    The command name (field 2) may hold spaces, so count from its closing parenthesis."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
 def process_seconds() -> float:
     """Seconds since this process started: interpreter start-up and the stage's imports
     (torch, transformers: seconds) count, as they do in `dvc repro`'s wall time."""
     try:
-        # Field 22 of /proc/self/stat is the start time in clock ticks after boot; the
-        # command name (field 2) may hold spaces, so count from its closing parenthesis.
-        start = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        start = start_ticks()
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         return uptime - start / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
