@@ -81,17 +81,24 @@ def _flags(step: h.Harm, rows: list[dict], sense: h.Sense = h._sense) -> list[bo
     return [bool(o.info["flagged"]) for o in outs]
 
 
+def grouped_folds(rows: list[dict], folds: int = 5) -> list[list[dict]]:
+    """`rows` in `folds` parts, each document's rows in one part (a seeded shuffle of documents)."""
+    docs = sorted({document_of(r) for r in rows})
+    random.Random(0).shuffle(docs)
+    fold_of = {d: i % folds for i, d in enumerate(docs)}
+    return [[r for r in rows if fold_of[document_of(r)] == k] for k in range(folds)]
+
+
 def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[bool, str, float, float]:
     """Grouped k-fold CV of the per-word model over `rows` (train + dev only): prints the pooled
     held-out FP rate and recall per (context features, scope, C, threshold) beside the rules,
     and returns the setting with the lowest FP among those at recall >= 0.9 (else the highest
     recall). The context features are tried with scope "all" only, to halve the time."""
-    docs = sorted({document_of(r) for r in rows})
-    random.Random(0).shuffle(docs)
-    fold_of = {d: i % folds for i, d in enumerate(docs)}
-    parts = [[r for r in rows if fold_of[document_of(r)] == k] for k in range(folds)]
+    parts = grouped_folds(rows, folds)
     held = [r for part in parts for r in part]
-    print(f"cross-validation: {len(rows)} train + dev rows, {len(docs)} documents, {folds} folds")
+    print(
+        f"cross-validation: {len(rows)} train + dev rows, {len({document_of(r) for r in rows})} documents, {folds} folds"
+    )
     rules = [f for part in parts for f in _flags(step, part)]
     print(f"  the step's rules: FP {_rates(held, rules)}")
     results = {}
