@@ -12,8 +12,9 @@ time. Variants (combine with `+`, e.g. `both+lr1e-3`):
 - `base`: params.yaml as it is;
 - `none` / `end` / `both`: `finetune.classify.text_boundary`, the document separator after
   (and before) each text, so the last-token head reads a fixed end-of-text position;
-- `mean`: mean over all real tokens instead of the last one (patched forward, not saveable
-  as an AutoModelForSequenceClassification);
+- `mean`: mean over all real tokens instead of the last one (on a Llama a patched forward,
+  not saveable as an AutoModelForSequenceClassification; on a ModernBERT its own
+  `classifier_pooling: mean`);
 - `lr<x>`, `ep<n>`, `wd<x>`, `bs<n>`: lr, epochs, weight decay, batch size;
 - `adapt<n>`, `adaptlr<x>`, `adaptbs<n>`: task-adaptive pre-training on the train texts for n
   steps (`finetune.classify.adapt_steps`), its lr and windows per step;
@@ -111,7 +112,14 @@ def pang_lee_task_dir(n: int, seed: int, tmp: Path) -> Path:
 
 
 def mean_pool(model) -> None:
-    """Replace the last-token head with a mean over the attention mask's tokens."""
+    """Replace the last-token head with a mean over the attention mask's tokens.
+
+    A ModernBERT (a masked backbone) pools through its own `classifier_pooling`, which
+    evaluate's AutoModelForSequenceClassification would read back from the saved config.
+    """
+    if model.config.model_type == "modernbert":
+        model.config.classifier_pooling = "mean"
+        return
     body, head = model.model, model.score
 
     def forward(input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kw):
