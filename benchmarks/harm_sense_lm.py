@@ -107,8 +107,8 @@ class LM:
     def load(self) -> None:
         import torch
 
-        torch.set_num_threads(1)
         if self.model is None:
+            torch.set_num_threads(1)
             self.model, self.tok = load_init_model(SPEC, "clm")
             self.model.eval()
             self.yes_no = [self.tok.encode(w, add_special_tokens=False)[0] for w in (" Yes", " No")]
