@@ -58,6 +58,8 @@ SETTINGS: dict[str, tuple[dict, dict]] = {
         {},
     ),
 }
+# the committed silver (org-silver) with a fourth epoch: the lr decays over 4 epochs' steps
+SETTINGS["org-silver-4ep"] = (SETTINGS["org-silver"][0], {"epochs": 4})
 # tasks.ner keys that `run` applies to the prepared silver; any other key builds the task afresh
 FILTERS = {"empty_keep", "min_confidence"}
 
