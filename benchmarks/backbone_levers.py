@@ -40,14 +40,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def mixed_tokens(weights: dict[str, int], seed: int, out: Path) -> None:
+def mixed_tokens(weights: dict[str, int], out: Path) -> None:
     """The default token files with the train documents of each weighted source repeated."""
     import numpy as np
     import pyarrow.parquet as pq
     from tokenizers import Tokenizer
 
     from stages.common.io import shard_paths
-    from stages.common.params import load_section
+    from stages.common.params import load_section, load_seed
     from stages.tokenizer.split import is_valid_doc
 
     src = ROOT / "data/tokens"
@@ -56,6 +56,7 @@ def mixed_tokens(weights: dict[str, int], seed: int, out: Path) -> None:
         return
     meta = json.loads((src / "meta.json").read_text())
     valid_fraction = load_section("tokenizer", ROOT / "params.yaml").valid_fraction
+    seed = load_seed(ROOT / "params.yaml")  # the tokenizer stage's split, whatever --seed says
     tok = Tokenizer.from_file(str(ROOT / "data/tokenizer/tokenizer.json"))
     dtype = np.dtype(meta["dtype"])
     with open(out / "train.bin", "ab") as f:
@@ -151,6 +152,9 @@ def main() -> None:
     ap.add_argument("--variants", default="base", help="classify_levers.py variants, comma-separated")
     ap.add_argument("--ner", action="store_true", help="also fine-tune NER and score it on the gold set")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument(
+        "--seed", type=int, default=None, help="pretrain and fine-tune seed (default: params.yaml's)"
+    )
     ap.add_argument("--steps", type=int, default=0, help="pretrain steps (0: params.yaml's); a smoke test")
     ap.add_argument("--time-ner", type=Path, default=None, metavar="DIR", help="only time NER steps (above)")
     ap.add_argument("--turns", type=int, default=6, help="--time-ner's alternating turns")
@@ -183,7 +187,7 @@ def main() -> None:
     from stages.common.params import load_section, load_seed
     from stages.pretrain.run import pretrain
 
-    seed = load_seed(ROOT / "params.yaml")
+    seed = load_seed(ROOT / "params.yaml") if args.seed is None else args.seed
     cfg = load_section("pretrain", ROOT / "params.yaml")
     if args.objective:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, objective=args.objective))
@@ -193,7 +197,7 @@ def main() -> None:
         )
     work = args.work.resolve()
     (work / "data").mkdir(parents=True, exist_ok=True)
-    mixed_tokens(weights, seed, work / "data/tokens")
+    mixed_tokens(weights, work / "data/tokens")
     (work / "data/tasks").symlink_to(ROOT / "data/tasks")
     # finetune and classify_levers read data/ and models/ from the working directory
     os.chdir(work)
@@ -202,7 +206,13 @@ def main() -> None:
         f"pretrain {cfg.model.objective}: val loss {m['val_loss']:.4f}, {m['tokens_per_s']:.0f} tokens/s",
         flush=True,
     )
-    out = {"weights": weights, "objective": cfg.model.objective, "val_loss": m["val_loss"], "classify": {}}
+    out = {
+        "seed": seed,
+        "weights": weights,
+        "objective": cfg.model.objective,
+        "val_loss": m["val_loss"],
+        "classify": {},
+    }
     for name in args.variants.split(","):
         r = run_variant(name, seed)
         d = r["diff"]
