@@ -185,7 +185,10 @@ def main() -> None:
     from classify_levers import run_variant
 
     from stages.common.params import load_section, load_seed
+    from stages.common.runtime import keep_freed_memory
     from stages.pretrain.run import pretrain
+
+    keep_freed_memory()  # as the torch stages run
 
     seed = load_seed(ROOT / "params.yaml") if args.seed is None else args.seed
     cfg = load_section("pretrain", ROOT / "params.yaml")
