@@ -155,7 +155,7 @@ def main() -> None:
     ap.add_argument(
         "--seed", type=int, default=None, help="pretrain and fine-tune seed (default: params.yaml's)"
     )
-    ap.add_argument("--steps", type=int, default=0, help="pretrain steps (0: params.yaml's); a smoke test")
+    ap.add_argument("--steps", type=int, default=0, help="pretrain steps (0: params.yaml's)")
     ap.add_argument("--time-ner", type=Path, default=None, metavar="DIR", help="only time NER steps (above)")
     ap.add_argument("--turns", type=int, default=6, help="--time-ner's alternating turns")
     args = ap.parse_args()
