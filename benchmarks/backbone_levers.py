@@ -4,7 +4,7 @@
     python benchmarks/backbone_levers.py --work /tmp/mlm --objective mlm --variants base,none+mean --ner
 
 Each run pre-trains a backbone with the stage's own `pretrain` and params.yaml's `pretrain`
-section (one change: `--objective`), then fine-tunes from it:
+section (changed only by `--objective`, `--steps` and `--seed`), then fine-tunes from it:
 
 - `--weight SOURCE=W` (repeatable): `<work>/data/tokens` is the default run's token files with
   the train split's documents of SOURCE (read from data/dedup, encoded by data/tokenizer and
@@ -14,7 +14,7 @@ section (one change: `--objective`), then fine-tunes from it:
   tokens, on a ModernBERT through its own `classifier_pooling`), test accuracy beside TF-IDF
   with the paired bootstrap interval;
 - `--ner`: finetune's NER `run` on the default run's data/tasks/ner, scored on the gold set
-  with evaluate's functions (F1 with its interval, ORG, per genre), as ner_levers.py does.
+  with ner_levers.py's `gold_scores` (F1 with its interval, per type, per genre).
 
 `--time-ner DIR` only times a NER training step on the backbone in DIR (a masked one reads
 each sentence once) against one on models/pretrain (causal: echo reads it twice), in
@@ -59,14 +59,14 @@ def mixed_tokens(weights: dict[str, int], out: Path) -> None:
     seed = load_seed(ROOT / "params.yaml")  # the tokenizer stage's split, whatever --seed says
     tok = Tokenizer.from_file(str(ROOT / "data/tokenizer/tokenizer.json"))
     dtype = np.dtype(meta["dtype"])
+    texts: dict[str, list[str]] = {source: [] for source in weights}
+    for path in shard_paths(ROOT / "data/dedup"):
+        for r in pq.read_table(path, columns=["id", "text", "source"]).to_pylist():
+            if r["source"] in texts and not is_valid_doc(r["id"], seed, valid_fraction):
+                texts[r["source"]].append(r["text"])
     with open(out / "train.bin", "ab") as f:
         for source, w in weights.items():
-            docs = [
-                r["text"]
-                for path in shard_paths(ROOT / "data/dedup")
-                for r in pq.read_table(path, columns=["id", "text", "source"]).to_pylist()
-                if r["source"] == source and not is_valid_doc(r["id"], seed, valid_fraction)
-            ]
+            docs = texts[source]
             if not docs:
                 raise SystemExit(
                     f"--weight {source}={w}: no train document of source {source!r} in data/dedup"
@@ -80,29 +80,23 @@ def mixed_tokens(weights: dict[str, int], out: Path) -> None:
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
 
 
-def score_ner(work: Path, seed: int) -> dict:
-    """Fine-tune NER from <work>/models/pretrain and score it on the gold set."""
+def score_ner(seed: int) -> dict:
+    """Fine-tune NER from models/pretrain (of the working directory) and score it on the gold set."""
+    from ner_levers import gold_scores
+
     from stages.common.params import load_section
-    from stages.evaluate import ner as ev
     from stages.finetune import ner as ft
     from stages.finetune import paths as ft_paths
 
     cfg, ecfg = load_section("finetune", ROOT / "params.yaml"), load_section("evaluate", ROOT / "params.yaml")
     start = time.perf_counter()
     m = ft.run("ner", cfg, seed, pretrain_dir=ft_paths.PRETRAIN_DIR, tasks_dir=ft_paths.TASKS_DIR)
-    gold = ev.read_sentences(ft_paths.TASKS_DIR / "ner/test.parquet")
-    tags, _ = ev.model_tag(ft_paths.MODELS_DIR / "ner", gold, ecfg.ner.max_length, ecfg.batch_size, "cpu")
-    values, per_type = ev.score(gold.tags, tags, ecfg.ner, seed)
-    genres = ev.genre_scores(gold, {"model": tags}, ecfg.ner, seed)
     return {
         "valid_f1": m["best_valid"],
         "best_epoch": m["best_epoch"],
         "train_tokens": m["train_tokens"],
         "wall_s": round(time.perf_counter() - start, 1),
-        "f1": round(values["f1"], 4),
-        "f1_ci": [round(values["f1_ci_low"], 3), round(values["f1_ci_high"], 3)],
-        "types": {k: round(v["f1"], 4) for k, v in per_type.items()},
-        "genres": {g: round(e["systems"]["model"]["f1"], 4) for g, e in genres.items()},
+        **gold_scores(ft_paths.MODELS_DIR / "ner", ft_paths.TASKS_DIR / "ner", ecfg, seed),
     }
 
 
@@ -159,10 +153,11 @@ def main() -> None:
     ap.add_argument("--time-ner", type=Path, default=None, metavar="DIR", help="only time NER steps (above)")
     ap.add_argument("--turns", type=int, default=6, help="--time-ner's alternating turns")
     args = ap.parse_args()
-    if args.time_ner:
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads or torch.get_num_threads())
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.time_ner:
         time_ner(args.time_ner, 60, args.turns)
         return
     weights = {}
@@ -175,10 +170,6 @@ def main() -> None:
         raise SystemExit("--work: give a new folder for the run")
     if args.work.exists() and any(args.work.iterdir()):
         raise SystemExit(f"--work {args.work}: not empty; give a new folder")
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     import logging
 
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
@@ -223,7 +214,7 @@ def main() -> None:
         print(f"classify {name}: acc {r['acc']:.4f}, TF-IDF {r['tfidf']:.4f}, diff {d['diff']:+.4f} "
               f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], valid {r['valid']:.4f}", flush=True)  # fmt: skip
     if args.ner:
-        out["ner"] = score_ner(work, seed)
+        out["ner"] = score_ner(seed)
         print(f"ner: {json.dumps(out['ner'])}", flush=True)
     (work / "result.json").write_text(json.dumps(out, indent=1))
 

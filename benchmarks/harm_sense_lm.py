@@ -40,19 +40,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests"), str(ROOT / "gold" / "harm")]
 
-from harm_fixtures import real_rows  # noqa: E402
 from harm_sense_model import (  # noqa: E402
     _CS,
     _SCOPES,
     _THRESHOLDS,
-    LAST_ROUND,
     _fit,
     _flags,
     _rates,
     _score,
     grouped_folds,
     model_of,
+    pick_setting,
+    real_sets,
 )
+from sense_model import collect  # noqa: E402
 
 from stages.clean import harm as h  # noqa: E402
 from stages.clean.harm_sense import SenseModel, token_features  # noqa: E402
@@ -213,24 +214,12 @@ class LMSense(SenseModel):
 
 def _collect(step: h.Harm, rows: list[dict], lm: LM) -> tuple[list[dict], list[dict], list[int]]:
     """gold/harm/sense_model.py's `collect`, with each word's LM readings beside its sparse features."""
-    seen: list[tuple[dict, dict]] = []
 
-    def record(word, token, text, start, words, at, tagger, old=False):
-        if word in h._FAMILY:
-            seen.append(
-                (token_features(word, token, text, start, words, at, tagger, old), lm.get(token, text, start))
-            )
-        return h._sense(word, token, text, start, words, at, tagger, old)
+    def feature(word, token, text, start, words, at, tagger, old=False):
+        return token_features(word, token, text, start, words, at, tagger, old), lm.get(token, text, start)
 
-    x, readings, y = [], [], []
-    for r in rows:
-        seen.clear()
-        h.read(r["text"], context=True, tagger=step.tagger, document=r.get("context"), sense=record)
-        if len(seen) == 1:
-            x.append(seen[0][0])
-            readings.append(seen[0][1])
-            y.append(r["toxic"])
-    return x, readings, y
+    pairs, y = collect(step, rows, feature=feature)
+    return [f for f, _ in pairs], [r for _, r in pairs], y
 
 
 @dataclass(frozen=True)
@@ -282,12 +271,7 @@ def cross_validate(step: h.Harm, rows: list[dict], lm: LM, folds: int = 5) -> di
                     models = [_model(*fits[k], t, scope, sparse, lm) for k in range(folds)]
                     out = [f for k, part in enumerate(parts) for f in _flags(step, part, models[k].sense)]
                     results[(dims, scale, scope, c, t)] = _score(held, out)
-        good = [k for k, (_, rec) in results.items() if rec >= 0.9]
-        pick = (
-            min(good, key=lambda k: (results[k][0], -results[k][1]))
-            if good
-            else max(results, key=lambda k: results[k][1])
-        )
+        pick = pick_setting(results)
         low = min(results, key=lambda k: (results[k][0], -results[k][1]))
         picks[name] = (pick, results[pick])
         print(
@@ -326,13 +310,8 @@ def timing(lm: LM, keys: list[tuple[str, str, int]], n: int = 20) -> None:
 def main() -> None:
     started = time.perf_counter()
     step = h.Harm(default_params("clean.harm", action="flag", sense_model=""))
-    last = int(sys.argv[sys.argv.index("--last-round") + 1]) if "--last-round" in sys.argv else LAST_ROUND
-    rows = (
-        real_rows("hard_negatives", "dev")
-        + real_rows("toxic_real", "dev")
-        + [r for r in real_rows("train") if r["round"] <= last]
-    )
-    test = real_rows("hard_negatives", "test") + real_rows("toxic_real", "test")
+    dev, train, test, last = real_sets()
+    rows = dev + train
     lm = LM()
     keys: list[tuple[str, str, int]] = []
 
@@ -341,6 +320,7 @@ def main() -> None:
             keys.append((token, text, start))
         return h._sense(word, token, text, start, words, at, tagger, old)
 
+    # Every window either path asks for: the step's pass (scoring) and `collect`'s read of each row (fitting).
     _flags(step, rows + test, record)
     for r in rows + test:
         h.read(r["text"], context=True, tagger=step.tagger, document=r.get("context"), sense=record)

@@ -89,6 +89,24 @@ def grouped_folds(rows: list[dict], folds: int = 5) -> list[list[dict]]:
     return [[r for r in rows if fold_of[document_of(r)] == k] for k in range(folds)]
 
 
+def pick_setting(results: dict[tuple, tuple[float, float]]) -> tuple:
+    """The setting with the lowest held-out FP among those at recall >= 0.9 (ties: the higher
+    recall), else the one with the highest recall; `results`: setting -> (FP, recall)."""
+    good = [k for k, (_, rec) in results.items() if rec >= 0.9]
+    if good:
+        return min(good, key=lambda k: (results[k][0], -results[k][1]))
+    return max(results, key=lambda k: results[k][1])
+
+
+def real_sets() -> tuple[list[dict], list[dict], list[dict], int]:
+    """The dev rows, the training-only rows up to `--last-round` (default LAST_ROUND), the
+    test rows of the real harm set, and that last round."""
+    last = int(sys.argv[sys.argv.index("--last-round") + 1]) if "--last-round" in sys.argv else LAST_ROUND
+    dev = real_rows("hard_negatives", "dev") + real_rows("toxic_real", "dev")
+    train = [r for r in real_rows("train") if r["round"] <= last]
+    return dev, train, real_rows("hard_negatives", "test") + real_rows("toxic_real", "test"), last
+
+
 def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[bool, str, float, float]:
     """Grouped k-fold CV of the per-word model over `rows` (train + dev only): prints the pooled
     held-out FP rate and recall per (context features, scope, C, threshold) beside the rules,
@@ -114,8 +132,7 @@ def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> tuple[bool
                     out = [f for k, part in enumerate(parts) for f in _flags(step, part, models[k].sense)]
                     results[(context, scope, c, t)] = _score(held, out)
                     print(f"  context={context} scope={scope} C={c} threshold={t}: FP {_rates(held, out)}")
-    good = [k for k, (_, rec) in results.items() if rec >= 0.9]
-    pick = min(good, key=lambda k: results[k][0]) if good else max(results, key=lambda k: results[k][1])
+    pick = pick_setting(results)
     print(f"  picked context={pick[0]} scope={pick[1]} C={pick[2]} threshold={pick[3]}")
     return pick
 
@@ -146,10 +163,7 @@ def sentence_grid(step: h.Harm, dev: list[dict], test: list[dict]) -> None:
 
 def main() -> None:
     step = h.Harm(default_params("clean.harm", action="flag", sense_model=""))
-    dev = real_rows("hard_negatives", "dev") + real_rows("toxic_real", "dev")
-    last = int(sys.argv[sys.argv.index("--last-round") + 1]) if "--last-round" in sys.argv else LAST_ROUND
-    train = [r for r in real_rows("train") if r["round"] <= last]
-    test = real_rows("hard_negatives", "test") + real_rows("toxic_real", "test")
+    dev, train, test, last = real_sets()
     if "--sentence" in sys.argv:
         sentence_grid(step, dev + train, test)
         return

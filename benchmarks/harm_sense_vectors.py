@@ -23,25 +23,26 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests"), str(ROOT / "gold" / "harm")]
 
-from harm_fixtures import real_rows  # noqa: E402
 from harm_sense_model import (  # noqa: E402
     _CS,
     _SCOPES,
     _THRESHOLDS,
-    LAST_ROUND,
     _fit,
     _flags,
     _rates,
     _score,
     grouped_folds,
     model_of,
+    pick_setting,
+    real_sets,
 )
+from sense_model import collect  # noqa: E402
 
 from stages.clean import harm as h  # noqa: E402
 from stages.clean.harm_sense import SenseModel, token_features  # noqa: E402
@@ -112,21 +113,7 @@ class VectorSense(SenseModel):
 
 def _collect(step: h.Harm, rows: list[dict], vectors: str, scale: float) -> tuple[list[dict], list[int]]:
     """gold/harm/sense_model.py's `collect` over `features`."""
-    seen: list[dict] = []
-
-    def record(word, token, text, start, words, at, tagger, old=False):
-        if word in h._FAMILY:
-            seen.append(features(vectors, scale, word, token, text, start, words, at, tagger, old))
-        return h._sense(word, token, text, start, words, at, tagger, old)
-
-    x, y = [], []
-    for r in rows:
-        seen.clear()
-        h.read(r["text"], context=True, tagger=step.tagger, document=r.get("context"), sense=record)
-        if len(seen) == 1:
-            x.append(seen[0])
-            y.append(r["toxic"])
-    return x, y
+    return collect(step, rows, feature=partial(features, vectors, scale))
 
 
 def _model(fit, threshold: float, scope: str, vectors: str, scale: float) -> VectorSense:
@@ -165,12 +152,7 @@ def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> dict[str, 
                             f"FP {_rates(held, out)}",
                             flush=True,
                         )
-        good = [k for k, (_, rec) in results.items() if rec >= 0.9]
-        pick = (
-            min(good, key=lambda k: (results[k][0], -results[k][1]))
-            if good
-            else max(results, key=lambda k: results[k][1])
-        )
+        pick = pick_setting(results)
         picks[vectors] = (pick, results[pick])
         print(
             f"  picked for vectors={vectors or 'none'}: {pick}, CV FP {results[pick][0]:.3f} / {results[pick][1]:.3f}"
@@ -181,13 +163,8 @@ def cross_validate(step: h.Harm, rows: list[dict], folds: int = 5) -> dict[str, 
 def main() -> None:
     started = time.perf_counter()
     step = h.Harm(default_params("clean.harm", action="flag", sense_model=""))
-    last = int(sys.argv[sys.argv.index("--last-round") + 1]) if "--last-round" in sys.argv else LAST_ROUND
-    rows = (
-        real_rows("hard_negatives", "dev")
-        + real_rows("toxic_real", "dev")
-        + [r for r in real_rows("train") if r["round"] <= last]
-    )
-    test = real_rows("hard_negatives", "test") + real_rows("toxic_real", "test")
+    dev, train, test, last = real_sets()
+    rows = dev + train
     picks = cross_validate(step, rows)
     print(f"test ({len(test)} rows), trained on dev + rounds 3-{last}, at each feature set's picked setting:")
     print(f"  the step's rules: FP {_rates(test, _flags(step, test))}")

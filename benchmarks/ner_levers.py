@@ -93,8 +93,26 @@ def read_rows(path: Path) -> list[dict]:
     return pq.read_table(path).to_pylist()
 
 
-def run(name: str, work: Path) -> dict:
+def gold_scores(model_dir: Path, task_dir: Path, ecfg, seed: int) -> dict:
+    """The tagger in `model_dir` on the gold set (`task_dir`/test.parquet), with evaluate's
+    functions: F1 with its bootstrap interval, precision, recall, F1 per type and per genre."""
     from stages.evaluate import ner as ev
+
+    gold = ev.read_sentences(task_dir / "test.parquet")
+    tags, _ = ev.model_tag(model_dir, gold, ecfg.ner.max_length, ecfg.batch_size, "cpu")
+    values, per_type = ev.score(gold.tags, tags, ecfg.ner, seed)
+    genres = ev.genre_scores(gold, {"model": tags}, ecfg.ner, seed)
+    return {
+        "f1": round(values["f1"], 4),
+        "f1_ci": [round(values["f1_ci_low"], 3), round(values["f1_ci_high"], 3)],
+        "precision": round(values["precision"], 4),
+        "recall": round(values["recall"], 4),
+        "types": {k: round(v["f1"], 4) for k, v in per_type.items()},
+        "genres": {g: round(e["systems"]["model"]["f1"], 4) for g, e in genres.items()},
+    }
+
+
+def run(name: str, work: Path) -> dict:
     from stages.finetune import ner as ft
     from stages.finetune import paths as ft_paths
     from stages.tasks import ner
@@ -131,10 +149,6 @@ def run(name: str, work: Path) -> dict:
     m = ft.run("ner", cfg, seed, pretrain_dir=ROOT / ft_paths.PRETRAIN_DIR, tasks_dir=work / name)
     wall, cpu = time.perf_counter() - t, cpu_seconds() - c
 
-    gold = ev.read_sentences(task_dir / "test.parquet")
-    tags, _ = ev.model_tag(ft_paths.MODELS_DIR / "ner", gold, ecfg.ner.max_length, ecfg.batch_size, "cpu")
-    values, per_type = ev.score(gold.tags, tags, ecfg.ner, seed)
-    genres = ev.genre_scores(gold, {"model": tags}, ecfg.ner, seed)
     out = {
         "setting": name,
         "tasks.ner": {k: list(v) if isinstance(v, tuple) else v for k, v in task_over.items()},
@@ -149,12 +163,7 @@ def run(name: str, work: Path) -> dict:
         "valid_f1": m["best_valid"],
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
-        "f1": round(values["f1"], 4),
-        "f1_ci": [round(values["f1_ci_low"], 3), round(values["f1_ci_high"], 3)],
-        "precision": round(values["precision"], 4),
-        "recall": round(values["recall"], 4),
-        "types": {k: round(v["f1"], 4) for k, v in per_type.items()},
-        "genres": {g: round(e["systems"]["model"]["f1"], 4) for g, e in genres.items()},
+        **gold_scores(ft_paths.MODELS_DIR / "ner", task_dir, ecfg, seed),
     }
     (work / name / "result.json").write_text(json.dumps(out, indent=1))
     print(json.dumps(out))

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -55,15 +57,22 @@ def rules_step() -> h.Harm:
     return h.Harm(default_params("clean.harm", action="flag", sense_model=""))
 
 
-def collect(step: h.Harm, rows: list[dict], context: bool = False) -> tuple[list[dict], list[int]]:
+def collect(
+    step: h.Harm, rows: list[dict], context: bool = False, feature: Callable[..., Any] | None = None
+) -> tuple[list[Any], list[int]]:
     """Features of each row that holds exactly one ambiguous word, labelled by the row, read
     as the step reads the row (with its document's `context`); `context`: also the
-    `context_features`."""
-    seen: list[dict] = []
+    `context_features`. `feature`, called with `harm._sense`'s arguments, gives another
+    reading of the word in place of `token_features` (the benchmarks' dense features)."""
+    seen: list[Any] = []
+    if feature is None:
+
+        def feature(word, token, text, start, words, at, tagger, old=False):
+            return token_features(word, token, text, start, words, at, tagger, old, context=context)
 
     def record(word, token, text, start, words, at, tagger, old=False):
         if word in h._FAMILY:
-            seen.append(token_features(word, token, text, start, words, at, tagger, old, context=context))
+            seen.append(feature(word, token, text, start, words, at, tagger, old))
         return h._sense(word, token, text, start, words, at, tagger, old)
 
     x, y = [], []
